@@ -1,0 +1,1 @@
+"""neulens_ros.control."""
