@@ -1,0 +1,116 @@
+"""Shared pieces of the thin nodes: QoS from parameters, QoS-mismatch warnings, stage timing,
+and the `main()` runner with a clean shutdown."""
+
+from __future__ import annotations
+
+import sys
+from typing import Callable
+
+import rclpy
+from builtin_interfaces.msg import Time
+from rclpy.event_handler import PublisherEventCallbacks, SubscriptionEventCallbacks
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import (QoSDurabilityPolicy, QoSHistoryPolicy, QoSProfile, QoSReliabilityPolicy,
+                       qos_profile_sensor_data)
+
+from neulens_ros.errors import NeulensError
+from neulens_ros.nodes.params import ParamSpec
+
+QOS_PROFILES = ('sensor_data', 'reliable', 'best_effort', 'reliable_transient_local')
+
+
+def qos_specs(prefix: str = '', default: str = 'sensor_data', depth: int = 5) -> list[ParamSpec]:
+    """The QoS parameters of one group of topics (restart needed: QoS is fixed per endpoint)."""
+    return [
+        ParamSpec(f'{prefix}qos_profile', default,
+                  'QoS of the topics: sensor_data = best effort + volatile (cameras); reliable '
+                  'waits for acknowledgements; reliable_transient_local also serves late joiners',
+                  read_only=True, choices=QOS_PROFILES),
+        ParamSpec(f'{prefix}qos_depth', depth, 'History depth (messages kept per topic)',
+                  read_only=True, minimum=1, maximum=1000),
+    ]
+
+
+def make_qos(profile: str, depth: int) -> QoSProfile:
+    """A QoSProfile from the profile name and history depth parameters."""
+    if profile == 'sensor_data':
+        qos = QoSProfile(depth=depth)
+        qos.reliability = qos_profile_sensor_data.reliability
+        qos.durability = qos_profile_sensor_data.durability
+        qos.history = QoSHistoryPolicy.KEEP_LAST
+        return qos
+    reliability = (QoSReliabilityPolicy.BEST_EFFORT if profile == 'best_effort'
+                   else QoSReliabilityPolicy.RELIABLE)
+    durability = (QoSDurabilityPolicy.TRANSIENT_LOCAL if profile == 'reliable_transient_local'
+                  else QoSDurabilityPolicy.VOLATILE)
+    return QoSProfile(depth=depth, history=QoSHistoryPolicy.KEEP_LAST, reliability=reliability,
+                      durability=durability)
+
+
+def _qos_hint(policy: object) -> str:
+    name = getattr(policy, 'name', str(policy))
+    if 'RELIABILITY' in name:
+        return ('a RELIABLE subscriber cannot receive from a BEST_EFFORT publisher: set the '
+                "subscriber's qos_profile to sensor_data or best_effort, or the publisher's to "
+                'reliable')
+    if 'DURABILITY' in name:
+        return ('a TRANSIENT_LOCAL subscriber needs a TRANSIENT_LOCAL publisher: use '
+                'qos_profile reliable on the subscriber')
+    return 'make the QoS profiles of both ends compatible (see the qos_profile parameters)'
+
+
+def subscription_events(node: Node, topic: str) -> SubscriptionEventCallbacks:
+    """Event callbacks that log an incompatible publisher instead of freezing silently."""
+    def on_incompatible(info: object) -> None:
+        policy = getattr(info, 'last_policy_kind', 'unknown')
+        node.get_logger().error(
+            f'QoS mismatch on {topic}: a publisher offers QoS this subscription cannot accept '
+            f'(policy {getattr(policy, "name", policy)}); no data will flow. '
+            + _qos_hint(policy))
+    return SubscriptionEventCallbacks(incompatible_qos=on_incompatible)
+
+
+def publisher_events(node: Node, topic: str) -> PublisherEventCallbacks:
+    """Event callbacks that log an incompatible subscriber instead of freezing silently."""
+    def on_incompatible(info: object) -> None:
+        policy = getattr(info, 'last_policy_kind', 'unknown')
+        node.get_logger().error(
+            f'QoS mismatch on {topic}: a subscriber requests QoS this publisher does not offer '
+            f'(policy {getattr(policy, "name", policy)}); it receives nothing. '
+            + _qos_hint(policy))
+    return PublisherEventCallbacks(incompatible_qos=on_incompatible)
+
+
+def ns_to_time(ns: int) -> Time:
+    """builtin_interfaces/Time from integer nanoseconds."""
+    return Time(sec=int(ns // 1_000_000_000), nanosec=int(ns % 1_000_000_000))
+
+
+def time_to_ns(stamp: Time) -> int:
+    """Integer nanoseconds from builtin_interfaces/Time (or any object with sec/nanosec)."""
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+def run(node_factory: Callable[[], Node], args: list[str] | None = None) -> int:
+    """Init rclpy, build the node, spin until Ctrl-C or shutdown, and always clean up.
+
+    A NeulensError while building the node (bad parameter, missing file) is reported as one
+    clear line and exit code 1 instead of a traceback.
+    """
+    rclpy.init(args=args if args is not None else sys.argv)
+    node: Node | None = None
+    code = 0
+    try:
+        node = node_factory()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except NeulensError as exc:
+        print(f'[neulens_ros] fatal: {exc}', file=sys.stderr)
+        code = 1
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return code

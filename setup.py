@@ -1,0 +1,47 @@
+"""ament_python package neulens_ros: installs with colcon on a full ROS 2, or with pip."""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+PACKAGE = 'neulens_ros'
+HERE = Path(__file__).resolve().parent
+
+
+def share_files(folder: str, pattern: str = '*') -> list[str]:
+    """Files of `folder` (relative, sorted) for data_files; empty when it has none."""
+    return sorted(str(p.relative_to(HERE)) for p in (HERE / folder).glob(pattern) if p.is_file())
+
+
+# Console scripts: node executables (what `ros2 run neulens_ros <name>` starts) and tools.
+NODES = {
+    'source_node': 'neulens_ros.nodes.source_node:main',
+    'recorder_node': 'neulens_ros.nodes.recorder_node:main',
+}
+TOOLS = {
+    'neulens-demo': 'neulens_ros.tools.demo:main',
+    'neulens-pipeline': 'neulens_ros.tools.pipeline:main',
+    'neulens-gen-data': 'neulens_ros.tools.gen_dataset:main',
+}
+
+setup(
+    name=PACKAGE,
+    version='0.1.0',
+    packages=find_packages(exclude=['test', 'test.*']),
+    package_data={PACKAGE: ['models/*']},
+    data_files=[
+        ('share/ament_index/resource_index/packages', [f'resource/{PACKAGE}']),
+        (f'share/{PACKAGE}', ['package.xml']),
+        (f'share/{PACKAGE}/launch', share_files('launch', '*.py')),
+        (f'share/{PACKAGE}/config', share_files('config')),
+    ],
+    install_requires=['setuptools'],
+    zip_safe=False,
+    maintainer='neulens_ros maintainers',
+    maintainer_email='neulens-ros@users.noreply.github.com',
+    description='NeuLens tile-level dynamic CNN acceleration for ROS 2 MR perception',
+    license='Apache-2.0',
+    entry_points={
+        'console_scripts': [f'{name} = {target}' for name, target in {**NODES, **TOOLS}.items()],
+    },
+)
