@@ -1,0 +1,13 @@
+"""The headset / robot half: source, gate, lifting (+ recorder).
+
+    ros2 launch neulens_ros headset.launch.py [namespace:=NS] [use_sample_data:=false]
+        [record_bag:=true] [bag_dir:=DIR] [backend:=torch|onnxruntime|tensorrt]
+
+The graph comes from config/topology.yaml, which `neulens-pipeline` (pip-only ROS 2) reads too.
+"""
+
+from neulens_ros.launch_graph import pipeline_launch_description
+
+
+def generate_launch_description():  # noqa: D103 - the launch entry point
+    return pipeline_launch_description(roles=('headset',))

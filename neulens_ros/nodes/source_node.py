@@ -1,0 +1,146 @@
+"""source_node: publishes colour, depth and CameraInfo with one stamp per frame.
+
+Sources: generated scenes (seeded, with ground truth), the real Middlebury RGB-D sample, a
+folder written by `neulens-gen-data`, or a recorded bag. Depth is registered to the colour
+camera (same optical frame and intrinsics), published as 32FC1 metres or 16UC1 millimetres.
+With `publish_ground_truth`, the generator's 2D boxes go out as a Detection2DArray, for
+accuracy measurements downstream.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from typing import Iterator
+
+from rclpy.node import Node
+from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import Header
+from vision_msgs.msg import Detection2DArray
+
+from neulens_ros.bridge.camera_info import camera_to_info
+from neulens_ros.bridge.detections import boxes_to_detection2d_array
+from neulens_ros.bridge.image import numpy_to_image
+from neulens_ros.data.sequence import RGBDFrame, frame_stream
+from neulens_ros.nodes.common import make_qos, publisher_events, qos_specs, run
+from neulens_ros.nodes.params import ParamSpec, declare_parameters
+from neulens_ros.nodes.stage_timing import StageTimingPublisher
+
+PARAMS = [
+    ParamSpec('source', 'generated', 'Where frames come from', read_only=True,
+              choices=('generated', 'sample', 'folder')),
+    ParamSpec('folder', '', "Data set folder (source 'folder')", read_only=True),
+    ParamSpec('seed', 0, 'Seed of the generated scenes', read_only=True, minimum=0,
+              maximum=2**31 - 1),
+    ParamSpec('density', 'mixed', 'Generated scene density', read_only=True,
+              choices=('dense', 'sparse', 'mixed')),
+    ParamSpec('width', 640, 'Generated frame width', read_only=True, minimum=32, maximum=4096,
+              units='px'),
+    ParamSpec('height', 480, 'Generated frame height', read_only=True, minimum=32,
+              maximum=4096, units='px'),
+    ParamSpec('rate_hz', 5.0, 'Publishing rate', minimum=0.1, maximum=120.0, units='Hz'),
+    ParamSpec('num_frames', 0, 'Stop after this many frames (0 = run forever, looping)',
+              read_only=True, minimum=0, maximum=10**9),
+    ParamSpec('start_delay_s', 0.0, 'Wait this long before the first frame (lets '
+              'subscribers discover the topics)', read_only=True, minimum=0.0, maximum=60.0,
+              units='s'),
+    ParamSpec('frame_id', '', "Optical frame id ('' = the source camera's)", read_only=True),
+    ParamSpec('depth_encoding', '32FC1', 'Depth image encoding (32FC1 metres or 16UC1 mm)',
+              read_only=True, choices=('32FC1', '16UC1')),
+    ParamSpec('publish_ground_truth', True, 'Publish ground-truth 2D boxes when the source '
+              'has them', read_only=True),
+    ParamSpec('color_topic', 'camera/color/image_raw', 'Colour image topic', read_only=True),
+    ParamSpec('color_info_topic', 'camera/color/camera_info', 'Colour CameraInfo topic',
+              read_only=True),
+    ParamSpec('depth_topic', 'camera/depth/image_raw', 'Depth image topic (registered to '
+              'the colour camera)', read_only=True),
+    ParamSpec('depth_info_topic', 'camera/depth/camera_info', 'Depth CameraInfo topic',
+              read_only=True),
+    ParamSpec('ground_truth_topic', 'ground_truth/detections_2d', 'Ground-truth boxes topic',
+              read_only=True),
+    ParamSpec('timing_topic', 'neulens/stage_timing', 'StageTiming topic', read_only=True),
+    *qos_specs(default='sensor_data', depth=5),
+]
+
+
+class SourceNode(Node):
+    """Publishes one RGB-D frame per timer tick."""
+
+    def __init__(self) -> None:
+        super().__init__('source')
+        self.params = declare_parameters(self, PARAMS, apply=self.on_params)
+        values = self.params.values
+        self.frames: Iterator[RGBDFrame] = self.open_stream(values)
+        qos = make_qos(values['qos_profile'], values['qos_depth'])
+
+        def publisher(msg_type: type, name: str):  # noqa: ANN202
+            return self.create_publisher(msg_type, values[name], qos,
+                                         event_callbacks=publisher_events(self, values[name]))
+        self.pub_color = publisher(Image, 'color_topic')
+        self.pub_color_info = publisher(CameraInfo, 'color_info_topic')
+        self.pub_depth = publisher(Image, 'depth_topic')
+        self.pub_depth_info = publisher(CameraInfo, 'depth_info_topic')
+        self.pub_truth = publisher(Detection2DArray, 'ground_truth_topic')
+        self.timing = StageTimingPublisher(self, values['timing_topic'], 'source')
+        self.published = 0
+        self.first_frame_at = time.monotonic() + values['start_delay_s']
+        self.timer = self.create_timer(1.0 / values['rate_hz'], self.on_timer)
+
+    def open_stream(self, values: dict) -> Iterator[RGBDFrame]:
+        stream = frame_stream(values['source'], folder=values['folder'], seed=values['seed'],
+                              density=values['density'], width=values['width'],
+                              height=values['height'])
+        limit = values['num_frames']
+        return itertools.islice(stream, limit) if limit else stream
+
+    def on_params(self, values: dict) -> None:
+        timer = getattr(self, 'timer', None)
+        if timer is not None and values['rate_hz'] != 1e9 / timer.timer_period_ns:
+            timer.cancel()
+            self.destroy_timer(timer)
+            self.timer = self.create_timer(1.0 / values['rate_hz'], self.on_timer)
+
+    def on_timer(self) -> None:
+        if time.monotonic() < self.first_frame_at:
+            return
+        start = self.get_clock().now()
+        frame = next(self.frames, None)
+        if frame is None:
+            self.get_logger().info(f'source finished after {self.published} frames')
+            self.timer.cancel()
+            return
+        values = self.params.values
+        header = Header(stamp=start.to_msg(),
+                        frame_id=values['frame_id'] or frame.camera.frame_id)
+        color = numpy_to_image(frame.rgb, 'rgb8', header=header)
+        depth_array = frame.depth_m
+        if values['depth_encoding'] == '16UC1':
+            depth_array = depth_to_millimetres(depth_array)
+        depth = numpy_to_image(depth_array, values['depth_encoding'], header=header)
+        info = camera_to_info(frame.camera, header=header)
+        self.pub_color.publish(color)
+        self.pub_color_info.publish(info)
+        self.pub_depth.publish(depth)
+        self.pub_depth_info.publish(info)
+        if values['publish_ground_truth'] and frame.objects is not None:
+            self.pub_truth.publish(boxes_to_detection2d_array(
+                header, [o.box2d for o in frame.objects], [o.class_id for o in frame.objects],
+                [1.0] * len(frame.objects)))
+        self.published += 1
+        self.timing.publish(header, start, self.get_clock().now(), bytes_in=0,
+                            bytes_out=len(color.data) + len(depth.data))
+
+
+def depth_to_millimetres(depth_m):  # noqa: ANN001, ANN201 - numpy in, numpy out
+    """float32 metres (NaN = none) -> uint16 millimetres (0 = none), saturating at 65.535 m."""
+    import numpy as np
+    mm = np.nan_to_num(depth_m * 1000.0, nan=0.0, posinf=0.0, neginf=0.0)
+    return np.clip(np.rint(mm), 0, 65535).astype(np.uint16)
+
+
+def main(args: list[str] | None = None) -> int:
+    return run(SourceNode, args)
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

@@ -1,0 +1,32 @@
+"""Publishing StageTiming: one message per stage per frame, joined by the frame stamp."""
+
+from __future__ import annotations
+
+from neulens_msgs.msg import StageTiming
+from rclpy.node import Node
+from rclpy.qos import QoSDurabilityPolicy, QoSHistoryPolicy, QoSProfile, QoSReliabilityPolicy
+from rclpy.time import Time
+from std_msgs.msg import Header
+
+# Timing is small and must not be lost: reliable, deep history.
+TIMING_QOS = QoSProfile(depth=200, history=QoSHistoryPolicy.KEEP_LAST,
+                        reliability=QoSReliabilityPolicy.RELIABLE,
+                        durability=QoSDurabilityPolicy.VOLATILE)
+
+
+class StageTimingPublisher:
+    """Publishes the StageTiming of one stage of one node."""
+
+    def __init__(self, node: Node, topic: str, stage: str) -> None:
+        self.node = node
+        self.stage = stage
+        self.pub = node.create_publisher(StageTiming, topic, TIMING_QOS)
+
+    def publish(self, header: Header, start: Time, end: Time, bytes_in: int, bytes_out: int,
+                dropped: bool = False, reason: str = '') -> StageTiming:
+        msg = StageTiming(header=header, stage=self.stage,
+                          node=self.node.get_fully_qualified_name(), start=start.to_msg(),
+                          end=end.to_msg(), bytes_in=int(bytes_in), bytes_out=int(bytes_out),
+                          dropped=dropped, reason=reason)
+        self.pub.publish(msg)
+        return msg

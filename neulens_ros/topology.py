@@ -1,0 +1,93 @@
+"""The pipeline's node graph, read from config/topology.yaml (ROS-free).
+
+Both launch/*.launch.py (full ROS 2 with `launch`) and `neulens-pipeline` (pip-only ROS 2)
+turn the same entries into processes, so the two ways of starting the pipeline cannot drift.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+import yaml
+
+from neulens_ros.errors import ConfigError
+from neulens_ros.resources import package_share
+
+ROLES = ('headset', 'edge')
+
+# Launch arguments both launchers accept, with their defaults (strings, as `launch` has them).
+LAUNCH_ARGS: dict[str, tuple[str, str]] = {
+    'namespace': ('', 'ROS namespace of every node'),
+    'use_sample_data': ('true', 'start the source node on generated/sample data; false = use '
+                        'live camera topics'),
+    'record_bag': ('false', 'start the recorder node'),
+    'bag_dir': ('bags', 'folder that receives recorded bags'),
+    'backend': ('onnxruntime', 'supernet backend: torch, onnxruntime or tensorrt'),
+}
+
+
+@dataclass(frozen=True)
+class NodeEntry:
+    """One node of the graph."""
+
+    name: str  # node name
+    executable: str  # console script; module neulens_ros.nodes.<executable>
+    role: str  # 'headset' or 'edge'
+    config: str  # parameter file name in config/
+    when: str = ''  # launch argument that must be true ('' = always)
+    arg_params: Mapping[str, str] = field(default_factory=dict)  # parameter <- launch arg
+
+    def __post_init__(self) -> None:
+        if not self.name.isidentifier() or not self.executable.isidentifier():
+            raise ConfigError(f'topology: node name and executable must be identifiers, got '
+                              f'{self.name!r} / {self.executable!r}')
+        unknown = set(self.arg_params.values()) - set(LAUNCH_ARGS)
+        if unknown:
+            raise ConfigError(f'topology: node {self.name} maps unknown launch arguments '
+                              f'{sorted(unknown)} (known: {sorted(LAUNCH_ARGS)})')
+        if self.role not in ROLES:
+            raise ConfigError(f'topology: node {self.name} has role {self.role!r}, expected '
+                              f'one of {ROLES}')
+
+    @property
+    def module(self) -> str:
+        return f'neulens_ros.nodes.{self.executable}'
+
+    def enabled(self, args: Mapping[str, str | bool]) -> bool:
+        """Whether the node starts for these launch arguments."""
+        if not self.when:
+            return True
+        value = args.get(self.when, False)
+        return value is True or str(value).lower() in ('true', '1', 'yes')
+
+
+def config_dir() -> Path:
+    """The config/ folder: the installed share/neulens_ros/config, else the source tree's."""
+    source_tree = Path(__file__).resolve().parent.parent / 'config'
+    if (source_tree / 'topology.yaml').is_file():
+        return source_tree
+    return package_share('neulens_ros') / 'config'
+
+
+def load_topology(path: Path | None = None) -> list[NodeEntry]:
+    """Parse topology.yaml into NodeEntry objects (ConfigError names the bad entry)."""
+    path = path or config_dir() / 'topology.yaml'
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f'cannot read the pipeline topology {path}: {exc}') from exc
+    entries = data.get('nodes') if isinstance(data, dict) else None
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError(f'{path}: expected a non-empty list under "nodes"')
+    nodes = []
+    for i, entry in enumerate(entries):
+        try:
+            nodes.append(NodeEntry(**entry))
+        except TypeError as exc:
+            raise ConfigError(f'{path}: node #{i}: {exc}') from exc
+    names = [n.name for n in nodes]
+    if len(set(names)) != len(names):
+        raise ConfigError(f'{path}: node names must be unique, got {names}')
+    return nodes
