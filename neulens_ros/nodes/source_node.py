@@ -105,10 +105,9 @@ class SourceNode(Node):
             return
         start = self.get_clock().now()
         frame = next(self.frames, None)
-        if frame is None:
+        if frame is None:  # num_frames reached: the process ends (launchers see exit code 0)
             self.get_logger().info(f'source finished after {self.published} frames')
-            self.timer.cancel()
-            return
+            raise SystemExit(0)
         values = self.params.values
         header = Header(stamp=start.to_msg(),
                         frame_id=values['frame_id'] or frame.camera.frame_id)

@@ -1,0 +1,75 @@
+"""The node graph description shared by the launch files and neulens-pipeline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from neulens_ros.errors import ConfigError
+from neulens_ros.launching import format_param, node_command
+from neulens_ros.tools.pipeline import main as pipeline_main
+from neulens_ros.tools.pipeline import parse_overrides
+from neulens_ros.topology import NodeEntry, config_dir, load_topology
+
+
+def test_shipped_topology_is_valid_and_has_config_files() -> None:
+    nodes = load_topology()
+    assert {'source', 'recorder'} <= {n.name for n in nodes}
+    for node in nodes:
+        assert (config_dir() / node.config).is_file(), node
+        __import__(node.module)  # every executable is a real module
+
+
+def test_node_command_matches_ros2_launch_arguments() -> None:
+    entry = NodeEntry(name='source', executable='source_node', role='headset',
+                      config='source.yaml')
+    cmd = node_command(entry, 'robot1', {'rate_hz': 10.0, 'topics': ['a:b/msg/C'],
+                                         'flag': True})
+    assert cmd[1:4] == ['-m', 'neulens_ros.nodes.source_node', '--ros-args']
+    assert '__ns:=/robot1' in cmd and '__node:=source' in cmd
+    assert cmd[cmd.index('--params-file') + 1].endswith('source.yaml')
+    assert 'rate_hz:=10.0' in cmd and "topics:=['a:b/msg/C']" in cmd and 'flag:=true' in cmd
+
+
+@pytest.mark.parametrize('value,text', [(True, 'true'), (3, '3'), (0.5, '0.5'), ('', "''"),
+                                        ([1, 2], '[1,2]'), ('x', 'x')])
+def test_format_param(value: object, text: str) -> None:
+    assert format_param(value) == text
+
+
+@pytest.mark.parametrize('yaml_text,fragment', [
+    ('nodes: []', 'non-empty list'),
+    ('nodes:\n  - {name: a, executable: b, role: cloud, config: c.yaml}', "role 'cloud'"),
+    ('nodes:\n  - {name: a-b, executable: b, role: edge, config: c.yaml}', 'identifiers'),
+    ('nodes:\n  - {name: a, executable: b, role: edge, config: c, colour: red}', 'node #0'),
+    ('nodes:\n  - {name: a, executable: b, role: edge, config: c, arg_params: {x: nope}}',
+     'unknown launch arguments'),
+    ('nodes:\n  - {name: a, executable: b, role: edge, config: c}\n'
+     '  - {name: a, executable: b, role: edge, config: c}', 'unique'),
+    (': [', 'cannot read'),
+])
+def test_bad_topology_is_rejected(tmp_path: Path, yaml_text: str, fragment: str) -> None:
+    path = tmp_path / 'topology.yaml'
+    path.write_text(yaml_text)
+    with pytest.raises(ConfigError, match=fragment):
+        load_topology(path)
+
+
+def test_when_condition() -> None:
+    entry = NodeEntry(name='r', executable='recorder_node', role='headset', config='c',
+                      when='record_bag')
+    assert entry.enabled({'record_bag': 'true'}) and entry.enabled({'record_bag': True})
+    assert not entry.enabled({'record_bag': 'false'}) and not entry.enabled({})
+
+
+def test_overrides_parse_and_reject() -> None:
+    assert parse_overrides(['source.rate_hz=10', 'gate.policy=min']) == {
+        'source': {'rate_hz': 10}, 'gate': {'policy': 'min'}}
+    with pytest.raises(ConfigError, match='NODE.PARAM=VALUE'):
+        parse_overrides(['rate_hz=10'])
+
+
+def test_pipeline_cli_rejects_unknown_node(capsys: pytest.CaptureFixture[str]) -> None:
+    assert pipeline_main(['--set', 'nonode.x=1', '--duration', '0.1']) == 2
+    assert 'not started' in capsys.readouterr().out
