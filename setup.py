@@ -22,6 +22,7 @@ TOOLS = {
     'neulens-demo': 'neulens_ros.tools.demo:main',
     'neulens-pipeline': 'neulens_ros.tools.pipeline:main',
     'neulens-gen-data': 'neulens_ros.tools.gen_dataset:main',
+    'neulens-param': 'neulens_ros.tools.param:main',
 }
 
 setup(
