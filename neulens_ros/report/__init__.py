@@ -1,0 +1,1 @@
+"""neulens_ros.report: latency analysis of recorded bags (ROS-free)."""
