@@ -1,0 +1,82 @@
+"""CGG, the compression guiding gate (NeuLens section 4.4): per tile, one of R = 5 levels.
+
+Each tile's content (its cell of the k x k partition of the network input) is resized to
+28 x 28 and scored by a tiny CNN: Conv2d(3, 64, 7, stride 4) + ReLU + 2x2 max-pool + one
+linear layer -> R logits. One gate serves every k and P: it looks at content, not geometry.
+The chosen level is the arg-max; its softmax probability is the confidence the compression
+level gear (CLG) uses to pick which tiles to raise first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from neulens_ros.errors import ConfigError
+
+GATE_INPUT = 28  # pixels, square tile input of the gate
+NUM_LEVELS = 5
+# ImageNet statistics; the gate is trained on inputs normalised this way.
+MEAN = (0.485, 0.456, 0.406)
+STD = (0.229, 0.224, 0.225)
+
+
+class CompressionGuidingGate(nn.Module):
+    """[T, 3, 28, 28] normalised tiles -> [T, R] level logits."""
+
+    def __init__(self, num_levels: int = NUM_LEVELS, channels: int = 64) -> None:
+        super().__init__()
+        if num_levels < 2 or channels < 1:
+            raise ConfigError(f'gate needs >= 2 levels and >= 1 channel, got {num_levels}, '
+                              f'{channels}')
+        self.conv = nn.Conv2d(3, channels, kernel_size=7, stride=4)  # [T, 64, 6, 6]
+        self.pool = nn.MaxPool2d(2)  # [T, 64, 3, 3]
+        self.fc = nn.Linear(channels * 9, num_levels)  # [T, R]
+
+    def forward(self, tiles: torch.Tensor) -> torch.Tensor:
+        x = self.pool(F.relu(self.conv(tiles)))
+        return self.fc(torch.flatten(x, 1))
+
+
+def cell_rects(width: int, height: int, k: int) -> np.ndarray:
+    """[k*k, 4] int rectangles x0, y0, x1, y1 (x1, y1 exclusive) of the k x k partition of a
+    width x height image, row-major; cells differ by at most one pixel."""
+    if k < 1 or k > min(width, height):
+        raise ConfigError(f'k={k} does not fit a {width}x{height} image')
+    xs = np.linspace(0, width, k + 1).round().astype(int)
+    ys = np.linspace(0, height, k + 1).round().astype(int)
+    return np.array([(xs[c], ys[r], xs[c + 1], ys[r + 1]) for r in range(k) for c in range(k)])
+
+
+def gate_inputs(image: torch.Tensor, k: int) -> torch.Tensor:
+    """[3, H, W] float image in 0..1 -> [k*k, 3, 28, 28] normalised gate inputs."""
+    if image.dim() != 3 or image.shape[0] != 3:
+        raise ConfigError(f'gate expects a [3, H, W] image, got {tuple(image.shape)}')
+    _, height, width = image.shape
+    crops = [image[:, y0:y1, x0:x1] for x0, y0, x1, y1 in cell_rects(width, height, k)]
+    tiles = torch.stack([F.interpolate(c[None], size=(GATE_INPUT, GATE_INPUT),
+                                       mode='bilinear', align_corners=False,
+                                       antialias=True)[0] for c in crops])
+    mean = torch.tensor(MEAN, dtype=tiles.dtype).view(1, 3, 1, 1)
+    std = torch.tensor(STD, dtype=tiles.dtype).view(1, 3, 1, 1)
+    return (tiles - mean) / std
+
+
+@dataclass(frozen=True)
+class GateOutput:
+    """The gate's choice for one frame at one k."""
+
+    levels: np.ndarray  # [k*k] int, arg-max level per tile
+    confidences: np.ndarray  # [k*k] float, softmax probability of that level
+
+
+@torch.inference_mode()
+def run_gate(gate: CompressionGuidingGate, image: torch.Tensor, k: int) -> GateOutput:
+    """Levels and confidences for every tile of `image` ([3, H, W], 0..1) at `k`."""
+    probs = torch.softmax(gate(gate_inputs(image, k)), dim=1)  # [k*k, R]
+    conf, levels = probs.max(dim=1)
+    return GateOutput(levels=levels.numpy().astype(np.int64), confidences=conf.numpy())
