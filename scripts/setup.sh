@@ -51,15 +51,19 @@ fi
 VPY="$VENV/bin/python"
 "$VPY" -c 'import sys; assert sys.version_info[:2] == (3, 11), sys.version' 2>/dev/null \
   || fail "the ROS 2 Kilted wheels need CPython 3.11; set PYTHON=python3.11 and remove $VENV"
+# pip -q still warns about every unreachable index location: keep real errors only.
+pip_quiet() {
+  "$VPY" -m pip -q "$@" 2> >(grep -v 'is ignored: it is neither a file nor a directory' >&2)
+}
 STAMP_DIR="$VENV/.neulens"
 mkdir -p "$STAMP_DIR"
 req_hash="$(cat "$ROOT/requirements.txt" "$ROOT/constraints.txt" | sha256sum | cut -c1-16)"
 if [ "$(cat "$STAMP_DIR/requirements" 2>/dev/null)" != "$req_hash" ]; then
   say 'installing pinned wheels (first run: a few minutes)'
-  "$VPY" -m pip install -q --upgrade pip
+  pip_quiet install --upgrade pip
   # torch first and alone: the exact pin selects the CPU wheel.
-  "$VPY" -m pip install -q torch==2.13.0
-  "$VPY" -m pip install -q -r "$ROOT/requirements.txt" -c "$ROOT/constraints.txt"
+  pip_quiet install torch==2.13.0
+  pip_quiet install -r "$ROOT/requirements.txt" -c "$ROOT/constraints.txt"
   echo "$req_hash" > "$STAMP_DIR/requirements"
 fi
 
@@ -119,7 +123,7 @@ pkg_hash="$(cd "$ROOT" && git ls-files -s -- setup.py setup.cfg package.xml neul
 if [ "$(cat "$STAMP_DIR/package" 2>/dev/null)" != "$pkg_hash" ] || [ -n "$(cd "$ROOT" \
      && git status --porcelain -- neulens_ros launch config models 2>/dev/null)" ]; then
   say 'installing the neulens_ros package'
-  "$VPY" -m pip install -q --no-deps --no-build-isolation "$ROOT" \
+  pip_quiet install --no-deps --no-build-isolation "$ROOT" \
     || fail 'pip install of neulens_ros failed'
   echo "$pkg_hash" > "$STAMP_DIR/package"
 fi
