@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import numpy as np
-from vision_msgs.msg import BoundingBox2D, Detection2D, Detection2DArray, ObjectHypothesisWithPose
+from vision_msgs.msg import (BoundingBox2D, Detection2D, Detection2DArray, Detection3D,
+                             Detection3DArray, ObjectHypothesisWithPose)
 
 from neulens_ros.errors import DataError
 
@@ -22,7 +23,7 @@ def boxes_to_detection2d_array(header: Any, boxes: Sequence[Sequence[float]],
         raise DataError(f'{len(boxes)} boxes, {len(class_ids)} class ids and {len(scores)} '
                         'scores: the three must have the same length')
     out = Detection2DArray(header=header)
-    for box, class_id, score in zip(boxes, class_ids, scores):
+    for box, class_id, score in zip(boxes, class_ids, scores, strict=True):
         x0, y0, x1, y1 = (float(v) for v in box)
         det = Detection2D(header=header)
         bbox = BoundingBox2D()
@@ -31,12 +32,76 @@ def boxes_to_detection2d_array(header: Any, boxes: Sequence[Sequence[float]],
         bbox.size_x = x1 - x0
         bbox.size_y = y1 - y0
         det.bbox = bbox
-        hyp = ObjectHypothesisWithPose()
-        hyp.hypothesis.class_id = str(int(class_id))
-        hyp.hypothesis.score = float(score)
-        det.results = [hyp]
+        det.results = [_hypothesis(class_id, score)]
         out.detections.append(det)
     return out
+
+
+def _hypothesis(class_id: int, score: float) -> ObjectHypothesisWithPose:
+    hyp = ObjectHypothesisWithPose()
+    hyp.hypothesis.class_id = str(int(class_id))
+    hyp.hypothesis.score = float(score)
+    return hyp
+
+
+def boxes3d_to_detection3d_array(header: Any, centres: np.ndarray, sizes: np.ndarray,
+                                 quaternions: np.ndarray, class_ids: Sequence[int],
+                                 scores: Sequence[float], ids: Sequence[str] | None = None
+                                 ) -> Detection3DArray:
+    """Detection3DArray from 3D boxes in the header's (camera optical) frame.
+
+    centres [N, 3] metres, sizes [N, 3] metres (box extent along its own x, y, z axes),
+    quaternions [N, 4] x, y, z, w rotating box axes into the frame; `ids` (e.g. the index of
+    the 2D detection each box was lifted from) go into Detection3D.id.
+    """
+    centres = np.asarray(centres, dtype=np.float64).reshape(-1, 3)
+    sizes = np.asarray(sizes, dtype=np.float64).reshape(-1, 3)
+    quaternions = np.asarray(quaternions, dtype=np.float64).reshape(-1, 4)
+    n = len(centres)
+    if not len(sizes) == len(quaternions) == len(class_ids) == len(scores) == n or (
+            ids is not None and len(ids) != n):
+        raise DataError(f'3D boxes: {n} centres, {len(sizes)} sizes, {len(quaternions)} '
+                        f'rotations, {len(class_ids)} class ids and {len(scores)} scores: all '
+                        'must have the same length')
+    out = Detection3DArray(header=header)
+    for i in range(n):
+        det = Detection3D(header=header, id=ids[i] if ids is not None else '')
+        pose = det.bbox.center
+        pose.position.x, pose.position.y, pose.position.z = (float(v) for v in centres[i])
+        (pose.orientation.x, pose.orientation.y, pose.orientation.z,
+         pose.orientation.w) = (float(v) for v in quaternions[i])
+        det.bbox.size.x, det.bbox.size.y, det.bbox.size.z = (float(v) for v in sizes[i])
+        det.results = [_hypothesis(class_ids[i], scores[i])]
+        out.detections.append(det)
+    return out
+
+
+def detection3d_array_to_boxes(msg: Any) -> dict[str, np.ndarray]:
+    """{'centres' [N, 3], 'sizes' [N, 3], 'quaternions' [N, 4] xyzw, 'class_ids' [N],
+    'scores' [N]} from a Detection3DArray (best hypothesis per detection)."""
+    rows = []
+    for det in msg.detections:
+        c, q, s = det.bbox.center.position, det.bbox.center.orientation, det.bbox.size
+        class_id, score = _best(det.results)
+        rows.append(((c.x, c.y, c.z), (s.x, s.y, s.z), (q.x, q.y, q.z, q.w), class_id, score))
+    return {
+        'centres': np.asarray([r[0] for r in rows], dtype=np.float64).reshape(-1, 3),
+        'sizes': np.asarray([r[1] for r in rows], dtype=np.float64).reshape(-1, 3),
+        'quaternions': np.asarray([r[2] for r in rows], dtype=np.float64).reshape(-1, 4),
+        'class_ids': np.asarray([r[3] for r in rows], dtype=np.int64),
+        'scores': np.asarray([r[4] for r in rows], dtype=np.float64),
+    }
+
+
+def _best(results: Sequence[Any]) -> tuple[int, float]:
+    """(class id, score) of the best hypothesis; (-1, 0.0) when there is none."""
+    if not results:
+        return -1, 0.0
+    best = max(results, key=lambda r: r.hypothesis.score)
+    try:
+        return int(best.hypothesis.class_id), float(best.hypothesis.score)
+    except ValueError as exc:
+        raise DataError(f'class_id {best.hypothesis.class_id!r} is not an integer id') from exc
 
 
 def detection2d_array_to_boxes(msg: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -47,16 +112,8 @@ def detection2d_array_to_boxes(msg: Any) -> tuple[np.ndarray, np.ndarray, np.nda
         cx, cy = det.bbox.center.position.x, det.bbox.center.position.y
         w, h = det.bbox.size_x, det.bbox.size_y
         boxes.append((cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0))
-        if det.results:
-            best = max(det.results, key=lambda r: r.hypothesis.score)
-            try:
-                classes.append(int(best.hypothesis.class_id))
-            except ValueError as exc:
-                raise DataError(f'class_id {best.hypothesis.class_id!r} is not an integer id'
-                                ) from exc
-            scores.append(best.hypothesis.score)
-        else:
-            classes.append(-1)
-            scores.append(0.0)
+        class_id, score = _best(det.results)
+        classes.append(class_id)
+        scores.append(score)
     return (np.asarray(boxes, dtype=np.float64).reshape(-1, 4),
             np.asarray(classes, dtype=np.int64), np.asarray(scores, dtype=np.float64))

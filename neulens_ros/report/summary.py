@@ -86,10 +86,9 @@ def summarize(bag: BagFrames) -> dict[str, Any]:
     last = 'lifting' if 'lifting' in stages else (stages[-1] if stages else '')
     decided = [f for f in frames if f.decision is not None]
     slo_values = [slo_latency_ms(f) for f in frames]
-    misses = [f for f, v in zip(frames, slo_values) if v is not None and f.decision is not None
-              and f.decision.latency_slo_ms > 0 and v > f.decision.latency_slo_ms]
-    with_slo = [f for f, v in zip(frames, slo_values) if v is not None
+    with_slo = [(f, v) for f, v in zip(frames, slo_values, strict=True) if v is not None
                 and f.decision is not None and f.decision.latency_slo_ms > 0]
+    misses = [f for f, v in with_slo if v > f.decision.latency_slo_ms]
     sent = [f for f in frames if f.payload_bytes is not None]
     level_hist = Counter(int(lv) for f in decided for lv in f.decision.levels)
     return {
