@@ -67,3 +67,19 @@ def test_2d_length_mismatch_and_bad_class_id() -> None:
     msg.detections[0].results[0].hypothesis.class_id = 'person'
     with pytest.raises(DataError, match='not an integer'):
         detection2d_array_to_boxes(msg)
+
+
+def test_markers_cube_and_label_per_box() -> None:
+    from visualization_msgs.msg import Marker
+
+    from neulens_ros.bridge.markers import detection_markers
+    centres = np.array([[0.0, 0.0, 2.0], [1.0, 0.0, 3.0]])
+    markers = detection_markers(Header(frame_id='cam'), centres, np.full((2, 3), 0.5),
+                                np.tile([0, 0, 0, 1.0], (2, 1)), [1, 7], [0.9, 0.5],
+                                class_names=('box', 'cylinder'))
+    kinds = [m.type for m in markers.markers]
+    assert markers.markers[0].action == Marker.DELETEALL
+    assert kinds[1:] == [Marker.CUBE, Marker.TEXT_VIEW_FACING] * 2
+    assert markers.markers[2].text == 'cylinder 0.90' and markers.markers[4].text == '7 0.50'
+    assert markers.markers[3].pose.position.z == pytest.approx(3.0)
+    assert len({m.id for m in markers.markers[1:]}) == 4
