@@ -23,6 +23,7 @@ TOOLS = {
     'neulens-pipeline': 'neulens_ros.tools.pipeline:main',
     'neulens-gen-data': 'neulens_ros.tools.gen_dataset:main',
     'neulens-param': 'neulens_ros.tools.param:main',
+    'neulens-lifecycle': 'neulens_ros.tools.lifecycle:main',
     'neulens-report': 'neulens_ros.tools.report:main',
 }
 

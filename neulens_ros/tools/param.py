@@ -18,15 +18,13 @@ import argparse
 import sys
 from typing import Any
 
-import rclpy
 import yaml
 from rcl_interfaces.msg import Parameter as ParameterMsg
 from rcl_interfaces.msg import ParameterType, ParameterValue
 from rcl_interfaces.srv import (DescribeParameters, GetParameters, ListParameters,
                                SetParameters)
-from rclpy.node import Node
-
 from neulens_ros.errors import ConfigError
+from neulens_ros.tools.services import NodeServices, client_node
 
 _TYPE_NAMES = {v: k for k, v in vars(ParameterType).items()
                if k.startswith('PARAMETER_') and isinstance(v, int)}
@@ -78,29 +76,8 @@ def from_parameter_value(pv: ParameterValue) -> Any:
     return list(value) if 'array' in field else value
 
 
-class ParamClient:
+class ParamClient(NodeServices):
     """Calls one node's parameter services."""
-
-    def __init__(self, node: Node, target: str, timeout_s: float) -> None:
-        self.node = node
-        self.target = target if target.startswith('/') else '/' + target
-        self.timeout_s = timeout_s
-
-    def call(self, srv_type: Any, suffix: str, request: Any) -> Any:
-        client = self.node.create_client(srv_type, f'{self.target}/{suffix}')
-        try:
-            if not client.wait_for_service(timeout_sec=self.timeout_s):
-                raise ConfigError(f'node {self.target} not found (no {suffix} service within '
-                                  f'{self.timeout_s:.0f} s): is it running, in this '
-                                  'ROS_DOMAIN_ID and namespace?')
-            future = client.call_async(request)
-            rclpy.spin_until_future_complete(self.node, future, timeout_sec=self.timeout_s)
-            if not future.done() or future.result() is None:
-                raise ConfigError(f'{self.target}/{suffix} did not answer within '
-                                  f'{self.timeout_s:.0f} s')
-            return future.result()
-        finally:
-            self.node.destroy_client(client)
 
     def list(self) -> list[str]:
         return sorted(self.call(ListParameters, 'list_parameters',
@@ -168,16 +145,12 @@ def run_command(client: ParamClient, args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    rclpy.init(args=[])
-    node = rclpy.create_node('neulens_param_client', start_parameter_services=False)
-    try:
-        return run_command(ParamClient(node, args.node, args.timeout), args)
-    except ConfigError as exc:
-        print(f'neulens-param: {exc}', file=sys.stderr)
-        return 2
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    with client_node('neulens_param_client') as node:
+        try:
+            return run_command(ParamClient(node, args.node, args.timeout), args)
+        except ConfigError as exc:
+            print(f'neulens-param: {exc}', file=sys.stderr)
+            return 2
 
 
 if __name__ == '__main__':
