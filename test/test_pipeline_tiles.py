@@ -79,3 +79,36 @@ def test_decision_sent_tiles_and_histogram(k: int) -> None:
 def test_invalid_decisions(kw: dict, match: str) -> None:
     with pytest.raises(DataError, match=match):
         decision(3, **kw)
+
+
+@pytest.mark.parametrize('k', [2, 3, 4])
+def test_decision_message_round_trip(k: int) -> None:
+    from std_msgs.msg import Header
+
+    from neulens_ros.bridge.tile_decision import decision_to_msg, msg_to_decision
+    levels = tuple((3 * i) % 5 for i in range(k * k))
+    d = decision(k, levels, stamp_ns=1_700_000_000_123_456_789, gate_levels=levels,
+                 confidences=tuple(np.linspace(0.1, 0.9, k * k).round(3)), policy='min',
+                 latency_slo_ms=80.0, predicted_latency_ms=61.5, fits_slo=True, rtt_ms=4.0)
+    header = Header(frame_id='cam')
+    header.stamp.sec, header.stamp.nanosec = 1_700_000_000, 123_456_789
+    msg = decision_to_msg(d, header)
+    assert list(msg.levels) == list(levels) and len(msg.tile_rects) == 4 * k * k
+    back = msg_to_decision(msg)
+    np.testing.assert_array_equal(back.tile_rects, d.tile_rects)
+    np.testing.assert_allclose(back.confidences, d.confidences, rtol=1e-6)
+    assert back.levels == d.levels and back.stamp_ns == d.stamp_ns
+    assert (back.policy, back.k, back.halo, back.latency_slo_ms) == ('min', k, 'paper', 80.0)
+
+
+def test_inconsistent_decision_message_is_rejected() -> None:
+    from neulens_msgs.msg import TileDecision
+
+    from neulens_ros.bridge.tile_decision import msg_to_decision
+    msg = TileDecision(k=2, image_width=4, image_height=4, input_width=4, input_height=4,
+                       policy='cs', levels=[0, 0, 0], tile_rects=[0, 0, 2, 2] * 4)
+    with pytest.raises(DataError, match='3 levels'):
+        msg_to_decision(msg)
+    msg.levels, msg.tile_rects = [0] * 4, [0, 0, 2]
+    with pytest.raises(DataError, match='multiple of 4'):
+        msg_to_decision(msg)
