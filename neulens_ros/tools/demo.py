@@ -13,7 +13,11 @@ from datetime import datetime
 from pathlib import Path
 
 from neulens_ros.bag.reader import message_counts
+from neulens_ros.errors import NeulensError
 from neulens_ros.launching import ProcessGroup, dds_environment, node_command
+from neulens_ros.report.frames import load_frames
+from neulens_ros.report.render import write_report
+from neulens_ros.report.summary import summarize
 from neulens_ros.topology import load_topology
 
 
@@ -59,12 +63,40 @@ def main(argv: list[str] | None = None) -> int:
     print(f'neulens-demo: finished in {time.monotonic() - started:.1f} s')
     for topic, count in sorted(counts.items()):
         print(f'  {topic:40s} {count:6d} messages')
+    report = print_report(bag, run_dir / 'report') if counts else None
     print(f'bag:    {bag.resolve()}')
+    if report is not None:
+        print(f'report: {report.resolve()}')
     print(f'logs:   {(run_dir / "logs").resolve()}')
     if failed:
         print(f'neulens-demo: nodes failed: {failed} (see their logs)')
         return 1
     return 0 if counts else 1
+
+
+def print_report(bag: Path, out: Path) -> Path | None:
+    """Per-stage latency and bytes per frame from the bag; writes the full report to `out`."""
+    try:
+        frames = load_frames(bag)
+    except NeulensError as exc:
+        print(f'neulens-demo: no report: {exc}')
+        return None
+    summary = summarize(frames)
+    paths = write_report(summary, frames.frames, bag, out)
+    print(f"per-stage latency over {summary['frames']} frames (ms):")
+    rows = [(stage, summary['stage_latency_ms'][stage]) for stage in summary['stages']]
+    rows += [('transmission', summary['transmission_ms']),
+             ('end to end', summary['end_to_end_ms'])]
+    for name, stats in rows:
+        if stats.get('count'):
+            print(f"  {name:14s} p50 {stats['p50']:8.1f}  p90 {stats['p90']:8.1f}  "
+                  f"({stats['count']} frames)")
+    sent = summary['bytes_per_frame']
+    if sent['payload'].get('count'):
+        print(f"bytes per frame: {sent['payload']['mean'] / 1e3:.1f} kB of tiles sent vs "
+              f"{sent['full_frame']['mean'] / 1e3:.1f} kB for the full frame "
+              f"({100 * sent['saved_fraction']:.0f}% saved)")
+    return paths['markdown']
 
 
 if __name__ == '__main__':
