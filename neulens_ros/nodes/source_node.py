@@ -20,7 +20,7 @@ from vision_msgs.msg import Detection2DArray
 
 from neulens_ros.bridge.camera_info import camera_to_info
 from neulens_ros.bridge.detections import boxes_to_detection2d_array
-from neulens_ros.bridge.image import numpy_to_image
+from neulens_ros.bridge.image import depth_to_millimetres, numpy_to_image
 from neulens_ros.data.sequence import RGBDFrame, frame_stream
 from neulens_ros.nodes.common import make_qos, publisher_events, qos_specs, run
 from neulens_ros.nodes.params import ParamSpec, declare_parameters
@@ -128,13 +128,6 @@ class SourceNode(Node):
         self.published += 1
         self.timing.publish(header, start, self.get_clock().now(), bytes_in=0,
                             bytes_out=len(color.data) + len(depth.data))
-
-
-def depth_to_millimetres(depth_m):  # noqa: ANN001, ANN201 - numpy in, numpy out
-    """float32 metres (NaN = none) -> uint16 millimetres (0 = none), saturating at 65.535 m."""
-    import numpy as np
-    mm = np.nan_to_num(depth_m * 1000.0, nan=0.0, posinf=0.0, neginf=0.0)
-    return np.clip(np.rint(mm), 0, 65535).astype(np.uint16)
 
 
 def main(args: list[str] | None = None) -> int:
