@@ -1,0 +1,149 @@
+"""The pipeline's detector: a CenterNet-style single-stage detector on a slim ResNet.
+
+Why CenterNet: one heatmap peak per object, no anchors and no NMS beyond a 3x3 max-pool, so the
+head is cheap, the decoder is a few tensor ops, and boxes come straight from the stitched
+feature map (the tile-level front does not interact with box matching).
+
+Layout (`DetectorConfig` defaults: 256 x 192 input, base width 16):
+    stem    conv 7x7/2 + BN + ReLU + max-pool 3x3/2           -> stride 4,  16 ch
+    layer1  2 basic blocks                                     -> stride 4,  16 ch
+    layer2  2 basic blocks, first strided                      -> stride 8,  32 ch
+    layer3  2 basic blocks, first strided                      -> stride 16, 64 ch
+    layer4  2 basic blocks, first strided                      -> stride 32, 128 ch
+    neck    FPN-style top-down path over layer2..4, then x2 up  -> stride 4,  32 ch
+    heads   heatmap (classes, sigmoid), size (w, h), offset (dx, dy)
+The split point P cuts after a stage: P options are the stages 'stem', 'layer1', 'layer2'
+(1, 5 and 10 convolution layers, counting the strided shortcut). Every layer that can be in a
+front is slimmable; in the back it runs at full width.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from neulens_ros.errors import ConfigError
+from neulens_ros.supernet.slim import SlimBatchNorm2d, SlimConv2d
+
+STAGES = ('stem', 'layer1', 'layer2', 'layer3', 'layer4')
+P_OPTIONS = ('stem', 'layer1', 'layer2')  # where the front (tile-level supernet) may end
+P_LAYERS = {'stem': 1, 'layer1': 5, 'layer2': 10}  # conv layers in the front
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """Architecture of the detector (stored with every checkpoint)."""
+
+    num_classes: int = 5
+    input_width: int = 256  # network input, pixels
+    input_height: int = 192
+    base_width: int = 16  # stem channels; stages double it
+    neck_width: int = 32
+    output_stride: int = 4
+
+    def __post_init__(self) -> None:
+        if self.num_classes < 1 or self.base_width < 4 or self.neck_width < 4:
+            raise ConfigError(f'invalid detector config {self}')
+        if self.input_width % 32 or self.input_height % 32:
+            raise ConfigError(f'input size {self.input_width}x{self.input_height} must be a '
+                              'multiple of 32 (the stride of layer4)')
+
+
+class BasicBlock(nn.Module):
+    """ResNet basic block built from slimmable layers."""
+
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = SlimConv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = SlimBatchNorm2d(cout)
+        self.conv2 = SlimConv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = SlimBatchNorm2d(cout)
+        self.downsample = None
+        if stride != 1 or cin != cout:
+            self.downsample = nn.Sequential(SlimConv2d(cin, cout, 1, stride, 0, bias=False),
+                                            SlimBatchNorm2d(cout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        shortcut = x if self.downsample is None else self.downsample(x)
+        return F.relu(out + shortcut)
+
+
+class Stem(nn.Module):
+    def __init__(self, cout: int) -> None:
+        super().__init__()
+        self.conv = SlimConv2d(3, cout, 7, 2, 3, bias=False, fixed_in=True)
+        self.bn = SlimBatchNorm2d(cout)
+        self.pool = nn.MaxPool2d(3, 2, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool(F.relu(self.bn(self.conv(x))))
+
+
+def conv_bn_relu(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout),
+                         nn.ReLU(inplace=True))
+
+
+class TileDetector(nn.Module):
+    """Stages + neck + heads; `front(p)` and `back(p)` split it at a P option."""
+
+    def __init__(self, config: DetectorConfig = DetectorConfig()) -> None:
+        super().__init__()
+        self.config = config
+        w = config.base_width
+        widths = (w, w, 2 * w, 4 * w, 8 * w)
+        self.stem = Stem(w)
+        self.layer1 = nn.Sequential(BasicBlock(w, w, 1), BasicBlock(w, w, 1))
+        self.layer2 = nn.Sequential(BasicBlock(w, 2 * w, 2), BasicBlock(2 * w, 2 * w, 1))
+        self.layer3 = nn.Sequential(BasicBlock(2 * w, 4 * w, 2), BasicBlock(4 * w, 4 * w, 1))
+        self.layer4 = nn.Sequential(BasicBlock(4 * w, 8 * w, 2), BasicBlock(8 * w, 8 * w, 1))
+        n = config.neck_width
+        self.lateral = nn.ModuleList(nn.Conv2d(c, n, 1) for c in widths[2:4])  # s8, s16
+        self.reduce = nn.Conv2d(widths[4], n, 1)
+        self.up = nn.ModuleList(conv_bn_relu(n, n) for _ in range(3))
+        self.heatmap = nn.Sequential(conv_bn_relu(n, n), nn.Conv2d(n, config.num_classes, 1))
+        self.size = nn.Sequential(conv_bn_relu(n, n), nn.Conv2d(n, 2, 1))
+        self.offset = nn.Sequential(conv_bn_relu(n, n), nn.Conv2d(n, 2, 1))
+        nn.init.constant_(self.heatmap[-1].bias, -2.19)  # prior 0.1, as CenterNet
+
+    def stages(self) -> list[nn.Module]:
+        return [getattr(self, name) for name in STAGES]
+
+    def front(self, p: str) -> nn.Sequential:
+        """The stages up to and including `p` (the tile-level supernet)."""
+        if p not in P_OPTIONS:
+            raise ConfigError(f'split point {p!r} is not one of {P_OPTIONS}')
+        return nn.Sequential(*self.stages()[:STAGES.index(p) + 1])
+
+    def back(self, p: str, features: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Run the stages after `p` on the stitched `features` [N, C_p, H/s, W/s], then the
+        neck and heads (which read layer2..4, all at or after every P option)."""
+        feats = {p: features}
+        x = features
+        for name in STAGES[STAGES.index(p) + 1:]:
+            x = getattr(self, name)(x)
+            feats[name] = x
+        return self.head(feats)
+
+    def head(self, feats: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        x = self.reduce(feats['layer4'])
+        for i, (name, lateral) in enumerate(zip(('layer3', 'layer2'), self.lateral[::-1],
+                                                strict=True)):
+            x = F.interpolate(x, size=feats[name].shape[-2:], mode='nearest')
+            x = self.up[i](x + lateral(feats[name]))
+        x = self.up[2](F.interpolate(x, scale_factor=2.0, mode='nearest'))  # stride 4
+        return {'heatmap': self.heatmap(x), 'size': self.size(x), 'offset': self.offset(x)}
+
+    def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Untiled, full width: image [N, 3, H, W] normalised -> head outputs at stride 4."""
+        feats = {}
+        x = image
+        for name in STAGES:
+            x = getattr(self, name)(x)
+            feats[name] = x
+        return self.head(feats)
