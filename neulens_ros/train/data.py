@@ -1,0 +1,99 @@
+"""Training and evaluation sets: generated scenes resized to the detector's input, cached.
+
+The pipeline resizes each 640 x 480 camera frame to the network input (256 x 192 by default);
+the evaluation set is made exactly that way. The training set is rendered at half resolution
+(320 x 240, four times cheaper) and resized the same way. Each set is rendered once and cached
+as one .npz (uint8 images, boxes, classes) keyed by its parameters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from neulens_ros.data.scenes import SceneConfig, generate_scene
+from neulens_ros.errors import DataError
+
+MIN_VISIBLE_PIXELS = 40  # at render resolution: smaller or more hidden objects are not labelled
+MIN_VISIBILITY = 0.25
+
+
+@dataclass(frozen=True)
+class SetSpec:
+    """A generated data set: which seeds, rendered at what size, resized to what."""
+
+    first_seed: int
+    count: int
+    render_size: tuple[int, int]  # width, height
+    input_size: tuple[int, int]
+    density: str = 'mixed'
+
+    def key(self) -> str:
+        text = json.dumps([self.first_seed, self.count, self.render_size, self.input_size,
+                           self.density, MIN_VISIBLE_PIXELS, MIN_VISIBILITY])
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class DetectionSet:
+    images: np.ndarray  # [N, H, W, 3] uint8 at the input size
+    boxes: list[np.ndarray]  # per image [M, 4] x0 y0 x1 y1 in input pixels
+    classes: list[np.ndarray]  # per image [M] int64
+    dense: np.ndarray  # [N] bool: dense scene (more than 3 objects)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+def resize(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """[H, W, 3] uint8 -> size (width, height) with area-like (box) filtering."""
+    if (rgb.shape[1], rgb.shape[0]) == tuple(size):
+        return rgb
+    return np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BOX))
+
+
+def render_set(spec: SetSpec, progress: bool = True) -> DetectionSet:
+    from tqdm import tqdm
+    config = SceneConfig(width=spec.render_size[0], height=spec.render_size[1],
+                         density=spec.density)
+    sx = spec.input_size[0] / spec.render_size[0]
+    sy = spec.input_size[1] / spec.render_size[1]
+    images, boxes, classes, dense = [], [], [], []
+    for seed in tqdm(range(spec.first_seed, spec.first_seed + spec.count), desc='rendering',
+                     unit='scene', disable=not progress, leave=False):
+        scene = generate_scene(config, seed)
+        images.append(resize(scene.rgb, spec.input_size))
+        keep = [o for o in scene.objects if o.visible_pixels >= MIN_VISIBLE_PIXELS
+                and o.visibility >= MIN_VISIBILITY]
+        b = np.array([o.box2d for o in keep], np.float64).reshape(-1, 4) * [sx, sy, sx, sy]
+        boxes.append(b)
+        classes.append(np.array([o.class_id for o in keep], np.int64))
+        dense.append(len(scene.objects) > 3)
+    return DetectionSet(np.stack(images), boxes, classes, np.array(dense))
+
+
+def load_set(spec: SetSpec, cache_dir: Path, progress: bool = True) -> DetectionSet:
+    """The set of `spec`, from the cache or rendered (and cached)."""
+    path = cache_dir / f'scenes_{spec.key()}.npz'
+    if path.is_file():
+        try:
+            with np.load(path) as z:
+                splits = np.cumsum(z['counts'])[:-1]
+                return DetectionSet(z['images'], np.split(z['boxes'], splits),
+                                    np.split(z['classes'], splits), z['dense'])
+        except (OSError, KeyError, ValueError) as exc:
+            raise DataError(f'cached data set {path} is unreadable ({exc}): delete it to '
+                            're-render') from exc
+    data = render_set(spec, progress)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix('.tmp.npz')
+    np.savez(tmp, images=data.images, boxes=np.concatenate(data.boxes),
+             classes=np.concatenate(data.classes),
+             counts=np.array([len(b) for b in data.boxes]), dense=data.dense)
+    tmp.replace(path)
+    return data

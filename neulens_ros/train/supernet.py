@@ -1,0 +1,140 @@
+"""Supernet training (paper 4.3, IEB-like), resumable and seeded.
+
+Every step trains, on one batch:
+1. the full-width untiled detector on the ground truth (the teacher);
+2. the tiled level-0 network (random P and k, the shipped halo) on the ground truth, so that
+   tiled and untiled agree;
+3. a tiled network with a random level per tile (0..3, and some skipped tiles) on the
+   teacher's detached outputs (soft targets) plus half the ground-truth loss, so the back
+   layers learn on stitched features of mixed levels.
+Gradients of the three are summed; per-level BatchNorm keeps the statistics apart.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from neulens_ros.supernet.centernet import build_targets, detection_loss, distillation_loss
+from neulens_ros.supernet.detector import P_OPTIONS, TileDetector
+from neulens_ros.supernet.executor import MicroFlowExecutor, normalise
+from neulens_ros.supernet.slim import LEVEL_SKIP
+from neulens_ros.train.data import DetectionSet
+
+
+@dataclass(frozen=True)
+class SupernetTraining:
+    steps: int = 1500
+    batch_size: int = 16
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    halo: str = 'paper'
+    k_options: tuple[int, ...] = (2, 3, 4)
+    skip_probability: float = 0.1  # chance a tile is skipped in the mixed pass
+    seed: int = 0
+    checkpoint_every: int = 100
+
+
+def sample_batch(data: DetectionSet, rng: np.random.Generator, size: int
+                 ) -> tuple[torch.Tensor, list[np.ndarray], list[np.ndarray]]:
+    """A random batch with horizontal flips: images [B, 3, H, W] normalised, boxes, classes."""
+    idx = rng.integers(0, len(data), size)
+    flips = rng.random(size) < 0.5
+    width = data.images.shape[2]
+    images, boxes = [], []
+    for i, flip in zip(idx, flips, strict=True):
+        img, b = data.images[i], data.boxes[i].copy()
+        if flip:
+            img = img[:, ::-1]
+            b[:, [0, 2]] = width - b[:, [2, 0]]
+        images.append(np.ascontiguousarray(img))
+        boxes.append(b)
+    x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2)
+    return normalise(x), boxes, [data.classes[i] for i in idx]
+
+
+def train_supernet(model: TileDetector, data: DetectionSet, cfg: SupernetTraining,
+                   checkpoint: Path, log: Callable[[dict], None] | None = None,
+                   progress: bool = True) -> list[dict]:
+    """Train `model` in place for cfg.steps, resuming from `checkpoint` when it exists.
+
+    Returns the loss history (one record per step). The checkpoint (model, optimiser, RNG
+    state, history) is written every cfg.checkpoint_every steps and at the end.
+    """
+    from tqdm import tqdm
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / 50) * 0.5 * (1 + math.cos(math.pi * s / cfg.steps)))
+    history: list[dict] = []
+    start = 0
+    if checkpoint.is_file():
+        state = torch.load(checkpoint, map_location='cpu', weights_only=False)
+        model.load_state_dict(state['model'])
+        opt.load_state_dict(state['optimizer'])
+        sched.load_state_dict(state['scheduler'])
+        rng.bit_generator.state = state['rng']
+        torch.set_rng_state(state['torch_rng'])
+        history, start = state['history'], state['step']
+    executors = {p: MicroFlowExecutor(model, p) for p in P_OPTIONS}
+    cfg_model = model.config
+    out_h, out_w = (cfg_model.input_height // cfg_model.output_stride,
+                    cfg_model.input_width // cfg_model.output_stride)
+    model.train()
+    bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc='supernet',
+               unit='step', disable=not progress)
+    for step in bar:
+        t0 = time.monotonic()
+        images, boxes, classes = sample_batch(data, rng, cfg.batch_size)
+        targets = build_targets(boxes, classes, cfg_model.num_classes, out_h, out_w,
+                                cfg_model.output_stride)
+        opt.zero_grad(set_to_none=True)
+        teacher = model(images)
+        loss_full = detection_loss(teacher, targets)
+        loss_full.backward()
+        ex = executors[P_OPTIONS[rng.integers(len(P_OPTIONS))]]
+        k = int(rng.choice(cfg.k_options))
+        tiled0 = ex(images, np.zeros((cfg.batch_size, k * k), np.int64), k, cfg.halo)
+        loss_tiled = detection_loss(tiled0, targets)
+        loss_tiled.backward()
+        ex = executors[P_OPTIONS[rng.integers(len(P_OPTIONS))]]
+        k = int(rng.choice(cfg.k_options))
+        levels = rng.integers(0, LEVEL_SKIP, (cfg.batch_size, k * k))
+        levels[rng.random(levels.shape) < cfg.skip_probability] = LEVEL_SKIP
+        mixed = ex(images, levels, k, cfg.halo)
+        teacher_out = {key: v.detach() for key, v in teacher.items()}
+        loss_mixed = distillation_loss(mixed, teacher_out, targets) + 0.5 * detection_loss(
+            mixed, targets)
+        loss_mixed.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+        opt.step()
+        sched.step()
+        record = {'step': step + 1, 'full': loss_full.item(), 'tiled': loss_tiled.item(),
+                  'mixed': loss_mixed.item(), 'lr': sched.get_last_lr()[0],
+                  'seconds': time.monotonic() - t0}
+        history.append(record)
+        bar.set_postfix(full=f'{record["full"]:.2f}', mixed=f'{record["mixed"]:.2f}')
+        if log is not None:
+            log(record)
+        if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
+            save_training_state(checkpoint, model, opt, sched, rng, history, step + 1)
+    model.eval()
+    return history
+
+
+def save_training_state(path: Path, model: TileDetector, opt: torch.optim.Optimizer,
+                        sched: object, rng: np.random.Generator, history: list[dict],
+                        step: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix('.tmp')
+    torch.save({'model': model.state_dict(), 'optimizer': opt.state_dict(),
+                'scheduler': sched.state_dict(), 'rng': rng.bit_generator.state,
+                'torch_rng': torch.get_rng_state(), 'history': history, 'step': step}, tmp)
+    tmp.replace(path)
