@@ -1,0 +1,1 @@
+"""Evaluation: detection mAP and the runs behind the reported numbers."""
