@@ -4,14 +4,16 @@ Why CenterNet: one heatmap peak per object, no anchors and no NMS beyond a 3x3 m
 head is cheap, the decoder is a few tensor ops, and boxes come straight from the stitched
 feature map (the tile-level front does not interact with box matching).
 
-Layout (`DetectorConfig` defaults: 256 x 192 input, base width 16):
-    stem    conv 7x7/2 + BN + ReLU + max-pool 3x3/2           -> stride 4,  16 ch
-    layer1  2 basic blocks                                     -> stride 4,  16 ch
-    layer2  2 basic blocks, first strided                      -> stride 8,  32 ch
+Layout (`DetectorConfig` defaults: 256 x 192 input):
+    stem    conv 7x7/2 + BN + ReLU + max-pool 3x3/2           -> stride 4,  24 ch
+    layer1  2 basic blocks                                     -> stride 4,  24 ch
+    layer2  2 basic blocks, first strided                      -> stride 8,  48 ch
     layer3  2 basic blocks, first strided                      -> stride 16, 64 ch
-    layer4  2 basic blocks, first strided                      -> stride 32, 128 ch
-    neck    FPN-style top-down path over layer2..4, then x2 up  -> stride 4,  32 ch
-    heads   heatmap (classes, sigmoid), size (w, h), offset (dx, dy)
+    layer4  2 basic blocks, first strided                      -> stride 32, 96 ch
+    neck    FPN-style top-down path over layer2..4, then x2 up  -> stride 4,  24 ch
+    heads   one shared 3x3 conv, then 1x1 heatmap (classes), size (w, h), offset (dx, dy)
+The widths put most of the computation in the stages that can be tiled (about 70% of the
+MACs are in stem..layer2), so per-tile compression moves the frame's total cost.
 The split point P cuts after a stage: P options are the stages 'stem', 'layer1', 'layer2'
 (1, 5 and 10 convolution layers, counting the strided shortcut). Every layer that can be in a
 front is slimmable; in the back it runs at full width.
@@ -40,12 +42,13 @@ class DetectorConfig:
     num_classes: int = 5
     input_width: int = 256  # network input, pixels
     input_height: int = 192
-    base_width: int = 16  # stem channels; stages double it
-    neck_width: int = 32
+    widths: tuple[int, ...] = (24, 24, 48, 64, 96)  # stem, layer1..layer4 channels
+    neck_width: int = 24
     output_stride: int = 4
 
     def __post_init__(self) -> None:
-        if self.num_classes < 1 or self.base_width < 4 or self.neck_width < 4:
+        if self.num_classes < 1 or len(self.widths) != 5 or min(self.widths) < 4 \
+                or self.neck_width < 4:
             raise ConfigError(f'invalid detector config {self}')
         if self.input_width % 32 or self.input_height % 32:
             raise ConfigError(f'input size {self.input_width}x{self.input_height} must be a '
@@ -95,21 +98,22 @@ class TileDetector(nn.Module):
     def __init__(self, config: DetectorConfig = DetectorConfig()) -> None:
         super().__init__()
         self.config = config
-        w = config.base_width
-        widths = (w, w, 2 * w, 4 * w, 8 * w)
-        self.stem = Stem(w)
-        self.layer1 = nn.Sequential(BasicBlock(w, w, 1), BasicBlock(w, w, 1))
-        self.layer2 = nn.Sequential(BasicBlock(w, 2 * w, 2), BasicBlock(2 * w, 2 * w, 1))
-        self.layer3 = nn.Sequential(BasicBlock(2 * w, 4 * w, 2), BasicBlock(4 * w, 4 * w, 1))
-        self.layer4 = nn.Sequential(BasicBlock(4 * w, 8 * w, 2), BasicBlock(8 * w, 8 * w, 1))
+        widths = config.widths
+        self.stem = Stem(widths[0])
+        for i in range(1, 5):
+            cin, cout = widths[i - 1], widths[i]
+            stride = 1 if i == 1 else 2
+            setattr(self, f'layer{i}', nn.Sequential(BasicBlock(cin, cout, stride),
+                                                     BasicBlock(cout, cout, 1)))
         n = config.neck_width
         self.lateral = nn.ModuleList(nn.Conv2d(c, n, 1) for c in widths[2:4])  # s8, s16
         self.reduce = nn.Conv2d(widths[4], n, 1)
         self.up = nn.ModuleList(conv_bn_relu(n, n) for _ in range(3))
-        self.heatmap = nn.Sequential(conv_bn_relu(n, n), nn.Conv2d(n, config.num_classes, 1))
-        self.size = nn.Sequential(conv_bn_relu(n, n), nn.Conv2d(n, 2, 1))
-        self.offset = nn.Sequential(conv_bn_relu(n, n), nn.Conv2d(n, 2, 1))
-        nn.init.constant_(self.heatmap[-1].bias, -2.19)  # prior 0.1, as CenterNet
+        self.shared = conv_bn_relu(n, n)
+        self.heatmap = nn.Conv2d(n, config.num_classes, 1)
+        self.size = nn.Conv2d(n, 2, 1)
+        self.offset = nn.Conv2d(n, 2, 1)
+        nn.init.constant_(self.heatmap.bias, -2.19)  # prior 0.1, as CenterNet
 
     def stages(self) -> list[nn.Module]:
         return [getattr(self, name) for name in STAGES]
@@ -137,6 +141,7 @@ class TileDetector(nn.Module):
             x = F.interpolate(x, size=feats[name].shape[-2:], mode='nearest')
             x = self.up[i](x + lateral(feats[name]))
         x = self.up[2](F.interpolate(x, scale_factor=2.0, mode='nearest'))  # stride 4
+        x = self.shared(x)
         return {'heatmap': self.heatmap(x), 'size': self.size(x), 'offset': self.offset(x)}
 
     def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
