@@ -97,7 +97,7 @@ def decode(out: dict[str, torch.Tensor], stride: int, score_threshold: float = 0
     n, c, h, w = heat.shape
     peaks = heat * (F.max_pool2d(heat, 3, 1, 1) == heat)
     k = min(max_detections, c * h * w)
-    scores, index = peaks.view(n, -1).topk(k)
+    scores, index = peaks.reshape(n, -1).topk(k)
     results = []
     for i in range(n):
         keep = scores[i] >= score_threshold

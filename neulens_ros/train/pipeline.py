@@ -1,1 +1,152 @@
 """The stages of neulens-train after the supernet: tile labels, gate, evaluation, export."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from neulens_ros.eval.detector import evaluate, plot_results
+from neulens_ros.gate.cgg import CompressionGuidingGate, gate_inputs
+from neulens_ros.gate.labels import label_frame
+from neulens_ros.gate.training import GateData, GateTraining, gate_accuracy, train_gate
+from neulens_ros.models.registry import WEIGHTS_DIR, save_checkpoint
+from neulens_ros.supernet.detector import DetectorConfig, TileDetector
+from neulens_ros.supernet.executor import MicroFlowExecutor, normalise
+from neulens_ros.supernet.macs import MacTable
+from neulens_ros.train.data import DetectionSet
+
+LABEL_P = 'layer1'  # split point the labels are computed at (the gate serves every P)
+LABEL_K = (2, 3, 4)
+HALO = 'paper'
+DETECTOR_NAME = 'neulens_detector'
+GATE_NAME = 'neulens_cgg'
+
+
+def image_tensor(data: DetectionSet, i: int) -> torch.Tensor:
+    """[1, 3, H, W] float 0..255 of image i."""
+    return torch.from_numpy(np.ascontiguousarray(data.images[i])).permute(2, 0, 1)[None].float()
+
+
+def compute_labels(model: TileDetector, data: DetectionSet, count: int, path: Path,
+                   progress: bool) -> dict[str, np.ndarray]:
+    """Label the tiles of the first `count` images for every k in LABEL_K (cached)."""
+    from tqdm import tqdm
+    if path.is_file():
+        with np.load(path) as z:
+            return dict(z)
+    executor = MicroFlowExecutor(model, LABEL_P)
+    stride = model.config.output_stride
+    rows: dict[str, list[Any]] = {'image': [], 'k': [], 'tile': [], 'label': [], 'errors': []}
+    for i in tqdm(range(min(count, len(data))), desc='labelling', unit='image',
+                  disable=not progress):
+        x = normalise(image_tensor(data, i))
+        for k in LABEL_K:
+            result = label_frame(executor, x, k, HALO, stride)
+            for t in range(k * k):
+                rows['image'].append(i)
+                rows['k'].append(k)
+                rows['tile'].append(t)
+                rows['label'].append(result.labels[t])
+                rows['errors'].append(result.errors[t])
+    labels = {key: np.asarray(v) for key, v in rows.items()}
+    np.savez(path, **labels)
+    return labels
+
+
+def gate_data(data: DetectionSet, labels: dict[str, np.ndarray], images: np.ndarray
+              ) -> GateData:
+    """Gate inputs, labels and errors of the labelled tiles of `images`."""
+    inputs, keep = [], np.isin(labels['image'], images)
+    cache: dict[tuple[int, int], torch.Tensor] = {}
+    for i, k, t in zip(labels['image'][keep], labels['k'][keep], labels['tile'][keep],
+                       strict=True):
+        key = (int(i), int(k))
+        if key not in cache:
+            cache[key] = gate_inputs(image_tensor(data, int(i))[0] / 255.0, int(k))
+        inputs.append(cache[key][int(t)])
+    return GateData(torch.stack(inputs), torch.as_tensor(labels['label'][keep]),
+                    torch.as_tensor(labels['errors'][keep], dtype=torch.float32))
+
+
+def level_mac_ratio(model: TileDetector) -> np.ndarray:
+    """Measured front MAC fraction of each level (k = 3 tiles at LABEL_P), skip = 0."""
+    table = MacTable(model)
+    executor = MicroFlowExecutor(model, LABEL_P)
+    cfg = model.config
+    grid = executor.grid(cfg.input_width, cfg.input_height, 3, HALO)
+    full = table.frame_front(LABEL_P, grid, np.zeros(9, np.int64))
+    return np.array([table.frame_front(LABEL_P, grid, np.full(9, lv)) / full
+                     for lv in range(5)])
+
+
+def run_later_stages(stages: list[str], model: TileDetector, train: DetectionSet,
+                     val: DetectionSet, plan: Any, work: Path, args: argparse.Namespace,
+                     command: str, config: DetectorConfig, started: float,
+                     log: Callable[[dict], None], progress: bool) -> int:
+    """Run labels, gate, eval and export as asked, each from its cached predecessor."""
+    model.eval()
+    gate = CompressionGuidingGate()
+    gate_path = work / 'gate.pt'
+    summary_path = work / 'gate_summary.json'
+    if 'labels' in stages or 'gate' in stages:
+        labels = compute_labels(model, train, plan.label_scenes, work / 'labels.npz', progress)
+        print(f'neulens-train: {len(labels["label"])} labelled tiles, level histogram '
+              f'{np.bincount(labels["label"], minlength=5).tolist()} '
+              f'({time.monotonic() - started:.0f} s)')
+    if 'gate' in stages:
+        images = np.unique(labels['image'])
+        rng = np.random.default_rng(args.seed)
+        held_out = rng.choice(images, max(1, len(images) // 5), replace=False)
+        fit = gate_data(train, labels, np.setdiff1d(images, held_out))
+        test = gate_data(train, labels, held_out)
+        ratio = level_mac_ratio(model)
+        history = train_gate(gate, fit, ratio, GateTraining(epochs=plan.gate_epochs,
+                                                            seed=args.seed), progress)
+        torch.save(gate.state_dict(), gate_path)
+        summary = {'held_out_accuracy': gate_accuracy(gate, test),
+                   'train_accuracy': gate_accuracy(gate, fit), 'tiles_fit': len(fit.labels),
+                   'tiles_held_out': len(test.labels), 'mac_ratio': ratio.tolist(),
+                   'history': history}
+        summary_path.write_text(json.dumps(summary, indent=1))
+        print(f'neulens-train: gate accuracy {summary["held_out_accuracy"]:.3f} on '
+              f'{len(test.labels)} held-out tiles ({time.monotonic() - started:.0f} s)')
+    elif gate_path.is_file():
+        gate.load_state_dict(torch.load(gate_path, weights_only=True))
+    gate.eval()
+    results_path = work / 'eval.json'
+    if 'eval' in stages:
+        results = evaluate(model, gate, val, progress=progress)
+        results_path.write_text(json.dumps(results, indent=1))
+        plot_results(results, work / 'plots')
+        print(f'neulens-train: evaluation written to {results_path} '
+              f'({time.monotonic() - started:.0f} s)')
+    if 'export' in stages:
+        export(model, gate, work, args.export_dir or WEIGHTS_DIR, command, config, args.seed)
+    return 0
+
+
+def export(model: TileDetector, gate: CompressionGuidingGate, work: Path, out: Path,
+           command: str, config: DetectorConfig, seed: int) -> None:
+    from neulens_ros.tools.train import architecture
+    results = json.loads((work / 'eval.json').read_text()) if (work / 'eval.json').is_file() \
+        else {}
+    gate_summary = json.loads((work / 'gate_summary.json').read_text()) \
+        if (work / 'gate_summary.json').is_file() else {}
+    common = {'training_command': command, 'data_seed': seed,
+              'created': time.strftime('%Y-%m-%d %H:%M:%S')}
+    det = save_checkpoint(out / f'{DETECTOR_NAME}.pt', model, 'detector', architecture(config),
+                          halo=HALO, metrics=results.get('headline', {}), **common)
+    gate_meta = save_checkpoint(out / f'{GATE_NAME}.pt', gate, 'gate',
+                                {'num_levels': 5, 'channels': 64, 'input': 28},
+                                label_p=LABEL_P, label_k=list(LABEL_K),
+                                metrics={k: v for k, v in gate_summary.items()
+                                         if k != 'history'}, **common)
+    print(f'neulens-train: exported {DETECTOR_NAME} ({det["bytes"] / 1e6:.1f} MB) and '
+          f'{GATE_NAME} ({gate_meta["bytes"] / 1e3:.0f} kB) to {out}')
+
