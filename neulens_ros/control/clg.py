@@ -1,0 +1,56 @@
+"""CLG, the compression level gear (paper 5.2): which tiles to compress further, in what order.
+
+A policy turns the gate's levels and confidences into a sequence of steps; each step raises
+some tiles by one level. DEMUX applies steps until the predicted cost fits the SLO. Every
+policy terminates: each step raises at least one tile and no tile goes past skip (4).
+
+- 'cs' (confidence stepping, the paper's): tiles whose confidence is below theta_f, sorted
+  from least to most confident, are raised dw at a time, cyclically (dw = 2 / 4 / 5 for
+  k = 2 / 3 / 4). When none is below theta_f, or all of those are already skipped, the
+  remaining tiles continue in the same confidence order.
+- 'uniform': every tile that can still be raised goes up one level per step.
+- 'min': one tile per step, the least confident one that can still be raised.
+- 'fixed': no steps; the levels are what the caller fixed.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from neulens_ros.errors import ConfigError
+
+LEVEL_SKIP = 4
+POLICIES = ('cs', 'uniform', 'min', 'fixed')
+DEFAULT_DELTA_W = {2: 2, 3: 4, 4: 5}
+
+
+def steps(levels: Sequence[int], confidences: Sequence[float], policy: str,
+          delta_w: int, theta_f: float) -> Iterator[list[int]]:
+    """Yield the tile indices raised by each successive step (levels are not modified)."""
+    if policy not in POLICIES:
+        raise ConfigError(f'policy {policy!r} is not one of {POLICIES}')
+    if delta_w < 1:
+        raise ConfigError(f'delta_w must be >= 1, got {delta_w}')
+    if policy == 'fixed':
+        return
+    current = [int(v) for v in levels]
+    conf = np.asarray(confidences, dtype=np.float64)
+    order = [int(i) for i in np.argsort(conf, kind='stable')]  # least confident first
+    low = [i for i in order if conf[i] < theta_f]
+    rest = [i for i in order if conf[i] >= theta_f]
+    cursor = 0
+    while any(v < LEVEL_SKIP for v in current):
+        if policy == 'uniform':
+            chosen = [i for i, v in enumerate(current) if v < LEVEL_SKIP]
+        elif policy == 'min':
+            chosen = [next(i for i in order if current[i] < LEVEL_SKIP)]
+        else:
+            pool = [i for i in low if current[i] < LEVEL_SKIP] or \
+                [i for i in rest if current[i] < LEVEL_SKIP]
+            chosen = [pool[(cursor + j) % len(pool)] for j in range(min(delta_w, len(pool)))]
+            cursor = (cursor + len(chosen)) % max(1, len(pool))
+        for i in chosen:
+            current[i] += 1
+        yield chosen

@@ -1,0 +1,165 @@
+"""DEMUX, the SLO controller (paper 5): the (P, k, levels) with the least expected accuracy
+loss whose predicted latency and memory fit the SLO.
+
+For each candidate (P, k) it starts from the gate's levels for that k, applies the CLG policy
+step by step until the prediction fits (front + back from the profile, corrected online by the
+measured/predicted ratio, plus transmission of the tiles that are sent when the supernet runs
+remotely), and scores the result with the accuracy table. The prediction is linear in the
+level histogram, so every step updates it in O(1): a decision over all candidates takes well
+under a millisecond. When nothing fits, the cheapest choice is returned, flagged.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from neulens_ros.control.accuracy import AccuracyTable
+from neulens_ros.control.clg import DEFAULT_DELTA_W, LEVEL_SKIP, POLICIES, steps
+from neulens_ros.control.link_estimator import LinkState
+from neulens_ros.control.predictor import Predictor
+from neulens_ros.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class SloConfig:
+    """The SLO and policy in force (swapped atomically when parameters change)."""
+
+    latency_ms: float = 0.0  # 0 = no latency SLO
+    memory_mb: float = 0.0  # 0 = no memory SLO
+    policy: str = 'cs'
+    fixed_level: int = 0  # used by policy 'fixed'
+    theta_f: float = 0.5
+    delta_w: Mapping[int, int] = field(default_factory=lambda: dict(DEFAULT_DELTA_W))
+    k_options: tuple[int, ...] = (2, 3, 4)
+    p_options: tuple[str, ...] = ('stem', 'layer1', 'layer2')
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.latency_ms < 0 or self.memory_mb < 0:
+            problems.append('latency and memory SLOs must be >= 0 (0 = none)')
+        if self.policy not in POLICIES:
+            problems.append(f'policy {self.policy!r} is not one of {POLICIES}')
+        if not 0 <= self.fixed_level <= LEVEL_SKIP:
+            problems.append(f'fixed_level must be 0..{LEVEL_SKIP}')
+        if not 0.0 <= self.theta_f <= 1.0:
+            problems.append('theta_f must be in [0, 1]')
+        if not self.k_options or not self.p_options:
+            problems.append('k_options and p_options must not be empty')
+        missing = [k for k in self.k_options if self.delta_w.get(k, 0) < 1]
+        if missing:
+            problems.append(f'delta_w needs a value >= 1 for k = {missing}')
+        if problems:
+            raise ConfigError('invalid SLO config: ' + '; '.join(problems))
+
+
+@dataclass(frozen=True)
+class Decision:
+    p: str
+    k: int
+    levels: tuple[int, ...]
+    gate_levels: tuple[int, ...]
+    predicted_latency_ms: float  # compute + transmission
+    predicted_memory_mb: float
+    transmission_ms: float
+    fits_slo: bool
+    expected_loss: float  # expected mAP@0.5 points lost
+    decision_time_ms: float
+
+
+@dataclass
+class OnlineCorrection:
+    """EWMA of measured / predicted compute latency per (P, k) (paper 7.5: contention)."""
+
+    alpha: float = 0.2
+    ratios: dict[tuple[str, int], float] = field(default_factory=dict)
+
+    def update(self, p: str, k: int, predicted_ms: float, measured_ms: float) -> None:
+        if predicted_ms <= 0 or measured_ms <= 0:
+            return
+        old = self.ratios.get((p, k), 1.0)
+        self.ratios[(p, k)] = (1 - self.alpha) * old + self.alpha * measured_ms / predicted_ms
+
+    def ratio(self, p: str, k: int) -> float:
+        return self.ratios.get((p, k), 1.0)
+
+
+@dataclass
+class Demux:
+    predictor: Predictor
+    accuracy: AccuracyTable
+    config: SloConfig
+    tile_pixels: Mapping[int, np.ndarray]  # k -> [k*k] pixels of each tile sent
+    bytes_per_pixel: float = 3.0  # of the tile encoding; updated from what was sent
+    correction: OnlineCorrection = field(default_factory=OnlineCorrection)
+
+    def decide(self, gate_levels: Mapping[int, Sequence[int]],
+               confidences: Mapping[int, Sequence[float]], link: LinkState | None = None
+               ) -> Decision:
+        """The best (P, k, levels) for this frame. gate_levels / confidences: k -> [k*k]."""
+        started = time.perf_counter()
+        cfg = self.config
+        best: tuple | None = None
+        cheapest: tuple | None = None
+        for k in cfg.k_options:
+            base = ([cfg.fixed_level] * (k * k) if cfg.policy == 'fixed'
+                    else [int(v) for v in gate_levels[k]])
+            for p in cfg.p_options:
+                result = self._fit(p, k, base, confidences.get(k, [1.0] * (k * k)), link)
+                latency, memory, trans, levels, fits = result
+                loss = self.accuracy.expected_loss(p, k, levels, base)
+                entry = (loss, latency, p, k, levels, memory, trans, fits)
+                if fits and (best is None or entry[:2] < best[:2]):
+                    best = entry
+                if cheapest is None or latency < cheapest[1]:
+                    cheapest = entry
+        chosen = best or cheapest
+        loss, latency, p, k, levels, memory, trans, fits = chosen
+        base = [cfg.fixed_level] * (k * k) if cfg.policy == 'fixed' else list(gate_levels[k])
+        return Decision(p, k, tuple(levels), tuple(int(v) for v in base), latency, memory,
+                        trans, fits, loss, 1e3 * (time.perf_counter() - started))
+
+    def _fit(self, p: str, k: int, base: list[int], conf: Sequence[float],
+             link: LinkState | None) -> tuple[float, float, float, list[int], bool]:
+        cfg = self.config
+        levels = list(base)
+        hist = np.bincount(levels, minlength=LEVEL_SKIP + 1).astype(np.float64)
+        lat_model = self.predictor.latency[(p, k)]
+        mem_model = self.predictor.memory[(p, k)]
+        lat_coef = np.asarray(lat_model.coef[1:])
+        mem_coef = np.asarray(mem_model.coef[1:])
+        scale = self.correction.ratio(p, k)
+        pixels = self.tile_pixels[k]
+        bits_per_ms = (link.bandwidth_mbps * 1e3) if link and link.bandwidth_mbps > 0 else 0.0
+        rtt = link.rtt_ms if link else 0.0
+        sent_bytes = float(sum(pixels[i] for i, v in enumerate(levels) if v != LEVEL_SKIP)
+                           ) * self.bytes_per_pixel
+        compute = (lat_model.coef[0] + float(lat_coef @ hist)
+                   + self.predictor.back_latency_ms[p]) * scale
+        front_memory = mem_model.coef[0] + float(mem_coef @ hist)
+        back_memory = self.predictor.back_memory_mb[p]
+
+        def transmission() -> float:
+            return rtt + (8.0 * sent_bytes / bits_per_ms if bits_per_ms else 0.0)
+
+        def fits() -> bool:
+            return ((cfg.latency_ms <= 0 or compute + transmission() <= cfg.latency_ms)
+                    and (cfg.memory_mb <= 0 or max(front_memory, back_memory)
+                         <= cfg.memory_mb))
+
+        if not fits():
+            for chosen in steps(levels, conf, cfg.policy, cfg.delta_w[k], cfg.theta_f):
+                for i in chosen:
+                    old = levels[i]
+                    levels[i] = old + 1
+                    compute += (lat_coef[old + 1] - lat_coef[old]) * scale
+                    front_memory += mem_coef[old + 1] - mem_coef[old]
+                    if old + 1 == LEVEL_SKIP:
+                        sent_bytes -= pixels[i] * self.bytes_per_pixel
+                if fits():
+                    break
+        trans = transmission()
+        return compute + trans, max(front_memory, back_memory), trans, levels, fits()

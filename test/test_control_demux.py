@@ -1,0 +1,189 @@
+"""CLG policies, predictors, accuracy comparator and DEMUX decisions."""
+
+import numpy as np
+import pytest
+
+from neulens_ros.control.accuracy import AccuracyTable
+from neulens_ros.control.clg import steps
+from neulens_ros.control.demux import Demux, OnlineCorrection, SloConfig
+from neulens_ros.control.link_estimator import LinkState
+from neulens_ros.control.predictor import (LinearModel, Predictor, ProfileRecord,
+                                           held_out_error)
+from neulens_ros.errors import ConfigError, DataError
+
+
+def apply(levels, conf, policy, dw=2, theta=0.5, n=None):
+    current = list(levels)
+    out = []
+    for i, chosen in enumerate(steps(levels, conf, policy, dw, theta)):
+        for t in chosen:
+            current[t] += 1
+        out.append(list(current))
+        if n is not None and i + 1 == n:
+            break
+    return out
+
+
+def test_cs_k2_raises_low_confidence_tiles_cyclically() -> None:
+    # tiles 2 (0.1) and 0 (0.3) are below theta: raised first, dw = 2 at a time
+    seq = apply([0, 1, 0, 2], [0.3, 0.9, 0.1, 0.6], 'cs', dw=2, n=3)
+    assert seq == [[1, 1, 1, 2], [2, 1, 2, 2], [3, 1, 3, 2]]
+
+
+def test_cs_k3_dw4_and_fallback_when_low_tiles_are_skipped() -> None:
+    conf = [0.2, 0.9, 0.8, 0.1, 0.7, 0.95, 0.6, 0.85, 0.3]
+    levels = [3, 0, 0, 4, 0, 0, 0, 0, 3]
+    seq = apply(levels, conf, 'cs', dw=4, n=3)
+    # below theta: tiles 3 (skip already), 0 and 8 -> only 0 and 8 can be raised
+    assert seq[0] == [4, 0, 0, 4, 0, 0, 0, 0, 4]
+    # then the rest in confidence order 6, 4, 2, 7 (dw = 4)
+    assert seq[1] == [4, 0, 1, 4, 1, 0, 1, 1, 4]
+    assert seq[2] == [4, 1, 1, 4, 2, 1, 2, 1, 4]  # cyclic: 1, 5, then 6, 4 again
+
+
+def test_cs_k4_terminates_with_everything_skipped() -> None:
+    rng = np.random.default_rng(0)
+    seq = apply(list(rng.integers(0, 5, 16)), list(rng.random(16)), 'cs', dw=5)
+    assert seq[-1] == [4] * 16 and len(seq) < 16 * 4
+
+
+def test_uniform_min_fixed() -> None:
+    assert apply([0, 3, 4, 1], [0.5] * 4, 'uniform', n=2) == [[1, 4, 4, 2], [2, 4, 4, 3]]
+    assert apply([0, 3, 4, 1], [0.4, 0.1, 0.05, 0.9], 'min', n=3) == [
+        [0, 4, 4, 1], [1, 4, 4, 1], [2, 4, 4, 1]]
+    assert apply([0, 0], [0.1, 0.1], 'fixed') == []
+    with pytest.raises(ConfigError):
+        list(steps([0], [0.1], 'greedy', 1, 0.5))
+    with pytest.raises(ConfigError):
+        list(steps([0], [0.1], 'cs', 0, 0.5))
+
+
+# Synthetic profile: a tile at level l costs (4 - l) ms (skip free); back 10 ms per P.
+P_OPTS = ('stem', 'layer2')
+
+
+def synthetic_records(noise: float = 0.0, seed: int = 0) -> list[ProfileRecord]:
+    rng = np.random.default_rng(seed)
+    recs = []
+    for p, scale in zip(P_OPTS, (1.0, 2.0), strict=True):
+        recs.append(ProfileRecord(p, 0, (0,) * 5, 10.0, 50.0))
+        for k in (2, 3, 4):
+            for _ in range(30):
+                levels = rng.integers(0, 5, k * k)
+                hist = np.bincount(levels, minlength=5)
+                lat = 1.0 + scale * float(np.dot(hist, [4, 3, 2, 1, 0]))
+                mem = 5.0 + float(np.dot(hist, [8, 6, 4, 2, 0]))
+                recs.append(ProfileRecord(p, k, tuple(int(v) for v in hist),
+                                          lat * (1 + rng.normal(0, noise)), mem))
+    return recs
+
+
+def test_predictor_fits_and_round_trips(tmp_path) -> None:
+    pred = Predictor.fit(synthetic_records(noise=0.02))
+    err = held_out_error(pred, synthetic_records(noise=0.02, seed=1))
+    assert err['latency_mape'] < 0.03 and err['memory_mape'] < 0.03
+    lat, mem = pred.predict('layer2', 3, np.array([9, 0, 0, 0, 0]))
+    assert lat == pytest.approx(10 + 1 + 2 * 36, rel=0.03) and mem == pytest.approx(77, rel=0.01)
+    pred.save(tmp_path / 'p.json')
+    again = Predictor.load(tmp_path / 'p.json')
+    assert again.predict('stem', 2, np.array([1, 1, 1, 1, 0])) == pytest.approx(
+        pred.predict('stem', 2, np.array([1, 1, 1, 1, 0])))
+    with pytest.raises(ConfigError, match='no profile'):
+        pred.predict('layer1', 3, np.zeros(5))
+    with pytest.raises(DataError, match='back record'):
+        Predictor.fit([r for r in synthetic_records() if r.k != 0])
+    with pytest.raises(DataError, match='not found'):
+        Predictor.load(tmp_path / 'missing.json')
+
+
+def make_demux(latency_ms: float, policy: str = 'cs', **kw) -> Demux:
+    pred = Predictor.fit(synthetic_records())
+    table = AccuracyTable({'stem|2': 0.5, 'stem|3': 1.0, 'stem|4': 2.0, 'layer2|2': 0.2,
+                           'layer2|3': 0.4, 'layer2|4': 0.8}, 0.0, 10.0)
+    cfg = SloConfig(latency_ms=latency_ms, policy=policy, p_options=P_OPTS, **kw)
+    pixels = {k: np.full(k * k, 320 * 240 // (k * k)) for k in (2, 3, 4)}
+    return Demux(pred, table, cfg, pixels, bytes_per_pixel=0.5)
+
+
+def gate(k_levels: int = 0) -> tuple[dict, dict]:
+    rng = np.random.default_rng(3)
+    levels = {k: [k_levels] * (k * k) for k in (2, 3, 4)}
+    conf = {k: list(rng.random(k * k)) for k in (2, 3, 4)}
+    return levels, conf
+
+
+def test_loose_slo_keeps_the_gate_choice_and_least_loss() -> None:
+    d = make_demux(1000.0).decide(*gate())
+    assert d.fits_slo and d.levels == d.gate_levels
+    assert (d.p, d.k) == ('layer2', 2)  # least tiling loss
+    assert d.decision_time_ms < 5.0
+
+
+def test_tighter_slo_raises_levels_and_never_exceeds_it() -> None:
+    raised = []
+    for slo in (80.0, 50.0, 30.0, 20.0):
+        d = make_demux(slo).decide(*gate())
+        assert d.fits_slo and d.predicted_latency_ms <= slo + 1e-6
+        raised.append(sum(d.levels) - sum(d.gate_levels))
+    assert raised == sorted(raised) and raised[-1] > raised[0]
+
+
+def test_impossible_slo_returns_the_cheapest_flagged() -> None:
+    d = make_demux(5.0).decide(*gate())
+    assert not d.fits_slo
+    assert d.predicted_latency_ms == pytest.approx(11.0, abs=0.5)  # back + constant only
+
+
+def test_fixed_policy_ignores_the_gate() -> None:
+    d = make_demux(0.0, policy='fixed', fixed_level=2).decide(*gate())
+    assert set(d.levels) == {2}
+
+
+def test_slow_link_sends_fewer_tiles() -> None:
+    fast = make_demux(60.0).decide(*gate(), link=LinkState(500.0, 1.0))
+    slow = make_demux(60.0).decide(*gate(), link=LinkState(4.0, 10.0))
+    assert slow.transmission_ms > fast.transmission_ms - 1e-9
+    assert slow.levels.count(4) >= fast.levels.count(4)
+    assert slow.fits_slo and slow.predicted_latency_ms <= 60.0
+
+
+def test_online_correction_tracks_a_busier_machine() -> None:
+    demux = make_demux(40.0)
+    before = demux.decide(*gate())
+    for _ in range(30):  # the machine got twice as slow
+        demux.correction.update(before.p, before.k, 10.0, 20.0)
+    assert demux.correction.ratio(before.p, before.k) == pytest.approx(2.0, rel=0.01)
+    after = demux.decide(*gate())
+    assert sum(after.levels) > sum(before.levels) or (after.p, after.k) != (before.p, before.k)
+    c = OnlineCorrection()
+    c.update('x', 2, 0.0, 5.0)
+    assert c.ratio('x', 2) == 1.0
+
+
+@pytest.mark.parametrize('kwargs', [dict(latency_ms=-1), dict(policy='random'),
+                                    dict(fixed_level=5), dict(theta_f=1.5),
+                                    dict(k_options=()), dict(delta_w={2: 2})])
+def test_invalid_slo_config(kwargs: dict) -> None:
+    with pytest.raises(ConfigError):
+        SloConfig(**kwargs)
+
+
+def test_accuracy_table_from_evaluation(tmp_path) -> None:
+    results = {'variants': {
+        'untiled': {'map50': 0.90}, 'tiled_l0_layer2_k3': {'map50': 0.88},
+        'uniform_0': {'map50': 0.88}, 'cgg': {'map50': 0.87}, 'cgg_plus1': {'map50': 0.80},
+        'cgg_plus2': {'map50': 0.71}}}
+    table = AccuracyTable.from_evaluation(results)
+    assert table.tiling_loss['layer2|3'] == pytest.approx(2.0)
+    assert table.gate_loss == pytest.approx(1.0)
+    assert table.slope == pytest.approx(7.5)
+    assert table.expected_loss('layer2', 3, [1] * 9, [0] * 9) == pytest.approx(10.5)
+    table.save(tmp_path / 'a.json')
+    assert AccuracyTable.load(tmp_path / 'a.json') == table
+    with pytest.raises(DataError):
+        AccuracyTable.load(tmp_path / 'nope.json')
+
+
+def test_linear_model() -> None:
+    m = LinearModel.fit(np.eye(5), np.arange(5.0) + 1)
+    assert m(np.eye(5)[2]) == pytest.approx(3.0)
