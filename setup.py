@@ -25,13 +25,16 @@ TOOLS = {
     'neulens-param': 'neulens_ros.tools.param:main',
     'neulens-lifecycle': 'neulens_ros.tools.lifecycle:main',
     'neulens-report': 'neulens_ros.tools.report:main',
+    'neulens-train': 'neulens_ros.tools.train:main',
+    'neulens-eval': 'neulens_ros.tools.eval:main',
 }
 
 setup(
     name=PACKAGE,
     version='0.1.0',
     packages=find_packages(exclude=['test', 'test.*']),
-    package_data={PACKAGE: ['models/*']},
+    package_data={PACKAGE: ['models/weights/*.pt', 'models/weights/*.json',
+                           'models/weights/*.png']},
     data_files=[
         ('share/ament_index/resource_index/packages', [f'resource/{PACKAGE}']),
         (f'share/{PACKAGE}', ['package.xml']),

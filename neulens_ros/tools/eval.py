@@ -1,0 +1,27 @@
+"""neulens-eval: evaluation commands.
+
+    neulens-eval lifting ...     3D lifting against generated ground truth
+    neulens-eval detector ...    detector mAP side by side (shipped or trained checkpoints)
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+COMMANDS = {
+    'lifting': 'neulens_ros.tools.eval_lifting',
+    'detector': 'neulens_ros.tools.eval_detector',
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] not in COMMANDS:
+        print(__doc__.strip())
+        return 0 if args and args[0] in ('-h', '--help') else 2
+    return importlib.import_module(COMMANDS[args[0]]).main(args[1:])
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

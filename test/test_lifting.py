@@ -1,0 +1,136 @@
+"""3D lifting: geometry, box fitting, IoU, the whole lift on generated and real data."""
+
+import numpy as np
+import pytest
+
+from neulens_ros.data.camera import PinholeCamera
+from neulens_ros.data.scenes import SceneConfig, generate_scene
+from neulens_ros.errors import ConfigError, GeometryError, LiftingError
+from neulens_ros.lifting.boxes import YawBox, fit_yaw_box, gravity_frame, iou_3d
+from neulens_ros.lifting.geometry import back_project, distort_normalised
+from neulens_ros.lifting.lift import (Box2D, LiftingConfig, lift_detections,
+                                      rotation_to_quaternion)
+
+CAM = PinholeCamera(width=64, height=48, fx=60.0, fy=60.0, cx=31.5, cy=23.5)
+
+
+def test_back_projection_inverts_projection_with_distortion() -> None:
+    cam = PinholeCamera(width=640, height=480, fx=500.0, fy=510.0, cx=320.0, cy=240.0,
+                        distortion=(-0.2, 0.05, 0.001, -0.002, 0.0))
+    rng = np.random.default_rng(0)
+    pts = np.column_stack([rng.uniform(-1, 1, 50), rng.uniform(-0.7, 0.7, 50),
+                           rng.uniform(1, 5, 50)])
+    xd, yd = distort_normalised(pts[:, 0] / pts[:, 2], pts[:, 1] / pts[:, 2], cam.distortion)
+    u, v = xd * cam.fx + cam.cx, yd * cam.fy + cam.cy
+    np.testing.assert_allclose(back_project(cam, u, v, pts[:, 2]), pts, atol=1e-6)
+
+
+def test_iou_of_identical_shifted_and_rotated_boxes() -> None:
+    a = YawBox(np.array([0.0, 0.5, 3.0]), np.array([1.0, 1.0, 1.0]), 0.0)
+    assert iou_3d(a, a) == pytest.approx(1.0)
+    b = YawBox(np.array([0.5, 0.5, 3.0]), np.array([1.0, 1.0, 1.0]), 0.0)
+    assert iou_3d(a, b) == pytest.approx(0.5 / 1.5)
+    c = YawBox(np.array([0.0, 0.5, 3.0]), np.array([1.0, 1.0, 1.0]), np.pi / 4)
+    # a unit square and the same square turned 45 degrees overlap in an octagon: 2(sqrt2-1)
+    inter = 2 * (np.sqrt(2) - 1)
+    assert iou_3d(a, c) == pytest.approx(inter / (2 - inter), rel=1e-6)
+    far = YawBox(np.array([5.0, 0.5, 3.0]), np.ones(3), 0.3)
+    assert iou_3d(a, far) == 0.0
+
+
+def test_fit_yaw_box_recovers_a_rotated_box_from_its_surface() -> None:
+    rng = np.random.default_rng(1)
+    truth = YawBox(np.array([0.3, 0.4, 3.0]), np.array([0.8, 0.8, 0.5]), 0.4)
+    local = rng.uniform(-0.5, 0.5, (4000, 3)) * truth.size
+    # keep the two faces that look at the camera (it sits at the origin)
+    pts = local @ truth.rotation_g().T + truth.centre
+    fit = fit_yaw_box(pts, complete_depth=False)
+    assert iou_3d(fit, truth) > 0.9
+    assert np.linalg.norm(fit.centre - truth.centre) < 0.03
+
+
+def test_quaternion_of_rotation() -> None:
+    c, s = np.cos(0.7), np.sin(0.7)
+    r = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1.0]])
+    np.testing.assert_allclose(rotation_to_quaternion(r), [0, 0, np.sin(0.35), np.cos(0.35)],
+                               atol=1e-9)
+
+
+@pytest.mark.parametrize('encoding', ['32FC1', '16UC1'])
+def test_lift_on_generated_scenes_meets_accuracy(encoding: str) -> None:
+    from neulens_ros.bridge.image import depth_to_millimetres
+    errors, ious = [], []
+    for seed in (100, 102, 103):
+        scene = generate_scene(SceneConfig(), seed)
+        g = gravity_frame(np.asarray(scene.up))
+        objs = [o for o in scene.objects if o.visibility >= 0.5 and o.visible_pixels >= 200]
+        dets = [Box2D(*o.box2d, class_id=o.class_id, score=0.9) for o in objs]
+        depth = scene.depth if encoding == '32FC1' else depth_to_millimetres(scene.depth)
+        result = lift_detections(dets, depth, encoding, scene.camera,
+                                 LiftingConfig(up=scene.up))
+        assert len(result.objects) == len(dets)
+        for obj in result.objects:
+            truth = objs[obj.index]
+            errors.append(np.linalg.norm(obj.centre - np.asarray(truth.centre)))
+            rg = g @ np.asarray(truth.rotation)
+            ious.append(iou_3d(obj.box_g, YawBox(g @ np.asarray(truth.centre),
+                                                 np.asarray(truth.size),
+                                                 float(np.arctan2(rg[0, 2], rg[0, 0])))))
+            np.testing.assert_allclose(obj.rotation @ obj.rotation.T, np.eye(3), atol=1e-9)
+    assert np.median(errors) < 0.06
+    assert np.mean(np.asarray(ious) >= 0.5) >= 0.7
+
+
+def test_points_agree_with_open3d_on_the_real_sample() -> None:
+    import open3d as o3d
+
+    from neulens_ros.data.middlebury import load_motorcycle
+    rgb, depth, camera = load_motorcycle()
+    intr = o3d.camera.PinholeCameraIntrinsic(camera.width, camera.height, camera.fx,
+                                             camera.fy, camera.cx, camera.cy)
+    depth_img = o3d.geometry.Image(np.nan_to_num(depth, nan=0.0).astype(np.float32))
+    ref = np.asarray(o3d.geometry.PointCloud.create_from_depth_image(
+        depth_img, intr, depth_scale=1.0, depth_trunc=100.0, stride=1).points)
+    vs, us = np.nonzero(np.isfinite(depth) & (depth > 0))
+    ours = back_project(camera, us, vs, depth[vs, us])
+    assert ours.shape == ref.shape
+    np.testing.assert_allclose(ours, ref, atol=1e-3)
+
+
+def test_bad_inputs() -> None:
+    depth = np.full((48, 64), 2.0, np.float32)
+    cfg = LiftingConfig(min_points=5)
+    with pytest.raises(LiftingError, match='not a depth encoding'):
+        lift_detections([], depth, 'rgb8', CAM, cfg)
+    with pytest.raises(LiftingError, match='aspect'):
+        lift_detections([], depth, '32FC1', CAM, cfg, colour_size=(100, 100))
+    with pytest.raises(GeometryError, match='CameraInfo is'):
+        lift_detections([], depth[:40], '32FC1', CAM, cfg)
+    with pytest.raises(GeometryError, match='positive focal'):
+        PinholeCamera(width=4, height=4, fx=0.0, fy=0.0, cx=0, cy=0)  # a zero CameraInfo K
+    with pytest.raises(LiftingError, match='non-finite'):
+        Box2D(0, 0, float('nan'), 4)
+    nan_depth = depth.copy()
+    nan_depth[10:30, 10:30] = np.nan
+    result = lift_detections([Box2D(10, 10, 30, 30), Box2D(100, 100, 120, 120)], nan_depth,
+                             '32FC1', CAM, cfg)
+    assert result.objects == [] and result.skipped == {'no_depth': 1, 'outside_image': 1}
+
+
+def test_colour_boxes_scale_into_a_smaller_depth_image() -> None:
+    depth = np.full((48, 64), 3.0, np.float32)
+    depth[12:36, 16:48] = 1.5  # a flat object in front of a wall
+    result = lift_detections([Box2D(32, 24, 96, 72)], depth, '32FC1', CAM,
+                             LiftingConfig(min_points=5, voxel_size_m=0.0,
+                                           complete_depth=False),
+                             colour_size=(128, 96))
+    assert len(result.objects) == 1
+    assert result.objects[0].centre[2] == pytest.approx(1.5, abs=0.05)
+
+
+@pytest.mark.parametrize('kwargs', [dict(min_depth_m=5.0, max_depth_m=1.0),
+                                    dict(min_points=2), dict(core_shrink=0.6),
+                                    dict(up=(0.0, 0.0, 0.0)), dict(dbscan_eps_m=0.0)])
+def test_invalid_config(kwargs: dict) -> None:
+    with pytest.raises(ConfigError):
+        LiftingConfig(**kwargs)
