@@ -101,7 +101,7 @@ def make_demux(latency_ms: float, policy: str = 'cs', **kw) -> Demux:
     table = AccuracyTable({'stem|2': 0.5, 'stem|3': 1.0, 'stem|4': 2.0, 'layer2|2': 0.2,
                            'layer2|3': 0.4, 'layer2|4': 0.8}, 0.0, 10.0)
     cfg = SloConfig(latency_ms=latency_ms, policy=policy, p_options=P_OPTS, **kw)
-    pixels = {k: np.full(k * k, 320 * 240 // (k * k)) for k in (2, 3, 4)}
+    pixels = {(p, k): np.full(k * k, 320 * 240 // (k * k)) for k in (2, 3, 4) for p in P_OPTS}
     return Demux(pred, table, cfg, pixels, bytes_per_pixel=0.5)
 
 

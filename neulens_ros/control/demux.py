@@ -92,7 +92,7 @@ class Demux:
     predictor: Predictor
     accuracy: AccuracyTable
     config: SloConfig
-    tile_pixels: Mapping[int, np.ndarray]  # k -> [k*k] pixels of each tile sent
+    tile_pixels: Mapping[tuple[str, int], np.ndarray]  # (P, k) -> [k*k] pixels per tile
     bytes_per_pixel: float = 3.0  # of the tile encoding; updated from what was sent
     correction: OnlineCorrection = field(default_factory=OnlineCorrection)
 
@@ -132,7 +132,7 @@ class Demux:
         lat_coef = np.asarray(lat_model.coef[1:])
         mem_coef = np.asarray(mem_model.coef[1:])
         scale = self.correction.ratio(p, k)
-        pixels = self.tile_pixels[k]
+        pixels = self.tile_pixels[(p, k)]
         bits_per_ms = (link.bandwidth_mbps * 1e3) if link and link.bandwidth_mbps > 0 else 0.0
         rtt = link.rtt_ms if link else 0.0
         sent_bytes = float(sum(pixels[i] for i, v in enumerate(levels) if v != LEVEL_SKIP)

@@ -1,0 +1,93 @@
+"""Profiling the real front and back on this machine for the DEMUX predictors (paper 5.3).
+
+For every (P, k) the micro-flow executor runs the front over one frame's tiles with random
+per-tile levels (covering the level histograms), timed as the median of repeated warmed-up
+runs; the back runs once per P. Memory on the CPU is the activation footprint: the largest
+set of tensors alive at once, taken as the biggest layer output of any level batch plus that
+batch's input and the stitched map, from the real tensor sizes (a GPU build would read the
+allocator's peak instead).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+from torch import nn
+
+from neulens_ros.control.predictor import ProfileRecord
+from neulens_ros.supernet.detector import TileDetector
+from neulens_ros.supernet.executor import MicroFlowExecutor, crop_frames
+from neulens_ros.supernet.slim import LEVEL_SKIP
+
+MB = 1024.0 * 1024.0
+
+
+def median_ms(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
+    """Median wall time of `fn` in milliseconds."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return 1e3 * float(np.median(times))
+
+
+class PeakActivation:
+    """Largest single layer output (bytes) while active, via forward hooks."""
+
+    def __init__(self, module: nn.Module) -> None:
+        self.module = module
+        self.peak = 0
+        self.handles: list = []
+
+    def __enter__(self) -> 'PeakActivation':
+        def hook(_m: nn.Module, _i: object, out: object) -> None:
+            if isinstance(out, torch.Tensor):
+                self.peak = max(self.peak, out.numel() * out.element_size())
+        self.handles = [m.register_forward_hook(hook) for m in self.module.modules()
+                        if next(m.children(), None) is None]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for h in self.handles:
+            h.remove()
+
+
+@torch.inference_mode()
+def profile_front(model: TileDetector, p: str, k: int, halo: str, samples: int,
+                  repeats: int, rng: np.random.Generator) -> Iterator[ProfileRecord]:
+    cfg = model.config
+    executor = MicroFlowExecutor(model, p)
+    grid = executor.grid(cfg.input_width, cfg.input_height, k, halo)
+    image = torch.randn(1, 3, cfg.input_height, cfg.input_width)
+    tiles = crop_frames(image, grid)
+    for i in range(samples):
+        # every histogram shape: sweep the skip share, then random levels for the rest
+        levels = rng.integers(0, LEVEL_SKIP + 1, k * k)
+        if i < LEVEL_SKIP + 1:
+            levels[:] = i  # the uniform levels anchor the fit
+        latency = median_ms(lambda lv=levels: executor.stitch(tiles, lv, grid), repeats)
+        with PeakActivation(executor.front) as peak:
+            out = executor.stitch(tiles, levels, grid)
+        tile_bytes = tiles[0].numel() * tiles[0].element_size()  # paper tiles: one size
+        biggest_input = tile_bytes * max(int(np.sum(levels == lv)) for lv in range(LEVEL_SKIP))
+        memory = (peak.peak + biggest_input + out.numel() * out.element_size()) / MB
+        hist = tuple(int(v) for v in np.bincount(levels, minlength=LEVEL_SKIP + 1))
+        yield ProfileRecord(p, k, hist, latency, memory)
+
+
+@torch.inference_mode()
+def profile_back(model: TileDetector, p: str, repeats: int) -> ProfileRecord:
+    cfg = model.config
+    front = model.front(p)
+    feats = front(torch.randn(1, 3, cfg.input_height, cfg.input_width))
+    latency = median_ms(lambda: model.back(p, feats), repeats)
+    with PeakActivation(model) as peak:
+        model.back(p, feats)
+    memory = (peak.peak + feats.numel() * feats.element_size()) / MB
+    return ProfileRecord(p, 0, (0,) * (LEVEL_SKIP + 1), latency, memory)

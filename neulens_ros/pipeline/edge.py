@@ -1,0 +1,121 @@
+"""The edge step: the tiles a headset sent + its decision -> detections in image pixels.
+
+EdgeDetector loads the detector once, keeps one micro-flow executor per split point (with the
+backend's per-level runners), checks every decision against what it can serve (k, P, input
+size, the tile geometry of the model) and runs: per-level batched fronts on the received tiles,
+stitch, back, CenterNet decoding, boxes scaled from the network input to the original frame.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Mapping
+
+import numpy as np
+import torch
+
+from neulens_ros.errors import ConfigError, GeometryError
+from neulens_ros.models.zoo import load_detector
+from neulens_ros.pipeline.decision import FrameDecision
+from neulens_ros.runtime.backends import BACKENDS, make_runners
+from neulens_ros.supernet.centernet import decode
+from neulens_ros.supernet.detector import P_OPTIONS, TileDetector
+from neulens_ros.supernet.executor import MicroFlowExecutor, tiles_to_tensors
+
+
+@dataclass(frozen=True)
+class EdgeConfig:
+    checkpoint: str = 'neulens_detector'
+    backend: str = 'auto'
+    precision: str = 'fp32'
+    num_threads: int = 0
+    cache_dir: str = ''
+    k_options: tuple[int, ...] = (2, 3, 4)
+    score_threshold: float = 0.3
+    max_detections: int = 100
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ConfigError(f'backend {self.backend!r} is not one of {BACKENDS}')
+        if not self.k_options or min(self.k_options) < 1:
+            raise ConfigError(f'k_options must be positive, got {self.k_options}')
+
+
+@dataclass(frozen=True)
+class EdgeResult:
+    boxes: np.ndarray  # [M, 4] x0 y0 x1 y1 in original image pixels
+    class_ids: np.ndarray  # [M]
+    scores: np.ndarray  # [M]
+    compute_ms: float
+    tiles_run: int
+
+
+class EdgeDetector:
+    """The detector the supernet node serves, with per-P executors."""
+
+    def __init__(self, model: TileDetector, config: EdgeConfig, meta: Mapping) -> None:
+        self.model = model.eval()
+        self.config = config
+        self.meta = dict(meta)
+        self.score_threshold = config.score_threshold
+        self.max_detections = config.max_detections
+        if config.num_threads:
+            torch.set_num_threads(config.num_threads)
+        self.backend_name, runners = make_runners(model, config.backend, config.precision,
+                                                  config.cache_dir, max(config.k_options) ** 2)
+        self.executors = {p: MicroFlowExecutor(model, p, runners.get(p)) for p in P_OPTIONS}
+
+    @classmethod
+    def load(cls, config: EdgeConfig) -> 'EdgeDetector':
+        model, meta = load_detector(config.checkpoint)
+        return cls(model, config, meta)
+
+    def describe(self) -> str:
+        cfg = self.model.config
+        return (f'{self.config.checkpoint} ({cfg.input_width}x{cfg.input_height} input, '
+                f'P options {", ".join(P_OPTIONS)}, k {list(self.config.k_options)}) on '
+                f'{self.backend_name}/{self.config.precision}')
+
+    def set_output_limits(self, score_threshold: float, max_detections: int) -> None:
+        self.score_threshold = score_threshold
+        self.max_detections = max_detections
+
+    def check(self, decision: FrameDecision) -> MicroFlowExecutor:
+        """The executor for `decision`, or a clear error saying why it cannot be served."""
+        cfg = self.model.config
+        if decision.k not in self.config.k_options:
+            raise ConfigError(f'k={decision.k} is not served here (k_options '
+                              f'{list(self.config.k_options)})')
+        if not 0 <= decision.p_index < len(P_OPTIONS):
+            raise ConfigError(f'split point index {decision.p_index} is out of range (model has '
+                              f'{len(P_OPTIONS)} options)')
+        if decision.input_size != (cfg.input_width, cfg.input_height):
+            raise GeometryError(f'tiles were cut from a {decision.input_size[0]}x'
+                                f'{decision.input_size[1]} input; this model takes '
+                                f'{cfg.input_width}x{cfg.input_height}')
+        executor = self.executors[P_OPTIONS[decision.p_index]]
+        grid = executor.grid(cfg.input_width, cfg.input_height, decision.k, decision.halo)
+        if not np.array_equal(grid.in_rects, decision.tile_rects):
+            raise GeometryError('the decision\'s tile rectangles differ from this model\'s '
+                                f'geometry for P={P_OPTIONS[decision.p_index]}, k={decision.k}, '
+                                f'halo {decision.halo}: headset and edge run different models')
+        return executor
+
+    @torch.inference_mode()
+    def run(self, decision: FrameDecision, tiles: Mapping[int, np.ndarray]) -> EdgeResult:
+        """Detections for one frame from its non-skipped tiles ({index: [h, w, 3] uint8})."""
+        started = time.perf_counter()
+        executor = self.check(decision)
+        cfg = self.model.config
+        grid = executor.grid(cfg.input_width, cfg.input_height, decision.k, decision.halo)
+        before = sum(executor.tiles_run.values())
+        feats = executor.stitch(tiles_to_tensors(tiles, grid), np.asarray(decision.levels),
+                                grid)
+        out = self.model.back(executor.p, feats)
+        det = decode(out, cfg.output_stride, self.score_threshold, self.max_detections)[0]
+        sx = decision.image_size[0] / cfg.input_width
+        sy = decision.image_size[1] / cfg.input_height
+        boxes = det.boxes * np.array([sx, sy, sx, sy])
+        return EdgeResult(boxes, det.classes, det.scores, 1e3 * (time.perf_counter() - started),
+                          sum(executor.tiles_run.values()) - before)

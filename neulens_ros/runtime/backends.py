@@ -1,0 +1,159 @@
+"""Inference backends for the per-level fronts: eager PyTorch, ONNX Runtime, TensorRT.
+
+Each computed level of each front becomes a static network (the slimmable layers fixed at
+that level) with a dynamic batch axis 1..k*k and dynamic tile height/width, so the executor's
+one-call-per-level batches run on it directly. ONNX Runtime and TensorRT share the export and
+the cache key: a file per (model hash, P, level, opset) under the cache folder, so what is
+tested here on ONNX Runtime is exactly what TensorRT would parse. TensorRT is imported only
+when present; everything else runs on the CPU.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from neulens_ros.errors import BackendError
+from neulens_ros.supernet.detector import P_OPTIONS, TileDetector
+from neulens_ros.supernet.slim import COMPUTED_LEVELS, set_level
+
+BACKENDS = ('auto', 'torch', 'onnxruntime', 'tensorrt')
+OPSET = 17
+Runner = Callable[[torch.Tensor], torch.Tensor]
+Runners = dict[str, dict[int, Runner]]  # P -> level -> runner
+
+
+def cache_root(cache_dir: str) -> Path:
+    if cache_dir:
+        return Path(cache_dir)
+    base = os.environ.get('XDG_CACHE_HOME') or str(Path.home() / '.cache')
+    return Path(base) / 'neulens_ros'
+
+
+def model_hash(model: nn.Module) -> str:
+    """Hash of the architecture and every tensor's bytes (changes when weights change)."""
+    digest = hashlib.sha256(repr(model).encode())
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+class LevelFront(nn.Module):
+    """A front frozen at one level: a plain module for export."""
+
+    def __init__(self, front: nn.Module, level: int) -> None:
+        super().__init__()
+        self.front = front
+        self.level = level
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        set_level(self.front, self.level)
+        try:
+            return self.front(x)
+        finally:
+            set_level(self.front, 0)
+
+
+def export_onnx(model: TileDetector, p: str, level: int, path: Path) -> Path:
+    """ONNX file of the front at (P, level), batch/height/width dynamic (cached)."""
+    if path.is_file() and path.stat().st_size > 0:
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cfg = model.config
+    example = torch.zeros(2, 3, cfg.input_height // 2, cfg.input_width // 2)
+    tmp = path.with_suffix('.tmp.onnx')
+    with torch.no_grad():
+        torch.onnx.export(LevelFront(model.front(p), level).eval(), (example,), str(tmp),
+                          input_names=['tiles'], output_names=['features'], opset_version=OPSET,
+                          dynamic_axes={'tiles': {0: 'n', 2: 'h', 3: 'w'},
+                                        'features': {0: 'n', 2: 'fh', 3: 'fw'}},
+                          dynamo=False)
+    tmp.replace(path)
+    return path
+
+
+def onnx_paths(model: TileDetector, cache_dir: str) -> dict[tuple[str, int], Path]:
+    root = cache_root(cache_dir) / f'onnx_{model_hash(model)}'
+    return {(p, lv): root / f'{p}_level{lv}_opset{OPSET}.onnx'
+            for p in P_OPTIONS for lv in COMPUTED_LEVELS}
+
+
+def ort_runners(model: TileDetector, cache_dir: str, threads: int = 0) -> Runners:
+    try:
+        import onnxruntime as ort
+    except ImportError as exc:
+        raise BackendError('backend onnxruntime needs the onnxruntime package: '
+                           'pip install onnxruntime') from exc
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    runners: Runners = {p: {} for p in P_OPTIONS}
+    for (p, lv), path in onnx_paths(model, cache_dir).items():
+        export_onnx(model, p, lv, path)
+        try:
+            session = ort.InferenceSession(str(path), options,
+                                           providers=['CPUExecutionProvider'])
+        except Exception:  # noqa: BLE001 - a damaged cache file: rebuild it once
+            path.unlink(missing_ok=True)
+            export_onnx(model, p, lv, path)
+            session = ort.InferenceSession(str(path), options,
+                                           providers=['CPUExecutionProvider'])
+        runners[p][lv] = _ort_runner(session)
+    return runners
+
+
+def _ort_runner(session: object) -> Runner:
+    def run(x: torch.Tensor) -> torch.Tensor:
+        out = session.run(None, {'tiles': x.detach().cpu().numpy().astype(np.float32)})[0]
+        return torch.from_numpy(out)
+    return run
+
+
+def tensorrt_available() -> tuple[bool, str]:
+    try:
+        import tensorrt  # noqa: F401
+    except ImportError:
+        return False, 'TensorRT is not installed (pip install tensorrt on an NVIDIA GPU host)'
+    if not torch.cuda.is_available():
+        return False, 'TensorRT is installed but no CUDA device is visible'
+    return True, ''
+
+
+def trt_runners(model: TileDetector, cache_dir: str, precision: str, max_batch: int
+                ) -> Runners:
+    """TensorRT engines from the shared ONNX files (see runtime/tensorrt.py)."""
+    ok, reason = tensorrt_available()
+    if not ok:
+        raise BackendError(f'backend tensorrt: {reason}')
+    from neulens_ros.runtime.tensorrt import build_runner
+    cfg = model.config
+    runners: Runners = {p: {} for p in P_OPTIONS}
+    for (p, lv), path in onnx_paths(model, cache_dir).items():
+        export_onnx(model, p, lv, path)
+        runners[p][lv] = build_runner(path, precision, max_batch,
+                                      (cfg.input_height, cfg.input_width))
+    return runners
+
+
+def make_runners(model: TileDetector, backend: str, precision: str, cache_dir: str,
+                 max_batch: int) -> tuple[str, Runners]:
+    """(backend actually used, per-P per-level runners; empty = eager slimmable fronts)."""
+    if backend not in BACKENDS:
+        raise BackendError(f'unknown backend {backend!r}; choose one of {BACKENDS}')
+    if backend == 'auto':
+        backend = 'tensorrt' if tensorrt_available()[0] else 'torch'
+    if backend != 'tensorrt' and precision == 'fp16':
+        raise BackendError(f'precision fp16 needs the tensorrt backend; {backend} runs fp32 '
+                           '(or bf16 with torch)')
+    if backend == 'torch':
+        return 'torch', {}
+    if backend == 'onnxruntime':
+        return 'onnxruntime', ort_runners(model, cache_dir, torch.get_num_threads())
+    return 'tensorrt', trt_runners(model, cache_dir, precision, max_batch)

@@ -1,0 +1,75 @@
+"""neulens-profile: measure the detector's front and back on this machine, fit the DEMUX
+predictors and report their held-out error.
+
+    neulens-profile --out runs/profile                  # writes predictor.json + report
+    neulens-profile --samples 40 --repeats 5 --install  # also replace the shipped profile
+
+Half of the random level histograms fit the predictors, the other half measure their error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from neulens_ros.control.predictor import Predictor, held_out_error
+from neulens_ros.control.profile import profile_back, profile_front
+from neulens_ros.models.registry import WEIGHTS_DIR
+from neulens_ros.models.zoo import DETECTOR, load_detector
+from neulens_ros.supernet.detector import P_OPTIONS
+
+PROFILE_NAME = 'predictor_cpu.json'
+
+
+def main(argv: list[str] | None = None) -> int:
+    from tqdm import tqdm
+    parser = argparse.ArgumentParser(prog='neulens-profile', description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--detector', default=DETECTOR)
+    parser.add_argument('--out', type=Path, default=Path('runs/profile'))
+    parser.add_argument('--samples', type=int, default=30, help='histograms per (P, k)')
+    parser.add_argument('--repeats', type=int, default=5, help='timed runs per histogram')
+    parser.add_argument('--threads', type=int, default=0, help='torch threads (0 = default)')
+    parser.add_argument('--halo', default='paper')
+    parser.add_argument('--install', action='store_true',
+                        help=f'also write {PROFILE_NAME} next to the shipped models')
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model, meta = load_detector(args.detector)
+    rng = np.random.default_rng(0)
+    fit, test = [], []
+    jobs = [(p, k) for p in P_OPTIONS for k in (2, 3, 4)]
+    for p, k in tqdm(jobs, desc='profiling', unit='(P,k)'):
+        records = list(profile_front(model, p, k, args.halo, 2 * args.samples, args.repeats,
+                                     rng))
+        fit += records[0::2] + records[:5]  # the uniform anchors always fit
+        test += records[1::2]
+    for p in P_OPTIONS:
+        back = profile_back(model, p, args.repeats * 3)
+        fit.append(back)
+        test.append(back)
+    info = {'machine': platform.machine(), 'processor': platform.processor(),
+            'threads': torch.get_num_threads(), 'backend': 'torch', 'precision': 'fp32',
+            'model_sha256': meta['sha256'], 'halo': args.halo}
+    predictor = Predictor.fit(fit, meta=info)
+    error = held_out_error(predictor, test)
+    args.out.mkdir(parents=True, exist_ok=True)
+    predictor.save(args.out / PROFILE_NAME)
+    records = [r.__dict__ for r in fit + test]
+    (args.out / 'profile.json').write_text(json.dumps({'info': info, 'held_out': error,
+                                                       'records': records}, indent=1))
+    if args.install:
+        predictor.save(WEIGHTS_DIR / PROFILE_NAME)
+    print(json.dumps({'held_out_error': error, **info}, indent=1))
+    print(f'predictor: {args.out / PROFILE_NAME}')
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

@@ -1,0 +1,78 @@
+"""Inference backends: ONNX Runtime matches eager PyTorch; cache and errors."""
+
+import numpy as np
+import pytest
+import torch
+
+from neulens_ros.errors import BackendError
+from neulens_ros.runtime.backends import (make_runners, model_hash, onnx_paths,
+                                          tensorrt_available)
+from neulens_ros.supernet.detector import DetectorConfig, TileDetector
+from neulens_ros.supernet.executor import MicroFlowExecutor, crop_frames
+
+SMALL = DetectorConfig(input_width=128, input_height=96)
+
+
+@pytest.fixture(scope='module')
+def model() -> TileDetector:
+    torch.manual_seed(0)
+    return TileDetector(SMALL).eval()
+
+
+def test_onnxruntime_matches_eager(model: TileDetector, tmp_path) -> None:
+    name, runners = make_runners(model, 'onnxruntime', 'fp32', str(tmp_path), 16)
+    assert name == 'onnxruntime' and set(runners) == {'stem', 'layer1', 'layer2'}
+    image = torch.randn(1, 3, 96, 128)
+    for p in ('layer1', 'layer2'):
+        eager = MicroFlowExecutor(model, p)
+        ort = MicroFlowExecutor(model, p, runners[p])
+        for k, levels in ((2, [0, 1, 2, 3]), (3, [3, 0, 4, 1, 2, 0, 4, 3, 1])):
+            grid = eager.grid(128, 96, k)
+            with torch.no_grad():
+                a = eager.stitch(crop_frames(image, grid), np.array(levels), grid)
+                b = ort.stitch(crop_frames(image, grid), np.array(levels), grid)
+            assert (a - b).abs().max() / a.abs().max() < 1e-4
+            assert sum(ort.tiles_run.values()) == sum(lv != 4 for lv in levels)  # skips free
+            assert set(ort.calls) == {lv for lv in levels if lv != 4}  # one call per level
+            ort.tiles_run.clear()
+            ort.calls.clear()
+
+
+def test_cache_is_reused_and_damage_is_rebuilt(model: TileDetector, tmp_path) -> None:
+    make_runners(model, 'onnxruntime', 'fp32', str(tmp_path), 4)
+    paths = onnx_paths(model, str(tmp_path))
+    stamp = {key: p.stat().st_mtime_ns for key, p in paths.items()}
+    make_runners(model, 'onnxruntime', 'fp32', str(tmp_path), 4)
+    assert {key: p.stat().st_mtime_ns for key, p in paths.items()} == stamp
+    damaged = paths[('stem', 1)]
+    damaged.write_bytes(b'not an onnx file')
+    _, runners = make_runners(model, 'onnxruntime', 'fp32', str(tmp_path), 4)
+    assert damaged.stat().st_size > 100
+    assert runners['stem'][1](torch.zeros(1, 3, 32, 32)).shape[0] == 1
+
+
+def test_model_hash_follows_weights(model: TileDetector) -> None:
+    other = TileDetector(SMALL)
+    assert model_hash(model) == model_hash(model) != model_hash(other)
+
+
+def test_backend_errors(model: TileDetector) -> None:
+    with pytest.raises(BackendError, match='unknown backend'):
+        make_runners(model, 'openvino', 'fp32', '', 4)
+    with pytest.raises(BackendError, match='fp16'):
+        make_runners(model, 'torch', 'fp16', '', 4)
+    assert make_runners(model, 'torch', 'fp32', '', 4) == ('torch', {})
+
+
+@pytest.mark.gpu
+def test_tensorrt_matches_eager(model: TileDetector, tmp_path) -> None:
+    ok, reason = tensorrt_available()
+    if not ok:
+        pytest.skip(reason)
+    _, runners = make_runners(model, 'tensorrt', 'fp32', str(tmp_path), 16)
+    x = torch.randn(4, 3, 48, 64)
+    eager = MicroFlowExecutor(model, 'layer1')
+    with torch.no_grad():
+        a = eager.run_level(2, x)
+    b = runners['layer1'][2](x)
+    assert (a - b).abs().max() / a.abs().max() < 1e-3
