@@ -1,0 +1,125 @@
+"""The headset step: a camera frame -> (tile decision, the tiles worth sending).
+
+The frame is resized to the network input, the CGG scores every tile for every k on offer,
+DEMUX picks (P, k, levels) under the SLO in force (with the link's measured bandwidth and
+round-trip time when the supernet runs remotely), and the non-skipped tiles are cut out with
+the model's tile geometry for that (P, k).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from neulens_ros.control.accuracy import AccuracyTable
+from neulens_ros.control.demux import Demux, SloConfig
+from neulens_ros.control.link_estimator import LinkState
+from neulens_ros.control.predictor import Predictor
+from neulens_ros.errors import ConfigError
+from neulens_ros.gate.cgg import CompressionGuidingGate, run_gate
+from neulens_ros.models.registry import WEIGHTS_DIR
+from neulens_ros.models.zoo import load_detector, load_gate
+from neulens_ros.pipeline.decision import FrameDecision
+from neulens_ros.pipeline.tiles import crop_tiles
+from neulens_ros.supernet.detector import P_LAYERS, P_OPTIONS, TileDetector
+from neulens_ros.supernet.tiling import TileGrid, tile_grid, window_chain
+
+PREDICTOR_FILE = WEIGHTS_DIR / 'predictor_cpu.json'
+ACCURACY_FILE = WEIGHTS_DIR / 'accuracy.json'
+
+
+def resize_to(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """[H, W, 3] uint8 -> size (width, height), box filter (as the training data)."""
+    if (rgb.shape[1], rgb.shape[0]) == size:
+        return rgb
+    return np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BOX))
+
+
+@dataclass(frozen=True)
+class GateFrame:
+    decision: FrameDecision
+    tiles: dict[int, np.ndarray]  # non-skipped tiles, [h, w, 3] uint8 each
+    input_image: np.ndarray = field(repr=False)  # [H_in, W_in, 3] the network input
+
+
+class HeadsetGate:
+    """CGG + DEMUX + tile cutting for one camera stream."""
+
+    def __init__(self, gate: CompressionGuidingGate, model: TileDetector, predictor: Predictor,
+                 accuracy: AccuracyTable, slo: SloConfig, halo: str = 'paper') -> None:
+        self.gate = gate.eval()
+        cfg = model.config
+        self.input_size = (cfg.input_width, cfg.input_height)
+        self.halo = halo
+        unknown = sorted(set(slo.p_options) - set(P_OPTIONS))
+        if unknown:
+            raise ConfigError(f'split points {unknown} are not options of the model '
+                              f'{P_OPTIONS}')
+        self.grids: dict[tuple[str, int], TileGrid] = {
+            (p, k): tile_grid(window_chain(model.front(p)), *self.input_size, k, halo)
+            for p in P_OPTIONS for k in (2, 3, 4)}
+        pixels = {key: (g.in_rects[:, 2] - g.in_rects[:, 0]) * (g.in_rects[:, 3]
+                                                                  - g.in_rects[:, 1])
+                  for key, g in self.grids.items()}
+        self.demux = Demux(predictor, accuracy, slo, pixels)
+
+    @classmethod
+    def load(cls, slo: SloConfig, gate: str = 'neulens_cgg', detector: str = 'neulens_detector',
+             predictor: Path = PREDICTOR_FILE, accuracy: Path = ACCURACY_FILE
+             ) -> 'HeadsetGate':
+        model, meta = load_detector(detector)
+        cgg, _ = load_gate(gate)
+        return cls(cgg, model, Predictor.load(predictor), AccuracyTable.load(accuracy), slo,
+                   meta.get('halo', 'paper'))
+
+    def set_slo(self, slo: SloConfig) -> None:
+        """Swap the SLO atomically (the next frame uses it)."""
+        self.demux.config = slo
+
+    @torch.inference_mode()
+    def process(self, rgb: np.ndarray, stamp_ns: int, frame_id: str,
+                link: LinkState | None = None) -> GateFrame:
+        started = time.perf_counter()
+        image = resize_to(rgb, self.input_size)
+        x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 255.0
+        slo = self.demux.config
+        levels, confidences = {}, {}
+        for k in slo.k_options:
+            out = run_gate(self.gate, x, k)
+            levels[k], confidences[k] = out.levels.tolist(), out.confidences.tolist()
+        gate_ms = 1e3 * (time.perf_counter() - started)
+        choice = self.demux.decide(levels, confidences, link)
+        grid = self.grids[(choice.p, choice.k)]
+        decision = FrameDecision(
+            stamp_ns=stamp_ns, frame_id=frame_id, image_size=(rgb.shape[1], rgb.shape[0]),
+            input_size=self.input_size, k=choice.k, p_index=P_OPTIONS.index(choice.p),
+            p_layers=P_LAYERS[choice.p], halo=self.halo, levels=choice.levels,
+            tile_rects=grid.in_rects, gate_levels=choice.gate_levels,
+            confidences=tuple(float(c) for c in confidences[choice.k]), policy=slo.policy,
+            latency_slo_ms=slo.latency_ms, memory_slo_mb=slo.memory_mb,
+            bandwidth_mbps=link.bandwidth_mbps if link else 0.0,
+            rtt_ms=link.rtt_ms if link else 0.0,
+            predicted_latency_ms=choice.predicted_latency_ms,
+            predicted_memory_mb=choice.predicted_memory_mb, fits_slo=choice.fits_slo,
+            gate_time_ms=gate_ms, demux_time_ms=choice.decision_time_ms)
+        tiles = crop_tiles(image, grid.in_rects, decision.sent_tiles)
+        return GateFrame(decision, tiles, image)
+
+    def observe_encoding(self, payload_bytes: int, pixels: int) -> None:
+        """Update the bytes-per-pixel DEMUX assumes for the tile encoding (EWMA)."""
+        if pixels > 0:
+            bpp = payload_bytes / pixels
+            self.demux.bytes_per_pixel = 0.8 * self.demux.bytes_per_pixel + 0.2 * bpp
+
+    def observe_compute(self, decision: FrameDecision, measured_ms: float) -> None:
+        """Feed the edge's measured compute time back into DEMUX's online correction."""
+        p = P_OPTIONS[decision.p_index]
+        predicted = self.demux.predictor.predict(p, decision.k,
+                                                 decision.level_histogram())[0]
+        self.demux.correction.update(p, decision.k, predicted, measured_ms)
+

@@ -1,0 +1,114 @@
+"""Headset and edge steps without ROS: frame -> decision + tiles -> message -> detections."""
+
+import numpy as np
+import pytest
+import torch
+
+from neulens_ros.bridge.tile_batch import pack_tile_batch, unpack_tile_batch
+from neulens_ros.control.accuracy import AccuracyTable
+from neulens_ros.control.demux import SloConfig
+from neulens_ros.control.predictor import Predictor, ProfileRecord
+from neulens_ros.data.scenes import SceneConfig, generate_scene
+from neulens_ros.errors import ConfigError, DataError, GeometryError
+from neulens_ros.gate.cgg import CompressionGuidingGate
+from neulens_ros.pipeline.edge import EdgeConfig, EdgeDetector
+from neulens_ros.pipeline.headset import HeadsetGate
+from neulens_ros.supernet.centernet import decode
+from neulens_ros.supernet.detector import P_OPTIONS, DetectorConfig, TileDetector
+from neulens_ros.supernet.executor import crop_frames, normalise
+
+CFG = DetectorConfig(input_width=128, input_height=96)
+
+
+def synthetic_predictor() -> Predictor:
+    rng = np.random.default_rng(0)
+    recs = []
+    for p in P_OPTIONS:
+        recs.append(ProfileRecord(p, 0, (0,) * 5, 5.0, 1.0))
+        for k in (2, 3, 4):
+            for _ in range(12):
+                h = np.bincount(rng.integers(0, 5, k * k), minlength=5)
+                recs.append(ProfileRecord(p, k, tuple(int(v) for v in h),
+                                          float(h @ [4, 3, 2, 1, 0]), float(h @ [2, 2, 1, 1, 0])))
+    return Predictor.fit(recs)
+
+
+@pytest.fixture(scope='module')
+def parts():
+    torch.manual_seed(1)
+    model = TileDetector(CFG).eval()
+    gate = CompressionGuidingGate().eval()
+    edge = EdgeDetector(model, EdgeConfig(score_threshold=0.0, max_detections=20), {})
+    return model, gate, edge
+
+
+def headset(model, gate, **slo) -> HeadsetGate:
+    return HeadsetGate(gate, model, synthetic_predictor(), AccuracyTable(),
+                       SloConfig(**slo))
+
+
+@pytest.mark.parametrize('encoding', ['raw', 'png'])
+@pytest.mark.parametrize('slo_ms', [0.0, 30.0])
+def test_frame_to_detections_equals_running_the_detector(parts, encoding, slo_ms) -> None:
+    model, gate, edge = parts
+    frame = generate_scene(SceneConfig(width=320, height=240), 7).rgb
+    step = headset(model, gate, latency_ms=slo_ms)
+    out = step.process(frame, 123, 'cam')
+    d = out.decision
+    assert set(out.tiles) == set(d.sent_tiles)
+    msg = pack_tile_batch(d, _header(), out.tiles, encoding)
+    assert len(msg.tile_indices) == len(d.sent_tiles)
+    decision, tiles = unpack_tile_batch(msg)
+    result = edge.run(decision, tiles)
+    # the reference: the same levels run on the whole resized frame
+    p = P_OPTIONS[d.p_index]
+    ex = edge.executors[p]
+    grid = ex.grid(128, 96, d.k, d.halo)
+    x = normalise(torch.from_numpy(out.input_image.copy()).permute(2, 0, 1)[None])
+    with torch.no_grad():
+        ref = decode(model.back(p, ex.stitch(crop_frames(x, grid), np.array(d.levels), grid)),
+                     4, 0.0, 20)[0]
+    np.testing.assert_allclose(result.boxes, ref.boxes * [2.5, 2.5, 2.5, 2.5], atol=1e-3)
+    np.testing.assert_array_equal(result.class_ids, ref.classes)
+    if slo_ms:
+        assert d.predicted_latency_ms <= slo_ms or not d.fits_slo
+
+
+def _header():
+    from std_msgs.msg import Header
+    return Header(frame_id='cam')
+
+
+def test_tighter_slo_sends_less(parts) -> None:
+    model, gate, _ = parts
+    frame = generate_scene(SceneConfig(width=320, height=240), 3).rgb
+    loose = headset(model, gate, latency_ms=0.0).process(frame, 1, 'cam').decision
+    tight = headset(model, gate, latency_ms=15.0).process(frame, 1, 'cam').decision
+    assert sum(tight.levels) / tight.k ** 2 > sum(loose.levels) / loose.k ** 2
+
+
+def test_edge_rejects_what_it_cannot_serve(parts) -> None:
+    model, gate, edge = parts
+    frame = generate_scene(SceneConfig(width=320, height=240), 4).rgb
+    out = headset(model, gate).process(frame, 1, 'cam')
+    d = out.decision
+    from dataclasses import replace
+    narrow = EdgeDetector(model, EdgeConfig(k_options=(5,)), {})
+    with pytest.raises(ConfigError, match='not served'):
+        narrow.run(d, out.tiles)
+    with pytest.raises(GeometryError, match='takes 128x96'):
+        edge.run(replace(d, input_size=(256, 192)), out.tiles)
+    moved = d.tile_rects.copy()
+    moved[:, [0, 2]] += 4
+    with pytest.raises(GeometryError, match='different models'):
+        edge.run(replace(d, tile_rects=moved), out.tiles)
+    msg = pack_tile_batch(d, _header(), out.tiles, 'raw')
+    first = d.sent_tiles[0]
+    msg.tiles[0].width -= 1
+    msg.tiles[0].step -= 3
+    with pytest.raises(DataError, match=f'tile {first} is'):
+        unpack_tile_batch(msg)
+    empty = pack_tile_batch(d, _header(), out.tiles, 'raw')
+    empty.tile_indices, empty.tiles = [], []
+    with pytest.raises(DataError, match='empty TileBatch'):
+        unpack_tile_batch(empty)
