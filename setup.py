@@ -17,6 +17,9 @@ def share_files(folder: str, pattern: str = '*') -> list[str]:
 NODES = {
     'source_node': 'neulens_ros.nodes.source_node:main',
     'recorder_node': 'neulens_ros.nodes.recorder_node:main',
+    'gate_node': 'neulens_ros.nodes.gate_node:main',
+    'supernet_node': 'neulens_ros.nodes.supernet_node:main',
+    'lifting_node': 'neulens_ros.nodes.lifting_node:main',
 }
 TOOLS = {
     'neulens-demo': 'neulens_ros.tools.demo:main',
@@ -27,6 +30,7 @@ TOOLS = {
     'neulens-report': 'neulens_ros.tools.report:main',
     'neulens-train': 'neulens_ros.tools.train:main',
     'neulens-eval': 'neulens_ros.tools.eval:main',
+    'neulens-profile': 'neulens_ros.tools.profile:main',
 }
 
 setup(

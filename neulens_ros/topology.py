@@ -24,7 +24,8 @@ LAUNCH_ARGS: dict[str, tuple[str, str]] = {
                         'live camera topics'),
     'record_bag': ('false', 'start the recorder node'),
     'bag_dir': ('bags', 'folder that receives recorded bags'),
-    'backend': ('onnxruntime', 'supernet backend: torch, onnxruntime or tensorrt'),
+    'backend': ('auto', 'supernet backend: auto (TensorRT when present, else torch), torch, '
+                'onnxruntime or tensorrt'),
 }
 
 

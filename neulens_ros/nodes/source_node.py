@@ -39,6 +39,9 @@ PARAMS = [
     ParamSpec('height', 480, 'Generated frame height', read_only=True, minimum=32,
               maximum=4096, units='px'),
     ParamSpec('rate_hz', 5.0, 'Publishing rate', minimum=0.1, maximum=120.0, units='Hz'),
+    ParamSpec('preload_frames', 10, 'Distinct frames prepared before the first one is sent, '
+              'then cycled, so rendering never delays the stream (0 = prepare each frame on '
+              'the fly)', read_only=True, minimum=0, maximum=10000),
     ParamSpec('num_frames', 0, 'Stop after this many frames (0 = run forever, looping)',
               read_only=True, minimum=0, maximum=10**9),
     ParamSpec('start_delay_s', 0.0, 'Wait this long before the first frame (lets '
@@ -90,6 +93,12 @@ class SourceNode(Node):
         stream = frame_stream(values['source'], folder=values['folder'], seed=values['seed'],
                               density=values['density'], width=values['width'],
                               height=values['height'])
+        if values['preload_frames']:
+            started = time.monotonic()
+            pool = list(itertools.islice(stream, values['preload_frames']))
+            self.get_logger().info(f'prepared {len(pool)} frames in '
+                                   f'{time.monotonic() - started:.1f} s')
+            stream = itertools.cycle(pool)
         limit = values['num_frames']
         return itertools.islice(stream, limit) if limit else stream
 

@@ -71,9 +71,9 @@ class SupernetNode(LifecycleNode):
 
     def __init__(self) -> None:
         super().__init__('supernet')
+        self.detector: EdgeDetector | None = None
         self.params = declare_parameters(self, PARAMS, apply=self.on_params)
         self.problems = ProblemLog(self.get_logger())
-        self.detector: EdgeDetector | None = None
         self.subscription = None
         self.processed = 0
         self.busy_ms = 0.0

@@ -86,7 +86,7 @@ class HeadsetGate:
                 link: LinkState | None = None) -> GateFrame:
         started = time.perf_counter()
         image = resize_to(rgb, self.input_size)
-        x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 255.0
+        x = torch.from_numpy(np.array(image)).permute(2, 0, 1).float() / 255.0  # own copy
         slo = self.demux.config
         levels, confidences = {}, {}
         for k in slo.k_options:

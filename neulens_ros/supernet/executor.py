@@ -132,7 +132,7 @@ def tiles_to_tensors(tiles: Mapping[int, np.ndarray], grid: TileGrid
         if tile.shape[:2] != (y1 - y0, x1 - x0):
             raise GeometryError(f'tile {t} is {tile.shape[1]}x{tile.shape[0]}, the grid '
                                 f'expects {x1 - x0}x{y1 - y0}')
-        x = normalise(torch.from_numpy(np.ascontiguousarray(tile)).permute(2, 0, 1)[None])
+        x = normalise(torch.from_numpy(np.array(tile)).permute(2, 0, 1)[None])  # own copy
         if x1 > grid.width or y1 > grid.height:
             x[:, :, max(0, grid.height - y0):, :] = 0.0
             x[:, :, :, max(0, grid.width - x0):] = 0.0
