@@ -31,6 +31,7 @@ TOOLS = {
     'neulens-train': 'neulens_ros.tools.train:main',
     'neulens-eval': 'neulens_ros.tools.eval:main',
     'neulens-profile': 'neulens_ros.tools.profile:main',
+    'neulens-bench': 'neulens_ros.tools.bench:main',
 }
 
 setup(

@@ -1,0 +1,160 @@
+"""neulens-bench: speed of the tile-level supernet, measured side by side in one run.
+
+    neulens-bench --out runs/bench            # JSON + PNG, about two minutes
+    neulens-bench --quick --out /tmp/bench    # a few seconds, for tests
+
+For the detector's front at each split point with k x k tiles (paper halo), on each backend:
+the untiled full-width front, tiled level 0 (the tiling overhead), every uniform level, the
+mixed assignment of the paper's example (k = 3: 2 tiles at level 0, 3 at level 2, 2 at level 3,
+2 skipped), and one call per tile against one call per level. Variants are measured round
+robin (every round runs every variant once) and reported as medians, so machine noise hits
+all of them alike; speed is given as ratios to tiled level 0 measured in the same run:
+latency ratio, MAC ratio and the latency conversion efficiency (1 - latency ratio) /
+(1 - MAC ratio) (1.0 = every MAC saved is time saved).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from neulens_ros.errors import NeulensError
+from neulens_ros.runtime.backends import make_runners
+from neulens_ros.supernet.detector import P_OPTIONS, TileDetector
+from neulens_ros.supernet.executor import MicroFlowExecutor, crop_frames
+from neulens_ros.supernet.macs import MacTable
+
+MIXED_K3 = (0, 2, 3, 0, 2, 4, 3, 2, 4)  # 2 x level 0, 3 x level 2, 2 x level 3, 2 skipped
+
+
+def variants(model: TileDetector, p: str, k: int, runners: dict) -> dict[str, tuple]:
+    """name -> (callable, MACs) for one (P, k, backend)."""
+    cfg = model.config
+    table = MacTable(model)
+    per_level = MicroFlowExecutor(model, p, runners.get(p))
+    per_tile = MicroFlowExecutor(model, p, runners.get(p), per_tile_calls=True)
+    grid = per_level.grid(cfg.input_width, cfg.input_height, k)
+    image = torch.randn(1, 3, cfg.input_height, cfg.input_width)
+    tiles = crop_frames(image, grid)
+    out: dict[str, tuple] = {}
+    front = model.front(p)
+    out['untiled'] = (lambda: front(image), table.front(p, 0, cfg.input_height,
+                                                        cfg.input_width))
+    assignments = {f'level{lv}': np.full(k * k, lv) for lv in range(4)}
+    if k == 3:
+        assignments['mixed'] = np.array(MIXED_K3)
+    for name, levels in assignments.items():
+        macs = table.frame_front(p, grid, levels)
+        out[name] = (lambda lv=levels: per_level.stitch(tiles, lv, grid), macs)
+    out['level0_per_tile_calls'] = (lambda: per_tile.stitch(tiles, assignments['level0'], grid),
+                                    out['level0'][1])
+    return out
+
+
+def measure(funcs: dict[str, Callable[[], Any]], rounds: int, warmup: int = 2
+            ) -> dict[str, float]:
+    """Median ms per variant, measured round robin."""
+    times: dict[str, list[float]] = {n: [] for n in funcs}
+    with torch.inference_mode():
+        for _ in range(warmup):
+            for fn in funcs.values():
+                fn()
+        for _ in range(rounds):
+            for name, fn in funcs.items():
+                t0 = time.perf_counter()
+                fn()
+                times[name].append(1e3 * (time.perf_counter() - t0))
+    return {n: float(np.median(v)) for n, v in times.items()}
+
+
+def run(model: TileDetector, backends: list[str], ks: list[int], ps: list[str], rounds: int,
+        cache_dir: str) -> list[dict[str, Any]]:
+    from tqdm import tqdm
+    records = []
+    jobs = [(b, p, k) for b in backends for p in ps for k in ks]
+    for backend, p, k in tqdm(jobs, desc='bench', unit='config'):
+        _, runners = make_runners(model, backend, 'fp32', cache_dir, k * k)
+        vs = variants(model, p, k, runners)
+        ms = measure({n: fn for n, (fn, _) in vs.items()}, rounds)
+        base_ms, base_macs = ms['level0'], vs['level0'][1]
+        for name, (_, macs) in vs.items():
+            lat_ratio = ms[name] / base_ms
+            mac_ratio = macs / base_macs
+            records.append({
+                'model': 'neulens_detector', 'backend': backend, 'p': p, 'k': k,
+                'variant': name, 'latency_ms': ms[name], 'macs': macs,
+                'latency_ratio': lat_ratio, 'mac_ratio': mac_ratio,
+                'efficiency': (1 - lat_ratio) / (1 - mac_ratio) if mac_ratio < 0.999 else None,
+            })
+    return records
+
+
+def plot(records: list[dict[str, Any]], out: Path) -> Path:
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for backend in sorted({r['backend'] for r in records}):
+        rows = [r for r in records if r['backend'] == backend and r['k'] == 3
+                and r['p'] == 'layer2' and r['variant'].startswith(('level', 'mixed'))
+                and 'per_tile' not in r['variant']]
+        ax.plot([r['mac_ratio'] for r in rows], [r['latency_ratio'] for r in rows], 'o',
+                label=backend)
+        for r in rows:
+            ax.annotate(r['variant'], (r['mac_ratio'], r['latency_ratio']), fontsize=7)
+    ax.plot([0, 1], [0, 1], 'k--', lw=1, label='ideal (latency follows MACs)')
+    ax.set_xlabel('MAC ratio to tiled level 0')
+    ax.set_ylabel('latency ratio to tiled level 0')
+    ax.set_title('front at P = layer2, k = 3')
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = out / 'bench_latency_vs_macs.png'
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog='neulens-bench', description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--out', type=Path, default=Path('runs/bench'))
+    parser.add_argument('--backends', default='torch,onnxruntime')
+    parser.add_argument('--rounds', type=int, default=15)
+    parser.add_argument('--quick', action='store_true', help='k = 3, P = layer2, 3 rounds')
+    parser.add_argument('--threads', type=int, default=0)
+    parser.add_argument('--cache-dir', default='')
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        from neulens_ros.models.zoo import load_detector
+        model, _ = load_detector()
+    except NeulensError:
+        model = TileDetector().eval()  # latency does not depend on the weights' values
+    ks, ps, rounds = ([3], ['layer2'], 3) if args.quick else ([2, 3, 4], list(P_OPTIONS),
+                                                               args.rounds)
+    records = run(model, args.backends.split(','), ks, ps, rounds, args.cache_dir)
+    args.out.mkdir(parents=True, exist_ok=True)
+    info = {'threads': torch.get_num_threads(), 'rounds': rounds, 'command':
+            'neulens-bench ' + ' '.join(argv if argv is not None else [])}
+    (args.out / 'bench.json').write_text(json.dumps({'info': info, 'records': records},
+                                                    indent=1))
+    png = plot(records, args.out)
+    for r in records:
+        if r['k'] == 3 and r['p'] == 'layer2':
+            eff = '' if r['efficiency'] is None else f"  efficiency {r['efficiency']:.2f}"
+            print(f"{r['backend']:12s} {r['variant']:22s} {r['latency_ms']:7.2f} ms  "
+                  f"latency x{r['latency_ratio']:.2f}  MACs x{r['mac_ratio']:.2f}{eff}")
+    print(f'json: {args.out / "bench.json"}\nplot: {png}')
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
