@@ -1,0 +1,34 @@
+"""neulens-train --smoke: every stage end to end, resumable, exported checkpoints load."""
+
+import json
+
+import pytest
+
+from neulens_ros.models.zoo import load_detector, load_gate
+from neulens_ros.tools.train import main
+
+pytestmark = pytest.mark.slow
+
+
+def test_smoke_training_runs_every_stage(tmp_path) -> None:
+    work, export = tmp_path / 'work', tmp_path / 'export'
+    assert main(['--smoke', '--quiet', '--work', str(work), '--export-dir', str(export)]) == 0
+    history = json.loads((work / 'supernet_history.json').read_text())
+    assert len(history) == 4 and all(r['full'] > 0 for r in history)
+    results = json.loads((work / 'eval.json').read_text())
+    assert {'untiled', 'tiled_l0_paper', 'tiled_l0_exact', 'cgg', 'uniform_3'} <= set(
+        results['variants'])
+    assert results['variants']['uniform_3']['macs'] < results['variants']['uniform_0']['macs']
+    assert (work / 'plots' / 'map_vs_macs.png').is_file()
+    model, meta = load_detector(export / 'neulens_detector.pt')
+    gate, gate_meta = load_gate(export / 'neulens_cgg.pt')
+    assert meta['training_command'].startswith('neulens-train') and gate_meta['kind'] == 'gate'
+    # resuming does no training again: the checkpoint is at its last step
+    assert main(['--smoke', '--quiet', '--work', str(work), '--stages', 'supernet',
+                 '--export-dir', str(export)]) == 0
+    assert len(json.loads((work / 'supernet_history.json').read_text())) == 4
+
+
+def test_unknown_stage_is_rejected(tmp_path, capsys) -> None:
+    assert main(['--smoke', '--work', str(tmp_path), '--stages', 'data,polish']) == 2
+    assert 'polish' in capsys.readouterr().err
