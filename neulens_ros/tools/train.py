@@ -44,7 +44,7 @@ class Plan:
     val_render: tuple[int, int]
 
 
-FULL = Plan(train_scenes=3000, val_scenes=300, label_scenes=400, supernet_steps=1200,
+FULL = Plan(train_scenes=3000, val_scenes=300, label_scenes=250, supernet_steps=1200,
             batch_size=16, gate_epochs=30, val_render=(640, 480))
 SMOKE = Plan(train_scenes=24, val_scenes=8, label_scenes=6, supernet_steps=4, batch_size=4,
              gate_epochs=2, val_render=(320, 240))

@@ -11,6 +11,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from neulens_ros.control.accuracy import AccuracyTable
 from neulens_ros.eval.detector import evaluate, plot_results
 from neulens_ros.gate.cgg import CompressionGuidingGate, gate_inputs
 from neulens_ros.gate.labels import label_frame
@@ -26,6 +27,7 @@ LABEL_K = (2, 3, 4)
 HALO = 'paper'
 DETECTOR_NAME = 'neulens_detector'
 GATE_NAME = 'neulens_cgg'
+ACCURACY_FILE = 'accuracy.json'
 
 
 def image_tensor(data: DetectionSet, i: int) -> torch.Tensor:
@@ -147,6 +149,43 @@ def export(model: TileDetector, gate: CompressionGuidingGate, work: Path, out: P
                                 label_p=LABEL_P, label_k=list(LABEL_K),
                                 metrics={k: v for k, v in gate_summary.items()
                                          if k != 'history'}, **common)
-    print(f'neulens-train: exported {DETECTOR_NAME} ({det["bytes"] / 1e6:.1f} MB) and '
-          f'{GATE_NAME} ({gate_meta["bytes"] / 1e3:.0f} kB) to {out}')
+    if results:
+        AccuracyTable.from_evaluation(results).save(out / ACCURACY_FILE)
+    plot_training(work, work / 'plots')
+    print(f'neulens-train: exported {DETECTOR_NAME} ({det["bytes"] / 1e6:.1f} MB), '
+          f'{GATE_NAME} ({gate_meta["bytes"] / 1e3:.0f} kB) and {ACCURACY_FILE} to {out}')
+
+
+def plot_training(work: Path, out: Path) -> None:
+    """Loss curves of the supernet (full / tiled / mixed) and the gate, when recorded."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    out.mkdir(parents=True, exist_ok=True)
+    history_path = work / 'supernet_history.json'
+    gate_path = work / 'gate_summary.json'
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    if history_path.is_file():
+        history = json.loads(history_path.read_text())
+        steps = [r['step'] for r in history]
+        for key in ('full', 'tiled', 'mixed'):
+            values = np.convolve([r[key] for r in history], np.ones(20) / 20, mode='valid') \
+                if len(history) >= 20 else [r[key] for r in history]
+            axes[0].plot(steps[len(steps) - len(values):], values, label=key)
+        axes[0].set_yscale('log')
+        axes[0].set_xlabel('step')
+        axes[0].set_ylabel('loss (20-step mean)')
+        axes[0].legend()
+        axes[0].set_title('supernet')
+    if gate_path.is_file():
+        history = json.loads(gate_path.read_text())['history']
+        axes[1].plot([r['epoch'] for r in history], [r['accuracy'] for r in history])
+        axes[1].set_xlabel('epoch')
+        axes[1].set_ylabel('training accuracy')
+        axes[1].set_title('gate')
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out / 'training.png', dpi=110)
+    plt.close(fig)
 
