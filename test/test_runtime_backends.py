@@ -7,7 +7,7 @@ import torch
 from neulens_ros.errors import BackendError
 from neulens_ros.runtime.backends import (make_runners, model_hash, onnx_paths,
                                           tensorrt_available)
-from neulens_ros.supernet.detector import DetectorConfig, TileDetector
+from neulens_ros.supernet.detector import P_OPTIONS, DetectorConfig, TileDetector
 from neulens_ros.supernet.executor import MicroFlowExecutor, crop_frames
 
 SMALL = DetectorConfig(input_width=128, input_height=96)
@@ -40,7 +40,7 @@ def test_onnxruntime_matches_eager(model: TileDetector, tmp_path) -> None:
 
 def test_cache_is_reused_and_damage_is_rebuilt(model: TileDetector, tmp_path) -> None:
     make_runners(model, 'onnxruntime', 'fp32', str(tmp_path), 4)
-    paths = onnx_paths(model, str(tmp_path))
+    paths = onnx_paths({p: model.front(p) for p in P_OPTIONS}, model_hash(model), str(tmp_path))
     stamp = {key: p.stat().st_mtime_ns for key, p in paths.items()}
     make_runners(model, 'onnxruntime', 'fp32', str(tmp_path), 4)
     assert {key: p.stat().st_mtime_ns for key, p in paths.items()} == stamp

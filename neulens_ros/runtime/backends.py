@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
 import numpy as np
 import torch
@@ -61,16 +61,16 @@ class LevelFront(nn.Module):
             set_level(self.front, 0)
 
 
-def export_onnx(model: TileDetector, p: str, level: int, path: Path) -> Path:
-    """ONNX file of the front at (P, level), batch/height/width dynamic (cached)."""
+def export_onnx(front: nn.Module, level: int, path: Path, example_hw: tuple[int, int]
+                ) -> Path:
+    """ONNX file of `front` at `level`, batch/height/width dynamic (cached)."""
     if path.is_file() and path.stat().st_size > 0:
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    cfg = model.config
-    example = torch.zeros(2, 3, cfg.input_height // 2, cfg.input_width // 2)
+    example = torch.zeros(2, 3, *example_hw)
     tmp = path.with_suffix('.tmp.onnx')
     with torch.no_grad():
-        torch.onnx.export(LevelFront(model.front(p), level).eval(), (example,), str(tmp),
+        torch.onnx.export(LevelFront(front, level).eval(), (example,), str(tmp),
                           input_names=['tiles'], output_names=['features'], opset_version=OPSET,
                           dynamic_axes={'tiles': {0: 'n', 2: 'h', 3: 'w'},
                                         'features': {0: 'n', 2: 'fh', 3: 'fw'}},
@@ -79,13 +79,16 @@ def export_onnx(model: TileDetector, p: str, level: int, path: Path) -> Path:
     return path
 
 
-def onnx_paths(model: TileDetector, cache_dir: str) -> dict[tuple[str, int], Path]:
-    root = cache_root(cache_dir) / f'onnx_{model_hash(model)}'
+def onnx_paths(fronts: Mapping[str, nn.Module], tag: str, cache_dir: str
+               ) -> dict[tuple[str, int], Path]:
+    """Cache file of every (P, level); `tag` identifies the weights (model_hash)."""
+    root = cache_root(cache_dir) / f'onnx_{tag}'
     return {(p, lv): root / f'{p}_level{lv}_opset{OPSET}.onnx'
-            for p in P_OPTIONS for lv in COMPUTED_LEVELS}
+            for p in fronts for lv in COMPUTED_LEVELS}
 
 
-def ort_runners(model: TileDetector, cache_dir: str, threads: int = 0) -> Runners:
+def ort_runners(fronts: Mapping[str, nn.Module], tag: str, cache_dir: str,
+                full_hw: tuple[int, int], threads: int = 0) -> Runners:
     try:
         import onnxruntime as ort
     except ImportError as exc:
@@ -94,15 +97,16 @@ def ort_runners(model: TileDetector, cache_dir: str, threads: int = 0) -> Runner
     options = ort.SessionOptions()
     if threads:
         options.intra_op_num_threads = threads
-    runners: Runners = {p: {} for p in P_OPTIONS}
-    for (p, lv), path in onnx_paths(model, cache_dir).items():
-        export_onnx(model, p, lv, path)
+    example_hw = (full_hw[0] // 2, full_hw[1] // 2)
+    runners: Runners = {p: {} for p in fronts}
+    for (p, lv), path in onnx_paths(fronts, tag, cache_dir).items():
+        export_onnx(fronts[p], lv, path, example_hw)
         try:
             session = ort.InferenceSession(str(path), options,
                                            providers=['CPUExecutionProvider'])
         except Exception:  # noqa: BLE001 - a damaged cache file: rebuild it once
             path.unlink(missing_ok=True)
-            export_onnx(model, p, lv, path)
+            export_onnx(fronts[p], lv, path, example_hw)
             session = ort.InferenceSession(str(path), options,
                                            providers=['CPUExecutionProvider'])
         runners[p][lv] = _ort_runner(session)
@@ -126,34 +130,41 @@ def tensorrt_available() -> tuple[bool, str]:
     return True, ''
 
 
-def trt_runners(model: TileDetector, cache_dir: str, precision: str, max_batch: int
-                ) -> Runners:
+def trt_runners(fronts: Mapping[str, nn.Module], tag: str, cache_dir: str, precision: str,
+                max_batch: int, full_hw: tuple[int, int]) -> Runners:
     """TensorRT engines from the shared ONNX files (see runtime/tensorrt.py)."""
     ok, reason = tensorrt_available()
     if not ok:
         raise BackendError(f'backend tensorrt: {reason}')
     from neulens_ros.runtime.tensorrt import build_runner
-    cfg = model.config
-    runners: Runners = {p: {} for p in P_OPTIONS}
-    for (p, lv), path in onnx_paths(model, cache_dir).items():
-        export_onnx(model, p, lv, path)
-        runners[p][lv] = build_runner(path, precision, max_batch,
-                                      (cfg.input_height, cfg.input_width))
+    runners: Runners = {p: {} for p in fronts}
+    for (p, lv), path in onnx_paths(fronts, tag, cache_dir).items():
+        export_onnx(fronts[p], lv, path, (full_hw[0] // 2, full_hw[1] // 2))
+        runners[p][lv] = build_runner(path, precision, max_batch, full_hw)
     return runners
 
 
-def make_runners(model: TileDetector, backend: str, precision: str, cache_dir: str,
-                 max_batch: int) -> tuple[str, Runners]:
+def front_runners(fronts: Mapping[str, nn.Module], tag: str, backend: str, precision: str,
+                  cache_dir: str, max_batch: int, full_hw: tuple[int, int]
+                  ) -> tuple[str, Runners]:
     """(backend actually used, per-P per-level runners; empty = eager slimmable fronts)."""
     if backend not in BACKENDS:
         raise BackendError(f'unknown backend {backend!r}; choose one of {BACKENDS}')
     if backend == 'auto':
         backend = 'tensorrt' if tensorrt_available()[0] else 'torch'
     if backend != 'tensorrt' and precision == 'fp16':
-        raise BackendError(f'precision fp16 needs the tensorrt backend; {backend} runs fp32 '
-                           '(or bf16 with torch)')
+        raise BackendError(f'precision fp16 needs the tensorrt backend; {backend} runs fp32')
     if backend == 'torch':
         return 'torch', {}
     if backend == 'onnxruntime':
-        return 'onnxruntime', ort_runners(model, cache_dir, torch.get_num_threads())
-    return 'tensorrt', trt_runners(model, cache_dir, precision, max_batch)
+        return 'onnxruntime', ort_runners(fronts, tag, cache_dir, full_hw,
+                                          torch.get_num_threads())
+    return 'tensorrt', trt_runners(fronts, tag, cache_dir, precision, max_batch, full_hw)
+
+
+def make_runners(model: TileDetector, backend: str, precision: str, cache_dir: str,
+                 max_batch: int) -> tuple[str, Runners]:
+    """Runners for the detector's fronts at every split point."""
+    cfg = model.config
+    return front_runners({p: model.front(p) for p in P_OPTIONS}, model_hash(model), backend,
+                         precision, cache_dir, max_batch, (cfg.input_height, cfg.input_width))
