@@ -15,6 +15,7 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
+from torch import nn
 from torch.nn import functional as F
 
 from neulens_ros.errors import ConfigError, GeometryError
@@ -42,15 +43,12 @@ def crop_frames(images: torch.Tensor, grid: TileGrid) -> list[torch.Tensor]:
     return [padded[:, :, y0:y1, x0:x1] for x0, y0, x1, y1 in grid.in_rects.tolist()]
 
 
-class MicroFlowExecutor:
-    """Runs a TileDetector split at `p` over k x k tiles with a level per tile."""
+class FrontExecutor:
+    """Runs a slimmable front over k x k tiles with a level per tile and stitches."""
 
-    def __init__(self, model: TileDetector, p: str,
-                 runners: Mapping[int, Runner] | None = None,
+    def __init__(self, front: nn.Module, runners: Mapping[int, Runner] | None = None,
                  per_tile_calls: bool = False) -> None:
-        self.model = model
-        self.p = p
-        self.front = model.front(p)
+        self.front = front
         self.chain = window_chain(self.front)
         self.channels = front_out_channels(self.front)
         self.runners = dict(runners or {})
@@ -106,6 +104,16 @@ class MicroFlowExecutor:
                 ox0, oy0, ox1, oy1 = grid.out_rects[t].tolist()
                 out[b, :feat.shape[0], oy0:oy1, ox0:ox1] = feat[:, cy0:cy1, cx0:cx1]
         return out
+
+class MicroFlowExecutor(FrontExecutor):
+    """Runs a TileDetector split at `p`: tiled front, stitch, then the back once."""
+
+    def __init__(self, model: TileDetector, p: str,
+                 runners: Mapping[int, Runner] | None = None,
+                 per_tile_calls: bool = False) -> None:
+        super().__init__(model.front(p), runners, per_tile_calls)
+        self.model = model
+        self.p = p
 
     def forward(self, images: torch.Tensor, levels: torch.Tensor | np.ndarray, k: int,
                 halo: str | int = 'paper') -> dict[str, torch.Tensor]:

@@ -18,40 +18,84 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import torch
+from torch import nn
 
 from neulens_ros.errors import NeulensError
-from neulens_ros.runtime.backends import make_runners
+from neulens_ros.runtime.backends import front_runners, model_hash
+from neulens_ros.supernet.backbones import RESNET_P_OPTIONS, ResNet50, resnet_front
 from neulens_ros.supernet.detector import P_OPTIONS, TileDetector
-from neulens_ros.supernet.executor import MicroFlowExecutor, crop_frames
-from neulens_ros.supernet.macs import MacTable
+from neulens_ros.supernet.executor import FrontExecutor, crop_frames
+from neulens_ros.supernet.macs import count_macs
+from neulens_ros.supernet.slim import LEVEL_SKIP, set_level
+from neulens_ros.supernet.tiling import tile_grid
 
 MIXED_K3 = (0, 2, 3, 0, 2, 4, 3, 2, 4)  # 2 x level 0, 3 x level 2, 2 x level 3, 2 skipped
 
 
-def variants(model: TileDetector, p: str, k: int, runners: dict) -> dict[str, tuple]:
-    """name -> (callable, MACs) for one (P, k, backend)."""
-    cfg = model.config
-    table = MacTable(model)
-    per_level = MicroFlowExecutor(model, p, runners.get(p))
-    per_tile = MicroFlowExecutor(model, p, runners.get(p), per_tile_calls=True)
-    grid = per_level.grid(cfg.input_width, cfg.input_height, k)
-    image = torch.randn(1, 3, cfg.input_height, cfg.input_width)
+@dataclass(frozen=True)
+class BenchModel:
+    name: str
+    fronts: dict[str, nn.Module]  # P -> slimmable front
+    size: tuple[int, int]  # input height, width
+    tag: str  # weights hash for the ONNX cache
+
+
+def bench_models(names: list[str]) -> list[BenchModel]:
+    out = []
+    for name in names:
+        if name == 'resnet50':
+            torch.manual_seed(0)
+            net = ResNet50().eval()
+            fronts = {p: resnet_front(net, p) for p in RESNET_P_OPTIONS}
+            out.append(BenchModel(name, fronts, (224, 224), model_hash(net)))
+        elif name == 'detector':
+            try:
+                from neulens_ros.models.zoo import load_detector
+                det, _ = load_detector()
+            except NeulensError:
+                det = TileDetector().eval()  # latency does not depend on the weights
+            cfg = det.config
+            out.append(BenchModel(name, {p: det.front(p) for p in P_OPTIONS},
+                                  (cfg.input_height, cfg.input_width), model_hash(det)))
+        else:
+            raise NeulensError(f'unknown model {name!r}: use resnet50 or detector')
+    return out
+
+
+def variants(front: nn.Module, size: tuple[int, int], k: int, runners: dict
+             ) -> dict[str, tuple]:
+    """name -> (callable, MACs) for one front, k and backend."""
+    h, w = size
+    per_level = FrontExecutor(front, runners)
+    per_tile = FrontExecutor(front, runners, per_tile_calls=True)
+    grid = tile_grid(per_level.chain, w, h, k, 'paper')
+    image = torch.randn(1, 3, h, w)
     tiles = crop_frames(image, grid)
-    out: dict[str, tuple] = {}
-    front = model.front(p)
-    out['untiled'] = (lambda: front(image), table.front(p, 0, cfg.input_height,
-                                                        cfg.input_width))
+
+    def front_macs(levels: np.ndarray) -> int:
+        total = 0
+        for t, level in enumerate(levels.tolist()):
+            if level != LEVEL_SKIP:
+                tw, th = grid.tile_input_size(t)
+                set_level(front, level)
+                total += count_macs(front, (1, 3, th, tw))
+        set_level(front, 0)
+        return total
+
+    untiled = runners.get(0) or front  # the same backend as the tiles
+    out: dict[str, tuple] = {'untiled': (lambda: untiled(image),
+                                         count_macs(front, (1, 3, h, w)))}
     assignments = {f'level{lv}': np.full(k * k, lv) for lv in range(4)}
     if k == 3:
         assignments['mixed'] = np.array(MIXED_K3)
     for name, levels in assignments.items():
-        macs = table.frame_front(p, grid, levels)
-        out[name] = (lambda lv=levels: per_level.stitch(tiles, lv, grid), macs)
+        out[name] = (lambda lv=levels: per_level.stitch(tiles, lv, grid), front_macs(levels))
     out['level0_per_tile_calls'] = (lambda: per_tile.stitch(tiles, assignments['level0'], grid),
                                     out['level0'][1])
     return out
@@ -73,21 +117,23 @@ def measure(funcs: dict[str, Callable[[], Any]], rounds: int, warmup: int = 2
     return {n: float(np.median(v)) for n, v in times.items()}
 
 
-def run(model: TileDetector, backends: list[str], ks: list[int], ps: list[str], rounds: int,
-        cache_dir: str) -> list[dict[str, Any]]:
+def run(models: list[BenchModel], backends: list[str], ks: list[int], quick: bool,
+        rounds: int, cache_dir: str) -> list[dict[str, Any]]:
     from tqdm import tqdm
     records = []
-    jobs = [(b, p, k) for b in backends for p in ps for k in ks]
-    for backend, p, k in tqdm(jobs, desc='bench', unit='config'):
-        _, runners = make_runners(model, backend, 'fp32', cache_dir, k * k)
-        vs = variants(model, p, k, runners)
+    jobs = [(m, b, p, k) for m in models for b in backends
+            for p in (list(m.fronts)[-1:] if quick else m.fronts) for k in ks]
+    for model, backend, p, k in tqdm(jobs, desc='bench', unit='config'):
+        _, runners = front_runners({p: model.fronts[p]}, model.tag, backend, 'fp32',
+                                   cache_dir, k * k, model.size)
+        vs = variants(model.fronts[p], model.size, k, runners.get(p, {}))
         ms = measure({n: fn for n, (fn, _) in vs.items()}, rounds)
         base_ms, base_macs = ms['level0'], vs['level0'][1]
         for name, (_, macs) in vs.items():
             lat_ratio = ms[name] / base_ms
             mac_ratio = macs / base_macs
             records.append({
-                'model': 'neulens_detector', 'backend': backend, 'p': p, 'k': k,
+                'model': model.name, 'backend': backend, 'p': p, 'k': k,
                 'variant': name, 'latency_ms': ms[name], 'macs': macs,
                 'latency_ratio': lat_ratio, 'mac_ratio': mac_ratio,
                 'efficiency': (1 - lat_ratio) / (1 - mac_ratio) if mac_ratio < 0.999 else None,
@@ -100,18 +146,18 @@ def plot(records: list[dict[str, Any]], out: Path) -> Path:
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6, 4))
-    for backend in sorted({r['backend'] for r in records}):
+    for model, backend in sorted({(r['model'], r['backend']) for r in records}):
+        deepest = max(r['p'] for r in records if r['model'] == model)
         rows = [r for r in records if r['backend'] == backend and r['k'] == 3
-                and r['p'] == 'layer2' and r['variant'].startswith(('level', 'mixed'))
+                and r['model'] == model and r['p'] == deepest
+                and r['variant'].startswith(('level', 'mixed'))
                 and 'per_tile' not in r['variant']]
         ax.plot([r['mac_ratio'] for r in rows], [r['latency_ratio'] for r in rows], 'o',
-                label=backend)
-        for r in rows:
-            ax.annotate(r['variant'], (r['mac_ratio'], r['latency_ratio']), fontsize=7)
+                label=f'{model} {deepest}, {backend}')
     ax.plot([0, 1], [0, 1], 'k--', lw=1, label='ideal (latency follows MACs)')
     ax.set_xlabel('MAC ratio to tiled level 0')
     ax.set_ylabel('latency ratio to tiled level 0')
-    ax.set_title('front at P = layer2, k = 3')
+    ax.set_title('tiled fronts, k = 3, paper halo')
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -125,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog='neulens-bench', description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--out', type=Path, default=Path('runs/bench'))
+    parser.add_argument('--models', default='resnet50,detector')
     parser.add_argument('--backends', default='torch,onnxruntime')
     parser.add_argument('--rounds', type=int, default=15)
     parser.add_argument('--quick', action='store_true', help='k = 3, P = layer2, 3 rounds')
@@ -133,14 +180,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    try:
-        from neulens_ros.models.zoo import load_detector
-        model, _ = load_detector()
-    except NeulensError:
-        model = TileDetector().eval()  # latency does not depend on the weights' values
-    ks, ps, rounds = ([3], ['layer2'], 3) if args.quick else ([2, 3, 4], list(P_OPTIONS),
-                                                               args.rounds)
-    records = run(model, args.backends.split(','), ks, ps, rounds, args.cache_dir)
+    models = bench_models(args.models.split(','))
+    ks, rounds = ([3], 3) if args.quick else ([2, 3, 4], args.rounds)
+    records = run(models, args.backends.split(','), ks, args.quick, rounds, args.cache_dir)
     args.out.mkdir(parents=True, exist_ok=True)
     info = {'threads': torch.get_num_threads(), 'rounds': rounds, 'command':
             'neulens-bench ' + ' '.join(argv if argv is not None else [])}
@@ -148,9 +190,10 @@ def main(argv: list[str] | None = None) -> int:
                                                     indent=1))
     png = plot(records, args.out)
     for r in records:
-        if r['k'] == 3 and r['p'] == 'layer2':
+        if r['k'] == 3 and r['p'] in ('layer2', 'layer3'):
             eff = '' if r['efficiency'] is None else f"  efficiency {r['efficiency']:.2f}"
-            print(f"{r['backend']:12s} {r['variant']:22s} {r['latency_ms']:7.2f} ms  "
+            print(f"{r['model']:9s} {r['p']:7s} {r['backend']:12s} {r['variant']:22s} "
+                  f"{r['latency_ms']:8.2f} ms  "
                   f"latency x{r['latency_ratio']:.2f}  MACs x{r['mac_ratio']:.2f}{eff}")
     print(f'json: {args.out / "bench.json"}\nplot: {png}')
     return 0
