@@ -17,13 +17,41 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from neulens_ros.control.accuracy import AccuracyTable
+from neulens_ros.control.demux import Demux, SloConfig
+from neulens_ros.control.link_estimator import LinkState
 from neulens_ros.control.predictor import Predictor, held_out_error
 from neulens_ros.control.profile import profile_back, profile_front
 from neulens_ros.models.registry import WEIGHTS_DIR
 from neulens_ros.models.zoo import DETECTOR, load_detector
-from neulens_ros.supernet.detector import P_OPTIONS
+from neulens_ros.supernet.detector import P_OPTIONS, TileDetector
+from neulens_ros.supernet.tiling import tile_grid, window_chain
 
 PROFILE_NAME = 'predictor_cpu.json'
+
+
+def decision_time(model: TileDetector, predictor: Predictor, frames: int = 200
+                  ) -> dict[str, float]:
+    """DEMUX decision time over every (P, k) with CLG loops, on random gate outputs under an
+    SLO halfway between the cheapest and the dearest prediction (so CLG has work to do)."""
+    rng = np.random.default_rng(1)
+    lat = [predictor.predict(p, k, np.bincount(np.full(k * k, lv), minlength=5))[0]
+           for p, k in predictor.candidates() for lv in (0, 4)]
+    slo = SloConfig(latency_ms=(min(lat) + max(lat)) / 2)
+    chains = {p: window_chain(model.front(p)) for p in P_OPTIONS}
+    cfg = model.config
+    pixels = {}
+    for p, k in predictor.candidates():
+        rects = tile_grid(chains[p], cfg.input_width, cfg.input_height, k).in_rects
+        pixels[(p, k)] = (rects[:, 2] - rects[:, 0]) * (rects[:, 3] - rects[:, 1])
+    demux = Demux(predictor, AccuracyTable(), slo, pixels, bytes_per_pixel=0.3)
+    link = LinkState(20.0, 5.0)
+    times = []
+    for _ in range(frames):
+        levels = {k: rng.integers(0, 4, k * k).tolist() for k in (2, 3, 4)}
+        conf = {k: rng.random(k * k).tolist() for k in (2, 3, 4)}
+        times.append(demux.decide(levels, conf, link).decision_time_ms)
+    return {'median': float(np.median(times)), 'p90': float(np.percentile(times, 90))}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             'model_sha256': meta['sha256'], 'halo': args.halo}
     predictor = Predictor.fit(fit, meta=info)
     error = held_out_error(predictor, test)
+    error['demux_decision_ms'] = decision_time(model, predictor)
     args.out.mkdir(parents=True, exist_ok=True)
     predictor.save(args.out / PROFILE_NAME)
     records = [r.__dict__ for r in fit + test]
