@@ -25,8 +25,9 @@ say() { printf '\033[1;34m[setup]\033[0m %s\n' "$*"; }
 fail() { printf '\033[1;31m[setup] error:\033[0m %s\n' "$*" >&2; exit 1; }
 
 # --- 1. Debian packages ------------------------------------------------------------------
-# libusb: open3d's import needs it; cmake/g++: message build; iproute2/nftables: link bench.
-APT_PACKAGES=(libusb-1.0-0 cmake g++ iproute2 nftables)
+# libusb: open3d's import needs it; cmake/g++: message build; iproute2/iputils-ping:
+# the emulated link and its tests.
+APT_PACKAGES=(libusb-1.0-0 cmake g++ iproute2 iputils-ping)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
