@@ -77,3 +77,42 @@ def test_cleanup_even_when_the_body_raises() -> None:
     names = subprocess.run(['ip', 'netns', 'list'], capture_output=True, text=True).stdout
     assert link.ns['a'] not in names and link.ns['b'] not in names
     assert link.bridge is not None and link.bridge.poll() is not None
+
+
+LISTENER = '''
+import sys, time, rclpy
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import Image
+rclpy.init()
+node = rclpy.create_node('link_listener')
+count = [0]
+node.create_subscription(Image, '/camera/color/image_raw',
+                         lambda m: count.__setitem__(0, count[0] + 1), qos_profile_sensor_data)
+end = time.monotonic() + float(sys.argv[1])
+while time.monotonic() < end and count[0] < int(sys.argv[2]):
+    rclpy.spin_once(node, timeout_sec=0.1)
+print(count[0], flush=True)
+'''
+
+
+@needs_netns
+@pytest.mark.slow
+def test_images_cross_the_average_link_with_the_flow_controller(
+        tmp_path: Path, ros_env: dict[str, str]) -> None:
+    from neulens_ros.launching import ProcessGroup, node_command
+    from neulens_ros.topology import load_topology
+    (source,) = [n for n in load_topology() if n.name == 'source']
+    with TwoHostLink('average') as link:
+        env_b = {**ros_env, **link.env_for('b')}
+        listener = subprocess.Popen(link.exec_prefix('b') + [sys.executable, '-c', LISTENER,
+                                                              '40', '50'],
+                                    env=env_b, stdout=subprocess.PIPE, text=True)
+        with ProcessGroup(env={**ros_env, **link.env_for('a')},
+                          log_dir=tmp_path / 'logs') as group:
+            cmd = node_command(source, '', {'width': 320, 'height': 240, 'rate_hz': 5.0,
+                                            'num_frames': 50, 'preload_frames': 5,
+                                            'start_delay_s': 5.0, 'depth_encoding': '16UC1'})
+            group.start('source', link.exec_prefix('a') + cmd)
+            received = int(listener.communicate(timeout=90)[0].strip() or 0)
+            group.stop()
+    assert received >= 45, (tmp_path / 'logs' / 'source.log').read_text()[-2000:]

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from neulens_ros.errors import NeulensError
-from neulens_ros.resources import package_share
+from neulens_ros.topology import config_dir
 
 SIDES = ('a', 'b')
 
@@ -83,8 +83,7 @@ class TwoHostLink:
         peer = self.ip['b' if side == 'a' else 'a']
         return {'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST', 'ROS_STATIC_PEERS': peer,
                 'FASTDDS_BUILTIN_TRANSPORTS': 'UDPv4',
-                'FASTDDS_DEFAULT_PROFILES_FILE': str(package_share() / 'config'
-                                                     / 'fastdds_link.xml'),
+                'FASTDDS_DEFAULT_PROFILES_FILE': str(config_dir() / 'fastdds_link.xml'),
                 'RMW_FASTRTPS_USE_QOS_FROM_XML': '1'}
 
     def __enter__(self) -> 'TwoHostLink':
