@@ -228,6 +228,13 @@ def _ground_truth(shape: Shape, label: int, masks: np.ndarray, own_pixels: int,
                        yaw=shape.yaw)
 
 
+def is_labelled(obj: SceneObject, width: int, height: int) -> bool:
+    """Whether an object counts as ground truth for detection: at least a quarter visible and
+    at least 40 visible pixels at 320 x 240 (scaled with the image area)."""
+    min_pixels = 40.0 * (width * height) / (320 * 240)
+    return obj.visibility >= 0.25 and obj.visible_pixels >= min_pixels
+
+
 def generate_scene(config: SceneConfig, seed: int) -> Scene:
     """The scene of `seed`: the same seed always gives the same arrays."""
     rng = np.random.default_rng([seed, 0])

@@ -21,6 +21,7 @@ from vision_msgs.msg import Detection2DArray
 from neulens_ros.bridge.camera_info import camera_to_info
 from neulens_ros.bridge.detections import boxes_to_detection2d_array
 from neulens_ros.bridge.image import depth_to_millimetres, numpy_to_image
+from neulens_ros.data.scenes import is_labelled
 from neulens_ros.data.sequence import RGBDFrame, frame_stream
 from neulens_ros.nodes.common import make_qos, publisher_events, qos_specs, run
 from neulens_ros.nodes.params import ParamSpec, declare_parameters
@@ -131,9 +132,11 @@ class SourceNode(Node):
         self.pub_depth.publish(depth)
         self.pub_depth_info.publish(info)
         if values['publish_ground_truth'] and frame.objects is not None:
+            height, width = frame.rgb.shape[:2]
+            truth = [o for o in frame.objects if is_labelled(o, width, height)]
             self.pub_truth.publish(boxes_to_detection2d_array(
-                header, [o.box2d for o in frame.objects], [o.class_id for o in frame.objects],
-                [1.0] * len(frame.objects)))
+                header, [o.box2d for o in truth], [o.class_id for o in truth],
+                [1.0] * len(truth)))
         self.published += 1
         self.timing.publish(header, start, self.get_clock().now(), bytes_in=0,
                             bytes_out=len(color.data) + len(depth.data))

@@ -1,6 +1,7 @@
-"""neulens-bench: speed of the tile-level supernet, measured side by side in one run.
+"""neulens-bench [supernet]: speed of the tile-level supernet, side by side in one run.
+(`neulens-bench link ...` is the headset-edge experiment over the emulated link.)
 
-    neulens-bench --out runs/bench            # JSON + PNG, about two minutes
+    neulens-bench --out runs/bench            # JSON + PNG, a few minutes
     neulens-bench --quick --out /tmp/bench    # a few seconds, for tests
 
 For the detector's front at each split point with k x k tiles (paper halo), on each backend:
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -168,7 +170,15 @@ def plot(records: list[dict[str, Any]], out: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog='neulens-bench', description=__doc__,
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ['link']:
+        from neulens_ros.tools.bench_link import main as link_main
+        return link_main(args[1:])
+    return supernet_main(args[1:] if args[:1] == ['supernet'] else args)
+
+
+def supernet_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog='neulens-bench [supernet]', description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--out', type=Path, default=Path('runs/bench'))
     parser.add_argument('--models', default='resnet50,detector')
@@ -184,8 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     ks, rounds = ([3], 3) if args.quick else ([2, 3, 4], args.rounds)
     records = run(models, args.backends.split(','), ks, args.quick, rounds, args.cache_dir)
     args.out.mkdir(parents=True, exist_ok=True)
-    info = {'threads': torch.get_num_threads(), 'rounds': rounds, 'command':
-            'neulens-bench ' + ' '.join(argv if argv is not None else [])}
+    info = {'threads': torch.get_num_threads(), 'rounds': rounds,
+            'command': 'neulens-bench ' + ' '.join(argv)}
     (args.out / 'bench.json').write_text(json.dumps({'info': info, 'records': records},
                                                     indent=1))
     png = plot(records, args.out)

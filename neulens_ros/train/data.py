@@ -16,11 +16,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from neulens_ros.data.scenes import SceneConfig, generate_scene
+from neulens_ros.data.scenes import SceneConfig, generate_scene, is_labelled
 from neulens_ros.errors import DataError
 
-MIN_VISIBLE_PIXELS = 40  # at render resolution: smaller or more hidden objects are not labelled
-MIN_VISIBILITY = 0.25
 
 
 @dataclass(frozen=True)
@@ -35,7 +33,7 @@ class SetSpec:
 
     def key(self) -> str:
         text = json.dumps([self.first_seed, self.count, self.render_size, self.input_size,
-                           self.density, MIN_VISIBLE_PIXELS, MIN_VISIBILITY])
+                           self.density, 40, 0.25])  # is_labelled()'s thresholds
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
@@ -68,8 +66,7 @@ def render_set(spec: SetSpec, progress: bool = True) -> DetectionSet:
                      unit='scene', disable=not progress, leave=False):
         scene = generate_scene(config, seed)
         images.append(resize(scene.rgb, spec.input_size))
-        keep = [o for o in scene.objects if o.visible_pixels >= MIN_VISIBLE_PIXELS
-                and o.visibility >= MIN_VISIBILITY]
+        keep = [o for o in scene.objects if is_labelled(o, *spec.render_size)]
         b = np.array([o.box2d for o in keep], np.float64).reshape(-1, 4) * [sx, sy, sx, sy]
         boxes.append(b)
         classes.append(np.array([o.class_id for o in keep], np.int64))
