@@ -27,6 +27,7 @@ from neulens_ros.supernet.executor import MicroFlowExecutor, normalise
 from neulens_ros.supernet.macs import MacTable
 from neulens_ros.supernet.slim import LEVEL_SKIP
 from neulens_ros.train.data import DetectionSet
+from neulens_ros.plots import pyplot, save
 
 SHIP_P = 'layer2'
 SHIP_K = 3
@@ -156,9 +157,7 @@ def evaluate(model: TileDetector, gate: CompressionGuidingGate, data: DetectionS
 
 def plot_results(results: dict[str, Any], out: Path) -> Path:
     """mAP@0.5 against MACs per frame for the uniform levels, the CGG and its shifts."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     out.mkdir(parents=True, exist_ok=True)
     v = results['variants']
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -175,8 +174,4 @@ def plot_results(results: dict[str, Any], out: Path) -> Path:
     ax.set_ylabel('mAP@0.5')
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = out / 'map_vs_macs.png'
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save(fig, out / 'map_vs_macs.png', dpi=120)

@@ -14,6 +14,7 @@ import numpy as np  # noqa: E402
 
 from neulens_ros.report.frames import FrameRecord  # noqa: E402
 from neulens_ros.report.summary import end_to_end_ms, slo_latency_ms  # noqa: E402
+from neulens_ros.plots import save
 
 
 def _seconds(frames: Sequence[FrameRecord]) -> np.ndarray:
@@ -30,9 +31,7 @@ def plot_stage_latency(frames: Sequence[FrameRecord], stages: Sequence[str], pat
     ax.set_ylabel('stage latency [ms]')
     ax.set_title('Per-stage latency')
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path, dpi=110)
 
 
 def plot_latency_timeline(frames: Sequence[FrameRecord], last_stage: str, path: Path) -> None:
@@ -51,9 +50,7 @@ def plot_latency_timeline(frames: Sequence[FrameRecord], last_stage: str, path: 
     ax.set_ylabel('latency [ms]')
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path, dpi=110)
 
 
 def plot_bytes(frames: Sequence[FrameRecord], path: Path) -> None:
@@ -67,9 +64,7 @@ def plot_bytes(frames: Sequence[FrameRecord], path: Path) -> None:
     ax.set_ylabel('bytes on the wire per frame [kB]')
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path, dpi=110)
 
 
 def plot_levels(frames: Sequence[FrameRecord], path: Path) -> None:
@@ -92,9 +87,7 @@ def plot_levels(frames: Sequence[FrameRecord], path: Path) -> None:
     ax2.legend(fontsize=8)
     for ax in (ax1, ax2):
         ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path, dpi=110)
 
 
 def _fmt(stats: dict[str, Any]) -> str:

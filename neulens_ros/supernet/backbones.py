@@ -15,7 +15,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from neulens_ros.errors import ConfigError
-from neulens_ros.supernet.slim import SlimBatchNorm2d, SlimConv2d
+from neulens_ros.supernet.slim import SlimBatchNorm2d, SlimConv2d, slim_shortcut
 
 RESNET_P_OPTIONS = ('layer1', 'layer2', 'layer3')
 RESNET_P_LAYERS = {'layer1': 11, 'layer2': 23, 'layer3': 41}
@@ -33,10 +33,7 @@ class Bottleneck(nn.Module):
         self.bn2 = SlimBatchNorm2d(width)
         self.conv3 = SlimConv2d(width, cout, 1, 1, 0, bias=False)
         self.bn3 = SlimBatchNorm2d(cout)
-        self.downsample = None
-        if stride != 1 or cin != cout:
-            self.downsample = nn.Sequential(SlimConv2d(cin, cout, 1, stride, 0, bias=False),
-                                            SlimBatchNorm2d(cout))
+        self.downsample = slim_shortcut(cin, cout, stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = F.relu(self.bn1(self.conv1(x)))

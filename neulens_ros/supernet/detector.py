@@ -28,7 +28,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from neulens_ros.errors import ConfigError
-from neulens_ros.supernet.slim import SlimBatchNorm2d, SlimConv2d
+from neulens_ros.supernet.slim import SlimBatchNorm2d, SlimConv2d, slim_shortcut
 
 STAGES = ('stem', 'layer1', 'layer2', 'layer3', 'layer4')
 P_OPTIONS = ('stem', 'layer1', 'layer2')  # where the front (tile-level supernet) may end
@@ -64,10 +64,7 @@ class BasicBlock(nn.Module):
         self.bn1 = SlimBatchNorm2d(cout)
         self.conv2 = SlimConv2d(cout, cout, 3, 1, 1, bias=False)
         self.bn2 = SlimBatchNorm2d(cout)
-        self.downsample = None
-        if stride != 1 or cin != cout:
-            self.downsample = nn.Sequential(SlimConv2d(cin, cout, 1, stride, 0, bias=False),
-                                            SlimBatchNorm2d(cout))
+        self.downsample = slim_shortcut(cin, cout, stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = F.relu(self.bn1(self.conv1(x)))

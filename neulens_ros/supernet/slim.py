@@ -92,3 +92,11 @@ def front_out_channels(front: nn.Module) -> int:
     if not convs:
         raise ConfigError('the front has no slimmable convolution')
     return convs[-1].out_channels
+
+
+def slim_shortcut(cin: int, cout: int, stride: int) -> nn.Sequential | None:
+    """The strided 1x1 projection of a residual block (sliced like the main path), or None
+    when the identity fits."""
+    if stride == 1 and cin == cout:
+        return None
+    return nn.Sequential(SlimConv2d(cin, cout, 1, stride, 0, bias=False), SlimBatchNorm2d(cout))

@@ -36,6 +36,7 @@ from neulens_ros.supernet.executor import FrontExecutor, crop_frames
 from neulens_ros.supernet.macs import count_macs
 from neulens_ros.supernet.slim import LEVEL_SKIP, set_level
 from neulens_ros.supernet.tiling import tile_grid
+from neulens_ros.plots import pyplot, save
 
 MIXED_K3 = (0, 2, 3, 0, 2, 4, 3, 2, 4)  # 2 x level 0, 3 x level 2, 2 x level 3, 2 skipped
 
@@ -144,9 +145,7 @@ def run(models: list[BenchModel], backends: list[str], ks: list[int], quick: boo
 
 
 def plot(records: list[dict[str, Any]], out: Path) -> Path:
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     for model, backend in sorted({(r['model'], r['backend']) for r in records}):
         deepest = max(r['p'] for r in records if r['model'] == model)
@@ -162,11 +161,7 @@ def plot(records: list[dict[str, Any]], out: Path) -> Path:
     ax.set_title('tiled fronts, k = 3, paper halo')
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = out / 'bench_latency_vs_macs.png'
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save(fig, out / 'bench_latency_vs_macs.png', dpi=120)
 
 
 def main(argv: list[str] | None = None) -> int:

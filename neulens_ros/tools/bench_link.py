@@ -33,6 +33,7 @@ from neulens_ros.link.scheduler import PRESETS
 from neulens_ros.report.frames import load_frames
 from neulens_ros.report.summary import summarize
 from neulens_ros.topology import load_topology
+from neulens_ros.plots import pyplot, save
 
 VARIANTS = {
     'neulens': {'policy': 'cs'},
@@ -110,9 +111,7 @@ def compare(bags: dict[str, Path]) -> dict[str, Any]:
 
 
 def plot(rows: dict[str, Any], out: Path) -> Path:
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     names = list(rows)
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))
     for ax, key, label in zip(axes, ('payload_kb_mean', 'end_to_end_ms_p50', 'map50'),
@@ -121,11 +120,7 @@ def plot(rows: dict[str, Any], out: Path) -> Path:
         ax.bar(names, [rows[n][key] or 0 for n in names], color=['C0', 'C1', 'C2'][:len(names)])
         ax.set_title(label)
         ax.tick_params(axis='x', labelsize=8)
-    fig.tight_layout()
-    path = out / 'link_comparison.png'
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, out / 'link_comparison.png', dpi=110)
 
 
 def main(argv: list[str] | None = None) -> int:

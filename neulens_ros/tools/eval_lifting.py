@@ -13,12 +13,11 @@ from pathlib import Path
 import numpy as np
 
 from neulens_ros.eval.lifting import evaluate_lifting
+from neulens_ros.plots import pyplot, save
 
 
 def plot(result: dict, out: Path) -> Path:
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     rows = result['objects']
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
     dist = [r['distance_m'] for r in rows]
@@ -30,11 +29,7 @@ def plot(result: dict, out: Path) -> Path:
     axes[1].axvline(0.5, color='k', ls='--', lw=1)
     axes[1].set_xlabel('3D IoU')
     axes[1].set_ylabel('objects')
-    fig.tight_layout()
-    path = out / 'lifting.png'
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, out / 'lifting.png', dpi=110)
 
 
 def main(argv: list[str] | None = None) -> int:

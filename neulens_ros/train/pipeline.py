@@ -21,6 +21,7 @@ from neulens_ros.supernet.detector import DetectorConfig, TileDetector
 from neulens_ros.supernet.executor import MicroFlowExecutor, normalise
 from neulens_ros.supernet.macs import MacTable
 from neulens_ros.train.data import DetectionSet
+from neulens_ros.plots import pyplot, save
 
 LABEL_P = 'layer1'  # split point the labels are computed at (the gate serves every P)
 LABEL_K = (2, 3, 4)
@@ -158,9 +159,7 @@ def export(model: TileDetector, gate: CompressionGuidingGate, work: Path, out: P
 
 def plot_training(work: Path, out: Path) -> None:
     """Loss curves of the supernet (full / tiled / mixed) and the gate, when recorded."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     out.mkdir(parents=True, exist_ok=True)
     history_path = work / 'supernet_history.json'
     gate_path = work / 'gate_summary.json'
@@ -185,7 +184,5 @@ def plot_training(work: Path, out: Path) -> None:
         axes[1].set_title('gate')
     for ax in axes:
         ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(out / 'training.png', dpi=110)
-    plt.close(fig)
+    save(fig, out / 'training.png', dpi=110)
 
