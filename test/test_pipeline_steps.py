@@ -112,3 +112,9 @@ def test_edge_rejects_what_it_cannot_serve(parts) -> None:
     empty.tile_indices, empty.tiles = [], []
     with pytest.raises(DataError, match='empty TileBatch'):
         unpack_tile_batch(empty)
+    # every tile skipped is legitimate: nothing is computed and nothing is found
+    skipped = replace(d, levels=(4,) * len(d.levels))
+    decision, tiles = unpack_tile_batch(pack_tile_batch(skipped, _header(), {}, 'jpeg'))
+    assert tiles == {}
+    result = edge.run(decision, tiles)
+    assert result.boxes.shape == (0, 4) and result.tiles_run == 0

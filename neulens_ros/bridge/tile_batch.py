@@ -58,8 +58,9 @@ def unpack_tile_batch(msg: Any) -> tuple[FrameDecision, dict[int, np.ndarray]]:
     saying what is wrong when the batch is inconsistent."""
     decision = msg_to_decision(msg.decision)
     indices = tuple(int(i) for i in msg.tile_indices)
-    if not indices:
-        raise DataError('empty TileBatch: no tiles (every tile skipped or none attached)')
+    if not indices and decision.sent_tiles:
+        raise DataError(f'empty TileBatch: the decision sends tiles {list(decision.sent_tiles)}'
+                        ' but none are attached')
     if indices != decision.sent_tiles:
         raise DataError(f'tile indices {list(indices)} differ from the non-skipped tiles '
                         f'{list(decision.sent_tiles)} of the decision')

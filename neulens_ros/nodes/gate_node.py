@@ -154,14 +154,14 @@ class GateNode(Node):
         sent = self.get_clock().now()
         batch = pack_tile_batch(decision, msg.header, frame.tiles, encoding,
                                 values['jpeg_quality'], full, sent.to_msg())
+        self.pub_batch.publish(batch)  # also when every tile is skipped: the edge answers
         if frame.tiles:
-            self.pub_batch.publish(batch)
             pixels = sum(t.shape[0] * t.shape[1] for t in frame.tiles.values())
             self.step.observe_encoding(int(batch.payload_bytes), pixels)
-            self.in_flight[decision.stamp_ns] = (decision, sent.nanoseconds,
-                                                 int(batch.payload_bytes))
-            while len(self.in_flight) > 100:
-                self.in_flight.popitem(last=False)
+        self.in_flight[decision.stamp_ns] = (decision, sent.nanoseconds,
+                                             int(batch.payload_bytes))
+        while len(self.in_flight) > 100:
+            self.in_flight.popitem(last=False)
         self.frames += 1
         self.tiles_sent += len(frame.tiles)
         self.timing.publish(msg.header, start, self.get_clock().now(), len(msg.data),

@@ -121,6 +121,9 @@ class EdgeDetector:
         """Detections for one frame from its non-skipped tiles ({index: [h, w, 3] uint8})."""
         started = time.perf_counter()
         executor = self.check(decision)
+        if not decision.sent_tiles:  # every tile skipped: nothing to compute, nothing found
+            empty = np.zeros((0, 4))
+            return EdgeResult(empty, np.zeros(0, np.int64), np.zeros(0), 0.0, 0)
         cfg = self.model.config
         grid = executor.grid(cfg.input_width, cfg.input_height, decision.k, decision.halo)
         before = sum(executor.tiles_run.values())

@@ -1,0 +1,132 @@
+"""supernet_node in its own process: bad input is dropped and counted, never a crash; a
+missing checkpoint leaves it unconfigured with a clear error."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from neulens_ros.launching import ProcessGroup, node_command
+from neulens_ros.topology import load_topology
+
+pytestmark = pytest.mark.ros
+
+
+def supernet_entry() -> Any:
+    (entry,) = [n for n in load_topology() if n.name == 'supernet']
+    return entry
+
+
+def lifecycle_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, '-m', 'neulens_ros.tools.lifecycle', '--timeout',
+                           '30', *args], env=env, capture_output=True, text=True, timeout=90)
+
+
+def test_missing_checkpoint_stays_unconfigured(tmp_path: Path, ros_env: dict[str, str]
+                                              ) -> None:
+    with ProcessGroup(env=ros_env, log_dir=tmp_path / 'logs') as group:
+        group.start('supernet', node_command(supernet_entry(), 'sn', {
+            'checkpoint': str(tmp_path / 'nope.pt')}))
+        state = lifecycle_cli(ros_env, 'get', '/sn/supernet')
+        assert state.returncode == 0, state.stderr
+        assert state.stdout.strip() == 'unconfigured'
+        group.stop()
+    log = (tmp_path / 'logs' / 'supernet.log').read_text()
+    assert 'configure failed, staying unconfigured' in log and 'nope.pt not found' in log
+
+
+def valid_batch(k: int) -> Any:
+    """A TileBatch of a generated frame with every tile at level 0 (k x k, P = layer2)."""
+    from std_msgs.msg import Header
+
+    from neulens_ros.bridge.tile_batch import pack_tile_batch
+    from neulens_ros.data.scenes import SceneConfig, generate_scene
+    from neulens_ros.models.zoo import load_detector
+    from neulens_ros.pipeline.decision import FrameDecision
+    from neulens_ros.pipeline.headset import resize_to
+    from neulens_ros.pipeline.tiles import crop_tiles
+    from neulens_ros.supernet.tiling import tile_grid, window_chain
+    model, _ = load_detector()
+    cfg = model.config
+    grid = tile_grid(window_chain(model.front('layer2')), cfg.input_width,
+                     cfg.input_height, k, 'paper')
+    image = resize_to(generate_scene(SceneConfig(), 21).rgb,
+                      (cfg.input_width, cfg.input_height))
+    header = Header(frame_id='cam')
+    header.stamp.sec = int(time.time())
+    decision = FrameDecision(stamp_ns=header.stamp.sec * 1_000_000_000, frame_id='cam',
+                             image_size=(640, 480), input_size=(cfg.input_width,
+                                                                cfg.input_height),
+                             k=k, p_index=2, p_layers=10, halo='paper', levels=(0,) * (k * k),
+                             tile_rects=grid.in_rects)
+    return pack_tile_batch(decision, header, crop_tiles(image, grid.in_rects), 'jpeg')
+
+
+def test_bad_batches_are_counted_and_good_ones_answered(tmp_path: Path,
+                                                         ros_env: dict[str, str],
+                                                         rclpy_context: Any) -> None:
+    import rclpy
+    from diagnostic_msgs.msg import DiagnosticArray
+    from vision_msgs.msg import Detection2DArray
+
+    from neulens_msgs.msg import TileBatch
+    from neulens_ros.nodes.common import make_qos
+    node = rclpy.create_node('supernet_feeder', context=rclpy_context)
+    executor = rclpy.executors.SingleThreadedExecutor(context=rclpy_context)
+    executor.add_node(node)
+    pub = node.create_publisher(TileBatch, '/sn/neulens/tile_batch', make_qos('reliable', 10))
+    answers: list[Any] = []
+    status: list[dict[str, str]] = []
+    node.create_subscription(Detection2DArray, '/sn/neulens/detections_2d', answers.append,
+                             make_qos('reliable', 10))
+    node.create_subscription(DiagnosticArray, '/diagnostics', lambda m: status.append(
+        {kv.key: kv.value for kv in m.status[0].values}), 10)
+
+    def spin(seconds: float, until: Any = lambda: False) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end and not until():
+            executor.spin_once(timeout_sec=0.1)
+
+    bad = []
+    empty = valid_batch(2)
+    empty.tile_indices, empty.compressed_tiles = [], []
+    bad.append(empty)
+    wrong_size = valid_batch(2)
+    wrong_size.compressed_tiles[0] = valid_batch(3).compressed_tiles[0]
+    bad.append(wrong_size)
+    wrong_encoding = valid_batch(2)
+    wrong_encoding.encoding = 'webp'
+    bad.append(wrong_encoding)
+    bad.append(valid_batch(4))  # k = 4 is not served by this node
+    with ProcessGroup(env=ros_env, log_dir=tmp_path / 'logs') as group:
+        group.start('supernet', node_command(supernet_entry(), 'sn', {
+            'k_options': [2, 3], 'stale_after_ms': 0.0, 'input_qos_profile': 'reliable',
+            'input_qos_depth': 10, 'status_period_s': 0.5}))
+        spin(90.0, lambda: any(s.get('state') == 'active' for s in status))
+        assert any(s.get('state') == 'active' for s in status), \
+            (tmp_path / 'logs' / 'supernet.log').read_text()[-2000:]
+        spin(1.0)
+        for msg in bad:
+            pub.publish(msg)
+            spin(0.5)
+        pub.publish(valid_batch(3))
+        spin(30.0, lambda: len(answers) >= 1)
+        spin(2.0)
+        alive = group.procs['supernet'].poll() is None
+        group.stop()
+    log = (tmp_path / 'logs' / 'supernet.log').read_text()
+    assert alive, log[-2000:]
+    assert len(answers) == 1 and answers[0].header.frame_id == 'cam'
+    last = status[-1]
+    assert int(last['processed']) == 1 and int(last['dropped']) == 4, last
+    assert int(last['dropped_DataError']) == 2 and int(last['dropped_EncodingError']) == 1
+    assert int(last['dropped_ConfigError']) == 1
+    for reason in ('empty TileBatch', 'its rectangle is', "'webp'", 'k=4 is not served'):
+        assert log.count(reason) == 1, reason  # logged once each
+    assert np.isfinite(float(last['mean_ms']))
