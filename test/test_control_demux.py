@@ -68,8 +68,8 @@ def synthetic_records(noise: float = 0.0, seed: int = 0) -> list[ProfileRecord]:
     for p, scale in zip(P_OPTS, (1.0, 2.0), strict=True):
         recs.append(ProfileRecord(p, 0, (0,) * 5, 10.0, 50.0))
         for k in (2, 3, 4):
-            for _ in range(30):
-                levels = rng.integers(0, 5, k * k)
+            for i in range(30):
+                levels = rng.integers(0, 5, k * k) if i >= 5 else np.full(k * k, i)
                 hist = np.bincount(levels, minlength=5)
                 lat = 1.0 + scale * float(np.dot(hist, [4, 3, 2, 1, 0]))
                 mem = 5.0 + float(np.dot(hist, [8, 6, 4, 2, 0]))

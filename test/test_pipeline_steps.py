@@ -26,8 +26,9 @@ def synthetic_predictor() -> Predictor:
     for p in P_OPTIONS:
         recs.append(ProfileRecord(p, 0, (0,) * 5, 5.0, 1.0))
         for k in (2, 3, 4):
-            for _ in range(12):
-                h = np.bincount(rng.integers(0, 5, k * k), minlength=5)
+            for i in range(12):
+                h = np.bincount(rng.integers(0, 5, k * k) if i >= 5 else np.full(k * k, i),
+                                minlength=5)
                 recs.append(ProfileRecord(p, k, tuple(int(v) for v in h),
                                           float(h @ [4, 3, 2, 1, 0]), float(h @ [2, 2, 1, 1, 0])))
     return Predictor.fit(recs)

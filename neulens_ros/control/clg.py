@@ -17,8 +17,6 @@ from __future__ import annotations
 
 from typing import Iterator, Sequence
 
-import numpy as np
-
 from neulens_ros.errors import ConfigError
 
 LEVEL_SKIP = 4
@@ -36,8 +34,8 @@ def steps(levels: Sequence[int], confidences: Sequence[float], policy: str,
     if policy == 'fixed':
         return
     current = [int(v) for v in levels]
-    conf = np.asarray(confidences, dtype=np.float64)
-    order = [int(i) for i in np.argsort(conf, kind='stable')]  # least confident first
+    conf = [float(c) for c in confidences]
+    order = sorted(range(len(conf)), key=conf.__getitem__)  # least confident first (stable)
     low = [i for i in order if conf[i] < theta_f]
     rest = [i for i in order if conf[i] >= theta_f]
     cursor = 0

@@ -124,42 +124,44 @@ class Demux:
 
     def _fit(self, p: str, k: int, base: list[int], conf: Sequence[float],
              link: LinkState | None) -> tuple[float, float, float, list[int], bool]:
+        """Apply CLG steps to the gate's levels until the prediction fits (pure Python on
+        tiny lists: this runs for every candidate of every frame)."""
         cfg = self.config
         levels = list(base)
-        hist = np.bincount(levels, minlength=LEVEL_SKIP + 1).astype(np.float64)
+        hist = [0] * (LEVEL_SKIP + 1)
+        for v in levels:
+            hist[v] += 1
         lat_model = self.predictor.latency[(p, k)]
         mem_model = self.predictor.memory[(p, k)]
-        lat_coef = np.asarray(lat_model.coef[1:])
-        mem_coef = np.asarray(mem_model.coef[1:])
         scale = self.correction.ratio(p, k)
+        back_lat = self.predictor.back_latency_ms[p]
+        back_mem = self.predictor.back_memory_mb[p]
         pixels = self.tile_pixels[(p, k)]
         bits_per_ms = (link.bandwidth_mbps * 1e3) if link and link.bandwidth_mbps > 0 else 0.0
         rtt = link.rtt_ms if link else 0.0
-        sent_bytes = float(sum(pixels[i] for i, v in enumerate(levels) if v != LEVEL_SKIP)
-                           ) * self.bytes_per_pixel
-        compute = (lat_model.coef[0] + float(lat_coef @ hist)
-                   + self.predictor.back_latency_ms[p]) * scale
-        front_memory = mem_model.coef[0] + float(mem_coef @ hist)
-        back_memory = self.predictor.back_memory_mb[p]
+        sent_bytes = self.bytes_per_pixel * float(
+            sum(pixels[i] for i, v in enumerate(levels) if v != LEVEL_SKIP))
 
-        def transmission() -> float:
-            return rtt + (8.0 * sent_bytes / bits_per_ms if bits_per_ms else 0.0)
+        def predict() -> tuple[float, float, float]:
+            trans = rtt + (8.0 * sent_bytes / bits_per_ms if bits_per_ms else 0.0)
+            return ((lat_model(hist) + back_lat) * scale + trans, max(mem_model(hist), back_mem),
+                    trans)
 
-        def fits() -> bool:
-            return ((cfg.latency_ms <= 0 or compute + transmission() <= cfg.latency_ms)
-                    and (cfg.memory_mb <= 0 or max(front_memory, back_memory)
-                         <= cfg.memory_mb))
+        def fits(latency: float, memory: float) -> bool:
+            return ((cfg.latency_ms <= 0 or latency <= cfg.latency_ms)
+                    and (cfg.memory_mb <= 0 or memory <= cfg.memory_mb))
 
-        if not fits():
+        latency, memory, trans = predict()
+        if not fits(latency, memory):
             for chosen in steps(levels, conf, cfg.policy, cfg.delta_w[k], cfg.theta_f):
                 for i in chosen:
                     old = levels[i]
                     levels[i] = old + 1
-                    compute += (lat_coef[old + 1] - lat_coef[old]) * scale
-                    front_memory += mem_coef[old + 1] - mem_coef[old]
+                    hist[old] -= 1
+                    hist[old + 1] += 1
                     if old + 1 == LEVEL_SKIP:
                         sent_bytes -= pixels[i] * self.bytes_per_pixel
-                if fits():
+                latency, memory, trans = predict()
+                if fits(latency, memory):
                     break
-        trans = transmission()
-        return compute + trans, max(front_memory, back_memory), trans, levels, fits()
+        return latency, memory, trans, levels, fits(latency, memory)

@@ -1,9 +1,10 @@
 """Latency and memory predictors (paper 5.3): linear in the level histogram.
 
-For a split point P and grid k, the front's cost is a sum over tiles of a per-level cost, so
-latency ~ a_0 + sum_l a_l n_l and memory ~ m_0 + sum_l m_l n_l, with n_l the number of tiles
-at level l (n_4, skipped tiles, cost nothing but may change the constant). The back runs once
-per frame at full size: a constant per P, measured separately. Coefficients are fitted by
+For a split point P and grid k, the front's cost is a sum over tiles of a per-level cost plus
+a per-call cost for every level that has tiles (one batched call per level), so
+latency ~ a_0 + sum_l a_l n_l + sum_l b_l [n_l > 0], with n_l the number of tiles at level l
+(skipped tiles, level 4, cost only their share of stitching); memory likewise. The back runs
+once per frame at full size: a constant per P, measured separately. Coefficients are fitted by
 least squares on a profile of the real front on this machine and backend.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -32,19 +33,29 @@ class ProfileRecord:
     memory_mb: float
 
 
+def features(histogram: Sequence[float]) -> list[float]:
+    """[1, n_0 .. n_4, [n_0 > 0] .. [n_3 > 0]]: the regression inputs of a histogram."""
+    h = [float(v) for v in histogram]
+    return [1.0, *h, *(1.0 if v > 0 else 0.0 for v in h[:NUM_LEVELS - 1])]
+
+
 @dataclass(frozen=True)
 class LinearModel:
-    """y = coef[0] + coef[1:] . histogram."""
+    """y = coef . features(histogram)."""
 
-    coef: tuple[float, ...]  # [1 + NUM_LEVELS]
+    coef: tuple[float, ...]  # [1 + NUM_LEVELS + NUM_LEVELS - 1]
 
-    def __call__(self, histogram: np.ndarray) -> float:
-        return float(self.coef[0] + np.dot(self.coef[1:], histogram))
+    def __call__(self, h: Sequence[float]) -> float:
+        """The prediction for histogram h [5]; written out because DEMUX calls it per step."""
+        c = self.coef
+        return (c[0] + c[1] * h[0] + c[2] * h[1] + c[3] * h[2] + c[4] * h[3] + c[5] * h[4]
+                + (c[6] if h[0] else 0.0) + (c[7] if h[1] else 0.0)
+                + (c[8] if h[2] else 0.0) + (c[9] if h[3] else 0.0))
 
     @classmethod
     def fit(cls, histograms: np.ndarray, values: np.ndarray) -> 'LinearModel':
-        x = np.hstack([np.ones((len(histograms), 1)), histograms])
-        # ridge-free least squares; the skip column is kept (it carries the stitch cost)
+        x = np.array([features(h) for h in histograms])
+        # least squares (minimum norm: the histogram sums to k*k, so columns are dependent)
         coef, *_ = np.linalg.lstsq(x, values, rcond=None)
         return cls(tuple(float(c) for c in coef))
 
@@ -87,9 +98,9 @@ class Predictor:
                             f'(missing backs: {missing})')
         lat, mem = {}, {}
         for key, rows in fronts.items():
-            if len(rows) < NUM_LEVELS + 2:
+            if len(rows) < 2 * NUM_LEVELS:
                 raise DataError(f'{len(rows)} records for P={key[0]} k={key[1]}: need at '
-                                f'least {NUM_LEVELS + 2} to fit 6 coefficients')
+                                f'least {2 * NUM_LEVELS} to fit the coefficients')
             hist = np.array([r.histogram for r in rows], dtype=np.float64)
             lat[key] = LinearModel.fit(hist, np.array([r.latency_ms for r in rows]))
             mem[key] = LinearModel.fit(hist, np.array([r.memory_mb for r in rows]))

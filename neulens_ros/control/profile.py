@@ -2,10 +2,10 @@
 
 For every (P, k) the micro-flow executor runs the front over one frame's tiles with random
 per-tile levels (covering the level histograms), timed as the median of repeated warmed-up
-runs; the back runs once per P. Memory on the CPU is the activation footprint: the largest
-set of tensors alive at once, taken as the biggest layer output of any level batch plus that
-batch's input and the stitched map, from the real tensor sizes (a GPU build would read the
-allocator's peak instead).
+runs; the back runs once per P. Memory on the CPU is the activation footprint a caching
+allocator ends up reserving for one frame: for every level batch its input and its largest
+layer output (batches run one after another, and freed blocks stay reserved), plus the
+stitched map, from the real tensor sizes (a GPU build would read the allocator's peak).
 """
 
 from __future__ import annotations
@@ -38,19 +38,23 @@ def median_ms(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
 
 
 class PeakActivation:
-    """Largest single layer output (bytes) while active, via forward hooks."""
+    """Largest single layer output (bytes) per forward call of `module`, via hooks."""
 
     def __init__(self, module: nn.Module) -> None:
         self.module = module
-        self.peak = 0
+        self.peak = 0  # of the current call
+        self.per_call: list[int] = []  # peaks of finished calls
         self.handles: list = []
 
     def __enter__(self) -> 'PeakActivation':
-        def hook(_m: nn.Module, _i: object, out: object) -> None:
+        def hook(m: nn.Module, _i: object, out: object) -> None:
             if isinstance(out, torch.Tensor):
                 self.peak = max(self.peak, out.numel() * out.element_size())
+            if m is self.module:  # the outer call finished
+                self.per_call.append(self.peak)
+                self.peak = 0
         self.handles = [m.register_forward_hook(hook) for m in self.module.modules()
-                        if next(m.children(), None) is None]
+                        if next(m.children(), None) is None or m is self.module]
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -75,8 +79,8 @@ def profile_front(model: TileDetector, p: str, k: int, halo: str, samples: int,
         with PeakActivation(executor.front) as peak:
             out = executor.stitch(tiles, levels, grid)
         tile_bytes = tiles[0].numel() * tiles[0].element_size()  # paper tiles: one size
-        biggest_input = tile_bytes * max(int(np.sum(levels == lv)) for lv in range(LEVEL_SKIP))
-        memory = (peak.peak + biggest_input + out.numel() * out.element_size()) / MB
+        inputs = tile_bytes * int(np.sum(levels != LEVEL_SKIP))
+        memory = (sum(peak.per_call) + inputs + out.numel() * out.element_size()) / MB
         hist = tuple(int(v) for v in np.bincount(levels, minlength=LEVEL_SKIP + 1))
         yield ProfileRecord(p, k, hist, latency, memory)
 
@@ -89,5 +93,5 @@ def profile_back(model: TileDetector, p: str, repeats: int) -> ProfileRecord:
     latency = median_ms(lambda: model.back(p, feats), repeats)
     with PeakActivation(model) as peak:
         model.back(p, feats)
-    memory = (peak.peak + feats.numel() * feats.element_size()) / MB
+    memory = (peak.peak + feats.numel() * feats.element_size()) / MB  # back: one big call
     return ProfileRecord(p, 0, (0,) * (LEVEL_SKIP + 1), latency, memory)

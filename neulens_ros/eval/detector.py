@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from neulens_ros.eval.map import COCO_THRESHOLDS, mean_ap
+from neulens_ros.gate.calibration import gate_levels
 from neulens_ros.gate.cgg import CompressionGuidingGate, run_gate
 from neulens_ros.supernet.centernet import decode
 from neulens_ros.supernet.detector import P_OPTIONS, TileDetector
@@ -81,12 +82,6 @@ def run_variant(model: TileDetector, data: DetectionSet, p: str | None, k: int, 
             'front_macs': float(np.mean(front_macs))}
 
 
-def gate_levels(gate: CompressionGuidingGate, data: DetectionSet, k: int) -> np.ndarray:
-    """[N, k*k] the gate's arg-max level per tile of every image."""
-    return np.stack([run_gate(gate, torch.from_numpy(np.ascontiguousarray(img)).permute(
-        2, 0, 1).float() / 255.0, k).levels for img in data.images])
-
-
 def interpolate(curve: list[dict[str, Any]], macs: float, key: str) -> float:
     """`key` of the uniform-level curve linearly interpolated at `macs`."""
     points = sorted(curve, key=lambda r: r['macs'])
@@ -107,12 +102,12 @@ def gate_latency_ms(gate: CompressionGuidingGate, image: np.ndarray, k: int,
 
 
 def evaluate(model: TileDetector, gate: CompressionGuidingGate, data: DetectionSet,
-             progress: bool = True) -> dict[str, Any]:
+             caution: float = 0.0, progress: bool = True) -> dict[str, Any]:
     """All variants on `data`; returns {'variants': {...}, 'headline': {...}}."""
     from tqdm import tqdm
     model.eval()
     table = MacTable(model)
-    cgg = gate_levels(gate, data, SHIP_K)
+    cgg = gate_levels(gate, data, SHIP_K, caution)
     rng = np.random.default_rng(0)
     shuffled = np.stack([rng.permutation(row) for row in cgg])
     jobs: dict[str, tuple] = {'untiled': (None, SHIP_K, SHIP_HALO, None)}
@@ -142,6 +137,7 @@ def evaluate(model: TileDetector, gate: CompressionGuidingGate, data: DetectionS
         v['dynamic_width_map50_at_same_macs'] = interpolate(uniform, v['macs'], 'map50')
     headline = {
         'split_point': SHIP_P, 'k': SHIP_K, 'halo': SHIP_HALO, 'frames': len(data),
+        'gate_caution': caution,
         'map50_untiled': variants['untiled']['map50'],
         'map50_tiled_level0': level0['map50'],
         'map50_cgg': variants['cgg']['map50'],

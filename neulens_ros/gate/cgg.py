@@ -75,8 +75,17 @@ class GateOutput:
 
 
 @torch.inference_mode()
-def run_gate(gate: CompressionGuidingGate, image: torch.Tensor, k: int) -> GateOutput:
-    """Levels and confidences for every tile of `image` ([3, H, W], 0..1) at `k`."""
-    probs = torch.softmax(gate(gate_inputs(image, k)), dim=1)  # [k*k, R]
+def run_gate(gate: CompressionGuidingGate, image: torch.Tensor, k: int,
+             caution: float = 0.0) -> GateOutput:
+    """Levels and confidences for every tile of `image` ([3, H, W], 0..1) at `k`.
+
+    `caution` >= 0 lowers the logit of level l by caution * l before the choice: 0 is the
+    gate as trained; larger values trade compute for accuracy (calibrated after training,
+    see gate/calibration.py, and stored with the shipped gate).
+    """
+    logits = gate(gate_inputs(image, k))  # [k*k, R]
+    if caution:
+        logits = logits - caution * torch.arange(logits.shape[1], dtype=logits.dtype)
+    probs = torch.softmax(logits, dim=1)
     conf, levels = probs.max(dim=1)
     return GateOutput(levels=levels.numpy().astype(np.int64), confidences=conf.numpy())

@@ -51,8 +51,10 @@ class HeadsetGate:
     """CGG + DEMUX + tile cutting for one camera stream."""
 
     def __init__(self, gate: CompressionGuidingGate, model: TileDetector, predictor: Predictor,
-                 accuracy: AccuracyTable, slo: SloConfig, halo: str = 'paper') -> None:
+                 accuracy: AccuracyTable, slo: SloConfig, halo: str = 'paper',
+                 caution: float = 0.0) -> None:
         self.gate = gate.eval()
+        self.caution = caution  # calibrated with the gate (gate/calibration.py)
         cfg = model.config
         self.input_size = (cfg.input_width, cfg.input_height)
         self.halo = halo
@@ -73,9 +75,9 @@ class HeadsetGate:
              predictor: Path = PREDICTOR_FILE, accuracy: Path = ACCURACY_FILE
              ) -> 'HeadsetGate':
         model, meta = load_detector(detector)
-        cgg, _ = load_gate(gate)
+        cgg, gate_meta = load_gate(gate)
         return cls(cgg, model, Predictor.load(predictor), AccuracyTable.load(accuracy), slo,
-                   meta.get('halo', 'paper'))
+                   meta.get('halo', 'paper'), float(gate_meta.get('caution', 0.0)))
 
     def set_slo(self, slo: SloConfig) -> None:
         """Swap the SLO atomically (the next frame uses it)."""
@@ -90,7 +92,7 @@ class HeadsetGate:
         slo = self.demux.config
         levels, confidences = {}, {}
         for k in slo.k_options:
-            out = run_gate(self.gate, x, k)
+            out = run_gate(self.gate, x, k, self.caution)
             levels[k], confidences[k] = out.levels.tolist(), out.confidences.tolist()
         gate_ms = 1e3 * (time.perf_counter() - started)
         choice = self.demux.decide(levels, confidences, link)

@@ -92,10 +92,15 @@ class Detections:
 
 def decode(out: dict[str, torch.Tensor], stride: int, score_threshold: float = 0.3,
            max_detections: int = 100) -> list[Detections]:
-    """Peaks of the heatmap (3x3 max-pool NMS), top `max_detections`, above the threshold."""
-    heat = torch.sigmoid(out['heatmap'])
+    """Peaks of the heatmap (3x3 max-pool NMS), top `max_detections`, above the threshold.
+
+    Peaks are found on the logits: the sigmoid saturates to exactly 1.0 in float32 for
+    confident objects, and the flat plateau it leaves would count as several peaks.
+    """
+    logits = out['heatmap']
+    heat = torch.sigmoid(logits)
     n, c, h, w = heat.shape
-    peaks = heat * (F.max_pool2d(heat, 3, 1, 1) == heat)
+    peaks = heat * (F.max_pool2d(logits, 3, 1, 1) == logits)
     k = min(max_detections, c * h * w)
     scores, index = peaks.reshape(n, -1).topk(k)
     results = []

@@ -1,7 +1,7 @@
 """neulens-train: reproduce the shipped detector supernet and gate from a seed.
 
     neulens-train --work runs/train                 # full run (data, supernet, labels, gate,
-                                                    # evaluation, export)
+                                                    # calibration, evaluation, export)
     neulens-train --work runs/train --stages gate,eval,export     # resume later stages
     neulens-train --smoke --work /tmp/smoke          # a minute-long end-to-end check
 
@@ -28,7 +28,7 @@ from neulens_ros.supernet.detector import P_LAYERS, P_OPTIONS, DetectorConfig, T
 from neulens_ros.train.data import SetSpec, load_set
 from neulens_ros.train.supernet import SupernetTraining, train_supernet
 
-STAGES = ('data', 'supernet', 'labels', 'gate', 'eval', 'export')
+STAGES = ('data', 'supernet', 'labels', 'gate', 'calibrate', 'eval', 'export')
 
 
 @dataclass(frozen=True)
@@ -42,12 +42,13 @@ class Plan:
     batch_size: int
     gate_epochs: int
     val_render: tuple[int, int]
+    calibration_scenes: int
 
 
 FULL = Plan(train_scenes=3000, val_scenes=300, label_scenes=250, supernet_steps=1200,
-            batch_size=16, gate_epochs=30, val_render=(640, 480))
+            batch_size=16, gate_epochs=30, val_render=(640, 480), calibration_scenes=200)
 SMOKE = Plan(train_scenes=24, val_scenes=8, label_scenes=6, supernet_steps=4, batch_size=4,
-             gate_epochs=2, val_render=(320, 240))
+             gate_epochs=2, val_render=(320, 240), calibration_scenes=6)
 VAL_SEED = 1_000_000  # validation scenes never overlap the training seeds
 
 

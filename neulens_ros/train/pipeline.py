@@ -12,7 +12,9 @@ import numpy as np
 import torch
 
 from neulens_ros.control.accuracy import AccuracyTable
-from neulens_ros.eval.detector import evaluate, plot_results
+from neulens_ros.eval.detector import (SHIP_HALO, SHIP_K, SHIP_P, evaluate, plot_results,
+                                       run_variant)
+from neulens_ros.gate.calibration import calibrate_caution
 from neulens_ros.gate.cgg import CompressionGuidingGate, gate_inputs
 from neulens_ros.gate.labels import label_frame
 from neulens_ros.gate.training import GateData, GateTraining, gate_accuracy, train_gate
@@ -122,9 +124,17 @@ def run_later_stages(stages: list[str], model: TileDetector, train: DetectionSet
     elif gate_path.is_file():
         gate.load_state_dict(torch.load(gate_path, weights_only=True))
     gate.eval()
+    calibration_path = work / 'calibration.json'
+    if 'calibrate' in stages:
+        calibration = calibrate(model, gate, train, plan.label_scenes, plan.calibration_scenes)
+        calibration_path.write_text(json.dumps(calibration, indent=1))
+        print(f'neulens-train: gate caution {calibration["caution"]} '
+              f'({time.monotonic() - started:.0f} s)')
+    caution = json.loads(calibration_path.read_text())['caution'] \
+        if calibration_path.is_file() else 0.0
     results_path = work / 'eval.json'
     if 'eval' in stages:
-        results = evaluate(model, gate, val, progress=progress)
+        results = evaluate(model, gate, val, caution, progress=progress)
         results_path.write_text(json.dumps(results, indent=1))
         plot_results(results, work / 'plots')
         print(f'neulens-train: evaluation written to {results_path} '
@@ -134,6 +144,19 @@ def run_later_stages(stages: list[str], model: TileDetector, train: DetectionSet
     return 0
 
 
+def calibrate(model: TileDetector, gate: CompressionGuidingGate, data: DetectionSet,
+              first: int, count: int) -> dict[str, Any]:
+    """Gate caution on training images the gate was not fitted on (after the labelled ones),
+    at the shipped operating point."""
+    subset = DetectionSet(data.images[first:first + count], data.boxes[first:first + count],
+                          data.classes[first:first + count], data.dense[first:first + count])
+    table = MacTable(model)
+
+    def score(part: DetectionSet, levels: Any) -> dict[str, Any]:
+        return run_variant(model, part, SHIP_P, SHIP_K, SHIP_HALO, levels, table)
+    return calibrate_caution(gate, subset, SHIP_K, score)
+
+
 def export(model: TileDetector, gate: CompressionGuidingGate, work: Path, out: Path,
            command: str, config: DetectorConfig, seed: int) -> None:
     from neulens_ros.tools.train import architecture
@@ -141,6 +164,8 @@ def export(model: TileDetector, gate: CompressionGuidingGate, work: Path, out: P
         else {}
     gate_summary = json.loads((work / 'gate_summary.json').read_text()) \
         if (work / 'gate_summary.json').is_file() else {}
+    calibration = json.loads((work / 'calibration.json').read_text()) \
+        if (work / 'calibration.json').is_file() else {'caution': 0.0}
     common = {'training_command': command, 'data_seed': seed,
               'created': time.strftime('%Y-%m-%d %H:%M:%S')}
     det = save_checkpoint(out / f'{DETECTOR_NAME}.pt', model, 'detector', architecture(config),
@@ -148,6 +173,7 @@ def export(model: TileDetector, gate: CompressionGuidingGate, work: Path, out: P
     gate_meta = save_checkpoint(out / f'{GATE_NAME}.pt', gate, 'gate',
                                 {'num_levels': 5, 'channels': 64, 'input': 28},
                                 label_p=LABEL_P, label_k=list(LABEL_K),
+                                caution=calibration['caution'], calibration=calibration,
                                 metrics={k: v for k, v in gate_summary.items()
                                          if k != 'history'}, **common)
     if results:
