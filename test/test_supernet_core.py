@@ -178,3 +178,15 @@ def test_golden_outputs(p: str, k: int, level: int) -> None:
     checksum = float((out['heatmap'].double() + 2.19).abs().sum()
                      + out['size'].double().abs().sum() + out['offset'].double().abs().sum())
     assert checksum == pytest.approx(GOLDEN_SUMS[(p, k, level)], rel=1e-5)
+
+
+def test_counting_macs_leaves_the_model_in_eval_mode() -> None:
+    m = TileDetector(SMALL).eval()
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    table = MacTable(m)
+    table.front('layer1', 2, 96, 128)
+    table.back('layer2', 96, 128)
+    assert not any(mod.training for mod in m.modules())
+    with torch.no_grad():
+        m(torch.randn(2, 3, 96, 128))
+    assert all(torch.equal(v, before[k]) for k, v in m.state_dict().items())

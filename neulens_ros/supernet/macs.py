@@ -58,8 +58,10 @@ class MacTable:
         self._front = lru_cache(maxsize=512)(self._front_macs)
 
     def _front_macs(self, p: str, level: int, height: int, width: int) -> int:
+        # model.front(p) is a new container over the model's own stages: the train/eval
+        # state to restore is the model's, not the fresh container's
         front = self.model.front(p)
-        was_training = front.training
+        was_training = self.model.training
         front.eval()
         set_level(front, level)
         try:
