@@ -131,8 +131,10 @@ class GateNode(Node):
 
     def on_params(self, values: dict[str, Any]) -> None:
         if self.step is not None:
-            self.step.set_slo(slo_from(values))
+            slo = slo_from(values)
+            self.step.set_slo(slo)
             self.link.prior_bandwidth_mbps = values['bandwidth_mbps']
+            self.get_logger().info(f'SLO now {slo}')
 
     def on_image(self, msg: Image) -> None:
         start = self.get_clock().now()
