@@ -93,9 +93,10 @@ def print_report(bag: Path, out: Path) -> Path | None:
                   f"({stats['count']} frames)")
     sent = summary['bytes_per_frame']
     if sent['payload'].get('count'):
+        saved = sent['saved_fraction']
         print(f"bytes per frame: {sent['payload']['mean'] / 1e3:.1f} kB of tiles sent vs "
-              f"{sent['full_frame']['mean'] / 1e3:.1f} kB for the full frame "
-              f"({100 * sent['saved_fraction']:.0f}% saved)")
+              f"{sent['full_frame']['mean'] / 1e3:.1f} kB for the full frame in the same "
+              f"encoding ({abs(100 * saved):.0f}% {'less' if saved >= 0 else 'more'})")
     return paths['markdown']
 
 
