@@ -78,13 +78,22 @@ class TwoHostLink:
     def exec_prefix(self, side: str) -> list[str]:
         return ['ip', 'netns', 'exec', self.ns[side]]
 
-    def env_for(self, side: str) -> dict[str, str]:
-        """DDS over UDP to the other side only: static peer, no shared memory, flow control."""
+    def env_for(self, side: str, headset: bool = False) -> dict[str, str]:
+        """DDS across the link: the other side as static peer, UDP between the sides.
+
+        `headset=True` (the side whose processes talk to each other at camera rate) keeps
+        shared memory for its local traffic and paces only the tile batches; otherwise the
+        side offers UDPv4 alone and paces every writer, so no shared memory is ever used
+        across the link (the namespaces share /dev/shm).
+        """
         peer = self.ip['b' if side == 'a' else 'a']
-        return {'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST', 'ROS_STATIC_PEERS': peer,
-                'FASTDDS_BUILTIN_TRANSPORTS': 'UDPv4',
-                'FASTDDS_DEFAULT_PROFILES_FILE': str(config_dir() / 'fastdds_link.xml'),
-                'RMW_FASTRTPS_USE_QOS_FROM_XML': '1'}
+        profile = 'fastdds_link_headset.xml' if headset else 'fastdds_link.xml'
+        env = {'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST', 'ROS_STATIC_PEERS': peer,
+               'FASTDDS_DEFAULT_PROFILES_FILE': str(config_dir() / profile),
+               'RMW_FASTRTPS_USE_QOS_FROM_XML': '1'}
+        if not headset:
+            env['FASTDDS_BUILTIN_TRANSPORTS'] = 'UDPv4'
+        return env
 
     def __enter__(self) -> 'TwoHostLink':
         try:

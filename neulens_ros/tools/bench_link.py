@@ -59,7 +59,8 @@ def run_variant(name: str, link: TwoHostLink, frames: int, rate: float, out: Pat
     base = dds_environment(None)
     logs = out / 'logs' / name
     with ProcessGroup(env={**base, **link.env_for('b')}, log_dir=logs) as edge, \
-            ProcessGroup(env={**base, **link.env_for('a')}, log_dir=logs) as headset:
+            ProcessGroup(env={**base, **link.env_for('a', headset=True)},
+                         log_dir=logs) as headset:
         edge.start('supernet', link.exec_prefix('b') + node_command(
             nodes['supernet'], '', overrides['supernet']))
         for node in HEADSET:
