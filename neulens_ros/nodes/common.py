@@ -60,26 +60,28 @@ def _qos_hint(policy: object) -> str:
     return 'make the QoS profiles of both ends compatible (see the qos_profile parameters)'
 
 
-def subscription_events(node: Node, topic: str) -> SubscriptionEventCallbacks:
-    """Event callbacks that log an incompatible publisher instead of freezing silently."""
+def _log_incompatible(node: Node, topic: str, problem: str) -> Callable[[object], None]:
+    """A QoS-event callback that logs `problem` on `topic` with what to change."""
     def on_incompatible(info: object) -> None:
         policy = getattr(info, 'last_policy_kind', 'unknown')
         node.get_logger().error(
-            f'QoS mismatch on {topic}: a publisher offers QoS this subscription cannot accept '
-            f'(policy {getattr(policy, "name", policy)}); no data will flow. '
+            f'QoS mismatch on {topic}: {problem} (policy {getattr(policy, "name", policy)}). '
             + _qos_hint(policy))
-    return SubscriptionEventCallbacks(incompatible_qos=on_incompatible)
+    return on_incompatible
+
+
+def subscription_events(node: Node, topic: str) -> SubscriptionEventCallbacks:
+    """Event callbacks that log an incompatible publisher instead of freezing silently."""
+    return SubscriptionEventCallbacks(incompatible_qos=_log_incompatible(
+        node, topic, 'a publisher offers QoS this subscription cannot accept; no data will '
+        'flow'))
 
 
 def publisher_events(node: Node, topic: str) -> PublisherEventCallbacks:
     """Event callbacks that log an incompatible subscriber instead of freezing silently."""
-    def on_incompatible(info: object) -> None:
-        policy = getattr(info, 'last_policy_kind', 'unknown')
-        node.get_logger().error(
-            f'QoS mismatch on {topic}: a subscriber requests QoS this publisher does not offer '
-            f'(policy {getattr(policy, "name", policy)}); it receives nothing. '
-            + _qos_hint(policy))
-    return PublisherEventCallbacks(incompatible_qos=on_incompatible)
+    return PublisherEventCallbacks(incompatible_qos=_log_incompatible(
+        node, topic, 'a subscriber requests QoS this publisher does not offer; it receives '
+        'nothing'))
 
 
 def ns_to_time(ns: int) -> Time:
