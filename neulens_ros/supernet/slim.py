@@ -1,9 +1,10 @@
 """Slimmable layers: one set of weights, five compression levels by channel slicing.
 
 Level l in 0..4 has compression c = l / 4 and keeps `level_width(C, l)` channels of a layer
-with C output channels: the FIRST channels in stored order (so the channel order is chosen by
-importance when converting a trained model, see `reorder_by_importance`). Level 4 is SKIP:
-the tile is neither computed nor sent, so no layer is ever run at level 4.
+with C output channels: the FIRST channels in stored order (supernet training teaches the
+first channels to carry the most; converting a pretrained model by channel importance is not
+implemented). Level 4 is SKIP: the tile is neither computed nor sent, so no layer is ever
+run at level 4.
 
 Normalisation is switchable, as in Slimmable Networks: each level has its own BatchNorm
 (statistics and affine), because the mean and variance of a channel depend on how many
