@@ -2,7 +2,7 @@
 (`neulens-bench link ...` is the headset-edge experiment over the emulated link.)
 
     neulens-bench --out runs/bench            # JSON + PNG, a few minutes
-    neulens-bench --quick --out /tmp/bench    # a few seconds, for tests
+    neulens-bench --quick --out runs/bench_quick  # a few seconds, for tests
 
 For the detector's front at each split point with k x k tiles (paper halo), on each backend:
 the untiled full-width front, tiled level 0 (the tiling overhead), every uniform level, the

@@ -3,7 +3,7 @@
     neulens-train --work runs/train                 # full run (data, supernet, labels, gate,
                                                     # calibration, evaluation, export)
     neulens-train --work runs/train --stages gate,eval,export     # resume later stages
-    neulens-train --smoke --work /tmp/smoke          # a minute-long end-to-end check
+    neulens-train --smoke --work runs/smoke         # a minute-long end-to-end check
 
 Every stage is resumable: data sets are cached, the supernet checkpoints every 100 steps, and
 finished stages leave their result in --work. `export` writes the shipped checkpoints and
