@@ -95,6 +95,11 @@ def test_points_agree_with_open3d_on_the_real_sample() -> None:
     ours = back_project(camera, us, vs, depth[vs, us])
     assert ours.shape == ref.shape
     np.testing.assert_allclose(ours, ref, atol=1e-3)
+    rgbd = o3d.geometry.RGBDImage.create_from_color_and_depth(
+        o3d.geometry.Image(np.ascontiguousarray(rgb)), depth_img, depth_scale=1.0,
+        depth_trunc=100.0, convert_rgb_to_intensity=False)
+    ref_rgbd = np.asarray(o3d.geometry.PointCloud.create_from_rgbd_image(rgbd, intr).points)
+    np.testing.assert_allclose(ours, ref_rgbd, atol=1e-3)
 
 
 def test_bad_inputs() -> None:
