@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from neulens_ros.data.middlebury import load_motorcycle
-from neulens_ros.data.scenes import SceneConfig, generate_scene, render
+from neulens_ros.data.scenes import SceneConfig, generate_scene, render, sample_shapes
 from neulens_ros.data.shapes import CLASSES, Shape
 from neulens_ros.errors import ConfigError, DataError
 
@@ -34,6 +34,22 @@ def test_boxes_are_the_visible_masks_bounding_boxes(seed: int) -> None:
         if obj.visibility > 0.6 and obj.visible_pixels > 50 and inside:
             u, v = scene.camera.project(np.array([obj.centre]))[0]
             assert x0 - 1 <= u <= x1 + 1 and y0 - 1 <= v <= y1 + 1
+
+
+def test_visibility_counts_every_pixel_the_shape_covers() -> None:
+    """The renderer casts rays only near each object; a full-frame cast must agree."""
+    config = SceneConfig(width=160, height=120, density='dense')
+    shapes = sample_shapes(config, np.random.default_rng([2, 0]))
+    scene = render(config, shapes, seed=2)
+    cam, rot = scene.camera, config.camera_to_world()
+    v, u = np.mgrid[0:cam.height, 0:cam.width]
+    dirs = cam.rays(u, v).reshape(-1, 3) @ rot.T
+    origin = np.array([0.0, config.camera_height, 0.0])
+    background = render(config, [], seed=2).depth.reshape(-1)  # optical z = ray t
+    for shape, obj in zip(shapes, scene.objects, strict=True):
+        t, _ = shape.hit(origin, dirs)
+        unoccluded = int((t < background).sum())
+        assert obj.visibility == pytest.approx(obj.visible_pixels / unoccluded, abs=1e-9)
 
 
 def sphere_scene(centres: list[tuple[float, float]], diameter: float = 0.6):
@@ -122,3 +138,15 @@ def test_dataset_round_trip_and_bad_folder(tmp_path) -> None:
         SceneDataset(tmp_path / 'missing')
     with pytest.raises(ConfigError):
         next(frame_stream('camera'))
+
+
+def test_generated_dataset_renders_seed_plus_index() -> None:
+    from neulens_ros.data.dataset import GeneratedDataset
+    data = GeneratedDataset(SMALL, 3, seed=40)
+    assert len(data) == 3
+    np.testing.assert_array_equal(data[1].rgb, generate_scene(SMALL, 41).rgb)
+    assert data[-1].seed == 42 and data[2].objects == GeneratedDataset(SMALL, 3, 40)[2].objects
+    with pytest.raises(IndexError):
+        data[3]
+    with pytest.raises(ConfigError):
+        GeneratedDataset(SMALL, -1)

@@ -22,7 +22,7 @@ from neulens_ros.bridge.image import depth_to_metres, depth_to_millimetres
 from neulens_ros.data.camera import PinholeCamera
 from neulens_ros.data.scenes import CLASSES, Scene, SceneConfig, SceneObject, generate_scene
 from neulens_ros.data.sequence import RGBDFrame
-from neulens_ros.errors import DataError
+from neulens_ros.errors import ConfigError, DataError
 
 
 def write_scene(folder: Path, index: int, scene: Scene) -> None:
@@ -91,6 +91,24 @@ class SceneDataset:
 
     def __iter__(self) -> Iterator[RGBDFrame]:
         return (self.frame(i) for i in range(len(self)))
+
+
+class GeneratedDataset:
+    """Scenes rendered on demand for training: item i is the scene of seed `seed + i`, the
+    same arrays every time (nothing is stored)."""
+
+    def __init__(self, config: SceneConfig, length: int, seed: int = 0) -> None:
+        if length < 0:
+            raise ConfigError(f'GeneratedDataset length must be >= 0, got {length}')
+        self.config, self.length, self.seed = config, int(length), int(seed)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, i: int) -> Scene:
+        if not -self.length <= i < self.length:
+            raise IndexError(f'scene {i} out of range for {self.length} scenes')
+        return generate_scene(self.config, self.seed + i % self.length)
 
 
 def _tuples(value: object) -> object:

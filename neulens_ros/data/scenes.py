@@ -179,20 +179,22 @@ def render(config: SceneConfig, shapes: list[Shape], seed: int = 0) -> Scene:
     label = np.zeros(n, dtype=np.int32)
     own_pixels = []
     for i, shape in enumerate(shapes):
-        t, normals = shape.hit(origin, dirs)
-        own = t < t_bg
+        idx = _candidate_pixels(shape, cam, rot, origin)  # [M] flat pixel indices
+        t, normals = shape.hit(origin, dirs[idx])  # [M], [M, 3]
+        own = t < t_bg[idx]
         own_pixels.append(int(own.sum()))
-        front = own & (t < t_best)
+        front = own & (t < t_best[idx])
         if not front.any():
             continue
-        t_best[front] = t[front]
-        label[front] = i + 1
+        pix = idx[front]
+        t_best[pix] = t[front]
+        label[pix] = i + 1
         base = np.clip(CLASS_COLOURS[shape.class_id] + rng.uniform(-COLOUR_JITTER,
                                                                     COLOUR_JITTER, 3), 0, 1)
-        p = origin + dirs[front] * t[front, None]
+        p = origin + dirs[pix] * t[front, None]
         pattern = 0.75 + 0.25 * _texture(tex[i % len(tex)], p[:, 0] + p[:, 2], p[:, 1], 0.4)
         lambert = 0.35 + 0.65 * np.clip(normals[front] @ light, 0.0, 1.0)
-        colour[front] = base * (lambert * pattern)[:, None]
+        colour[pix] = base * (lambert * pattern)[:, None]
     rgb = np.clip(colour * 255.0 + rng.normal(0, 2.0, colour.shape), 0, 255)
     depth = np.where(np.isfinite(t_best), t_best, np.nan).astype(np.float32)
     masks = label.reshape(cam.height, cam.width)
@@ -201,6 +203,28 @@ def render(config: SceneConfig, shapes: list[Shape], seed: int = 0) -> Scene:
     return Scene(rgb=rgb.reshape(cam.height, cam.width, 3).astype(np.uint8),
                  depth=depth.reshape(cam.height, cam.width), masks=masks, camera=cam,
                  objects=objects, seed=seed, up=tuple(float(v) for v in rot.T @ [0, 1, 0]))
+
+
+def _candidate_pixels(shape: Shape, cam: PinholeCamera, cam_to_world: np.ndarray,
+                      origin: np.ndarray) -> np.ndarray:
+    """Flat indices of the pixels whose rays can hit `shape`: the image rectangle around the
+    projected corners of its 3D box (which contains the shape); every pixel when a corner is
+    not in front of the camera."""
+    sx, sy, sz = shape.size
+    corners = np.array([[x, y, z] for x in (-sx / 2, sx / 2) for y in (0.0, sy)
+                        for z in (-sz / 2, sz / 2)])  # [8, 3] object frame
+    world = corners @ yaw_matrix(shape.yaw).T + [shape.x, 0.0, shape.z]
+    optical = (world - origin) @ cam_to_world  # [8, 3] optical frame
+    if (optical[:, 2] <= 1e-3).any():
+        return np.arange(cam.width * cam.height)
+    uv = cam.project(optical)
+    u0, v0 = np.maximum(np.floor(uv.min(axis=0)).astype(int), 0)
+    u1 = min(int(np.ceil(uv[:, 0].max())) + 1, cam.width)
+    v1 = min(int(np.ceil(uv[:, 1].max())) + 1, cam.height)
+    if u0 >= u1 or v0 >= v1:
+        return np.zeros(0, dtype=np.int64)
+    rows, cols = np.mgrid[v0:v1, u0:u1]
+    return (rows * cam.width + cols).reshape(-1)
 
 
 def _texture(image: np.ndarray, u: np.ndarray, v: np.ndarray, metres: float) -> np.ndarray:
