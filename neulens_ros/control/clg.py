@@ -18,8 +18,8 @@ from __future__ import annotations
 from typing import Iterator, Sequence
 
 from neulens_ros.errors import ConfigError
+from neulens_ros.levels import LEVEL_SKIP
 
-LEVEL_SKIP = 4
 POLICIES = ('cs', 'uniform', 'min', 'fixed')
 DEFAULT_DELTA_W = {2: 2, 3: 4, 4: 5}
 

@@ -18,8 +18,8 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from neulens_ros.errors import ConfigError, DataError
+from neulens_ros.levels import NUM_LEVELS
 
-NUM_LEVELS = 5
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from neulens_ros.errors import ConfigError
+from neulens_ros.levels import NUM_LEVELS
 
 GATE_INPUT = 28  # pixels, square tile input of the gate
-NUM_LEVELS = 5
 # ImageNet statistics; the gate is trained on inputs normalised this way.
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)

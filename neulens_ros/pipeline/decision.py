@@ -7,10 +7,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from neulens_ros.errors import DataError
+from neulens_ros.control.clg import POLICIES
+from neulens_ros.levels import LEVEL_SKIP, NUM_LEVELS
 
-LEVEL_SKIP = 4  # compression level of a skipped tile: not computed, not transmitted
-NUM_LEVELS = 5  # level indices 0..4, compression c = level / 4
-POLICIES = ('cs', 'uniform', 'min', 'fixed')
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from neulens_ros.runtime.backends import BACKENDS, make_runners
 from neulens_ros.supernet.centernet import decode
 from neulens_ros.supernet.detector import P_OPTIONS, TileDetector
 from neulens_ros.supernet.executor import MicroFlowExecutor, tiles_to_tensors
+from neulens_ros.supernet.tiling import TileGrid
 
 
 @dataclass(frozen=True)
@@ -95,8 +96,9 @@ class EdgeDetector:
         self.score_threshold = score_threshold
         self.max_detections = max_detections
 
-    def check(self, decision: FrameDecision) -> MicroFlowExecutor:
-        """The executor for `decision`, or a clear error saying why it cannot be served."""
+    def check(self, decision: FrameDecision) -> tuple[MicroFlowExecutor, TileGrid]:
+        """The executor and tile grid for `decision`, or a clear error saying why it cannot
+        be served."""
         cfg = self.model.config
         if decision.k not in self.config.k_options:
             raise ConfigError(f'k={decision.k} is not served here (k_options '
@@ -114,18 +116,17 @@ class EdgeDetector:
             raise GeometryError('the decision\'s tile rectangles differ from this model\'s '
                                 f'geometry for P={P_OPTIONS[decision.p_index]}, k={decision.k}, '
                                 f'halo {decision.halo}: headset and edge run different models')
-        return executor
+        return executor, grid
 
     @torch.inference_mode()
     def run(self, decision: FrameDecision, tiles: Mapping[int, np.ndarray]) -> EdgeResult:
         """Detections for one frame from its non-skipped tiles ({index: [h, w, 3] uint8})."""
         started = time.perf_counter()
-        executor = self.check(decision)
+        executor, grid = self.check(decision)
         if not decision.sent_tiles:  # every tile skipped: nothing to compute, nothing found
             empty = np.zeros((0, 4))
             return EdgeResult(empty, np.zeros(0, np.int64), np.zeros(0), 0.0, 0)
         cfg = self.model.config
-        grid = executor.grid(cfg.input_width, cfg.input_height, decision.k, decision.halo)
         before = sum(executor.tiles_run.values())
         feats = executor.stitch(tiles_to_tensors(tiles, grid), np.asarray(decision.levels),
                                 grid)

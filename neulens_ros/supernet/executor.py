@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from neulens_ros.errors import ConfigError, GeometryError
+from neulens_ros.errors import GeometryError
 from neulens_ros.supernet.detector import TileDetector
 from neulens_ros.supernet.slim import LEVEL_SKIP, front_out_channels, set_level
 from neulens_ros.supernet.tiling import TileGrid, tile_grid, window_chain
@@ -147,7 +147,3 @@ def tiles_to_tensors(tiles: Mapping[int, np.ndarray], grid: TileGrid
         out.append(x)
     return out
 
-
-def check_levels(levels: Sequence[int], k: int) -> None:
-    if len(levels) != k * k or any(not 0 <= lv <= LEVEL_SKIP for lv in levels):
-        raise ConfigError(f'need {k * k} levels in 0..{LEVEL_SKIP}, got {list(levels)}')

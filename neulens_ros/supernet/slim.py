@@ -18,10 +18,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from neulens_ros.errors import ConfigError
+from neulens_ros.levels import COMPUTED_LEVELS, LEVEL_SKIP, NUM_LEVELS  # noqa: F401 - re-exported
 
-NUM_LEVELS = 5  # level indices 0..4
-LEVEL_SKIP = 4
-COMPUTED_LEVELS = (0, 1, 2, 3)
 
 
 def level_width(channels: int, level: int, divisor: int = 4) -> int:
