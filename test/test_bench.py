@@ -27,3 +27,26 @@ def test_quick_bench_writes_consistent_records(tmp_path) -> None:
     assert [r['mac_ratio'] for r in levels] == sorted((r['mac_ratio'] for r in levels),
                                                       reverse=True)
     assert (tmp_path / 'bench_latency_vs_macs.png').is_file()
+
+
+def test_quick_slo_bench_reports_every_policy(tmp_path) -> None:
+    from neulens_ros.tools.bench_slo import POLICIES
+    from neulens_ros.tools.bench_slo import main as slo_main
+    assert slo_main(['--quick', '--out', str(tmp_path), '--burners', '1']) == 0
+    data = json.loads((tmp_path / 'slo.json').read_text())
+    rows = data['sweep']
+    assert {(r['policy'], r['slo_fraction']) for r in rows} == {
+        (p, f) for p in POLICIES for f in (0.5, 1.0)}
+    for r in rows:
+        assert 0.0 <= r['met_fraction'] <= 1.0 and 0.0 <= r['map50'] <= 1.0
+        assert r['slo_ms'] == pytest.approx(r['slo_fraction'] * data['info']['level0_ms'])
+        if r['policy'] == 'image':
+            assert r['skipped_tile_fraction'] == 0.0  # one width for the frame, never dropped
+    assert max(r['map50'] for r in rows if r['slo_fraction'] == 1.0) > 0.5
+    runs = data['contention']
+    assert [r['correction'] for r in runs] == [True, False]
+    for run in runs:
+        lat = run['latency_ms']
+        assert run['met_fraction'] == pytest.approx(
+            sum(v <= run['slo_ms'] for v in lat) / len(lat))
+    assert (tmp_path / 'slo_sweep.png').is_file() and (tmp_path / 'slo_contention.png').is_file()

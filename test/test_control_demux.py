@@ -187,3 +187,16 @@ def test_accuracy_table_from_evaluation(tmp_path) -> None:
 def test_linear_model() -> None:
     m = LinearModel.fit(np.eye(5), np.arange(5.0) + 1)
     assert m(np.eye(5)[2]) == pytest.approx(3.0)
+
+
+def test_image_policy_raises_every_tile_together_and_never_skips() -> None:
+    assert apply([0, 0, 0, 0], [0.1, 0.9, 0.5, 0.2], 'image') == [
+        [1, 1, 1, 1], [2, 2, 2, 2], [3, 3, 3, 3]]
+    assert apply([0] * 9, [0.5] * 9, 'image', dw=4)[-1] == [3] * 9
+
+
+def test_image_policy_ignores_the_gate_and_keeps_the_frame() -> None:
+    loose = make_demux(0.0, policy='image').decide(*gate(k_levels=2))
+    assert set(loose.levels) == {0} and set(loose.gate_levels) == {0}
+    tight = make_demux(1.0, policy='image').decide(*gate())  # nothing fits: cheapest, flagged
+    assert not tight.fits_slo and len(set(tight.levels)) == 1 and 4 not in tight.levels

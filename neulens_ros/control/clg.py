@@ -10,6 +10,9 @@ policy terminates: each step raises at least one tile and no tile goes past skip
   remaining tiles continue in the same confidence order.
 - 'uniform': every tile that can still be raised goes up one level per step.
 - 'min': one tile per step, the least confident one that can still be raised.
+- 'image': image-level dynamic width (DS-Net / LegoDNN style), the baseline: the gate is not
+  used, every tile starts at level 0 and all go up together, one level per step, never to
+  skip (dropping the whole frame is not a width).
 - 'fixed': no steps; the levels are what the caller fixed.
 """
 
@@ -20,7 +23,7 @@ from typing import Iterator, Sequence
 from neulens_ros.errors import ConfigError
 from neulens_ros.levels import LEVEL_SKIP
 
-POLICIES = ('cs', 'uniform', 'min', 'fixed')
+POLICIES = ('cs', 'uniform', 'min', 'image', 'fixed')
 DEFAULT_DELTA_W = {2: 2, 3: 4, 4: 5}
 
 
@@ -39,9 +42,10 @@ def steps(levels: Sequence[int], confidences: Sequence[float], policy: str,
     low = [i for i in order if conf[i] < theta_f]
     rest = [i for i in order if conf[i] >= theta_f]
     cursor = 0
-    while any(v < LEVEL_SKIP for v in current):
-        if policy == 'uniform':
-            chosen = [i for i, v in enumerate(current) if v < LEVEL_SKIP]
+    top = LEVEL_SKIP - 1 if policy == 'image' else LEVEL_SKIP
+    while any(v < top for v in current):
+        if policy in ('uniform', 'image'):
+            chosen = [i for i, v in enumerate(current) if v < top]
         elif policy == 'min':
             chosen = [next(i for i in order if current[i] < LEVEL_SKIP)]
         else:

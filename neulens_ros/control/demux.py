@@ -105,8 +105,7 @@ class Demux:
         best: tuple | None = None
         cheapest: tuple | None = None
         for k in cfg.k_options:
-            base = ([cfg.fixed_level] * (k * k) if cfg.policy == 'fixed'
-                    else [int(v) for v in gate_levels[k]])
+            base = self.start_levels(k, gate_levels)
             for p in cfg.p_options:
                 result = self._fit(p, k, base, confidences.get(k, [1.0] * (k * k)), link)
                 latency, memory, trans, levels, fits = result
@@ -118,9 +117,17 @@ class Demux:
                     cheapest = entry
         chosen = best or cheapest
         loss, latency, p, k, levels, memory, trans, fits = chosen
-        base = [cfg.fixed_level] * (k * k) if cfg.policy == 'fixed' else list(gate_levels[k])
-        return Decision(p, k, tuple(levels), tuple(int(v) for v in base), latency, memory,
-                        trans, fits, loss, 1e3 * (time.perf_counter() - started))
+        return Decision(p, k, tuple(levels), tuple(self.start_levels(k, gate_levels)), latency,
+                        memory, trans, fits, loss, 1e3 * (time.perf_counter() - started))
+
+    def start_levels(self, k: int, gate_levels: Mapping[int, Sequence[int]]) -> list[int]:
+        """[k*k] the levels CLG starts from: the gate's, or the policy's own."""
+        policy = self.config.policy
+        if policy == 'fixed':
+            return [self.config.fixed_level] * (k * k)
+        if policy == 'image':
+            return [0] * (k * k)
+        return [int(v) for v in gate_levels[k]]
 
     def _fit(self, p: str, k: int, base: list[int], conf: Sequence[float],
              link: LinkState | None) -> tuple[float, float, float, list[int], bool]:

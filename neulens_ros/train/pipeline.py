@@ -25,7 +25,7 @@ from neulens_ros.supernet.macs import MacTable
 from neulens_ros.train.data import DetectionSet
 from neulens_ros.plots import pyplot, save
 
-LABEL_P = 'layer1'  # split point the labels are computed at (the gate serves every P)
+LABEL_P = SHIP_P  # labels at the split point the model ships with (the gate serves every P)
 LABEL_K = (2, 3, 4)
 HALO = 'paper'
 DETECTOR_NAME = 'neulens_detector'

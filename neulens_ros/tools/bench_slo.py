@@ -1,0 +1,298 @@
+"""neulens-bench slo: does DEMUX keep its latency promises, and what does each policy cost?
+
+    neulens-bench slo --out runs/slo                  # a few minutes on 2 cores
+    neulens-bench slo --quick --out runs/slo_quick    # well under a minute, for tests
+
+The held-out generated scenes run through the real headset step (CGG + DEMUX, HeadsetGate)
+and the real edge step (the shipped detector and micro-flow executor, EdgeDetector) in this
+process, with no transport: the latency compared with the SLO is the edge's measured compute
+(stitched front + back + decoding), the quantity DEMUX predicts. Gate and DEMUX time are
+reported separately as overhead.
+
+Sweep: latency SLOs are fractions of the measured compute of level 0 at the shipped (P, k)
+(median over warm-up frames, measured first in the same run). For every SLO, every frame runs
+once under every policy, round robin (so machine noise hits all policies alike):
+- cs:      the CGG's levels, raised by confidence stepping (the paper's CLG);
+- uniform: the CGG's levels, all raised together;
+- min:     the CGG's levels, the least confident tile raised first;
+- image:   image-level dynamic width, no gate: one width for every tile.
+Each policy keeps its own online correction across the sweep, as a running gate node would.
+Per (policy, SLO): the fraction of frames within the SLO (of all frames, and of the frames
+DEMUX predicted feasible), mAP@0.5 against the generator's ground truth, mean and p95 latency.
+
+Contention: policy cs at one SLO, frames back to back; after a third of them CPU-burning
+processes start (ended by PID after the second third, and bounded in time by themselves).
+The same frames run twice, with DEMUX's online correction and without, and the fraction of
+frames within the SLO is reported for both, overall and while the burners ran.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from neulens_ros.control.demux import SloConfig
+from neulens_ros.data.shapes import CLASSES
+from neulens_ros.eval.map import mean_ap
+from neulens_ros.pipeline.edge import EdgeConfig, EdgeDetector, EdgeResult
+from neulens_ros.pipeline.headset import HeadsetGate
+from neulens_ros.plots import pyplot, save
+from neulens_ros.supernet.detector import P_OPTIONS
+from neulens_ros.train.data import DetectionSet, SetSpec, load_set
+
+POLICIES = ('cs', 'uniform', 'min', 'image')
+SHIPPED = ('layer2', 3)  # (P, k) of the level-0 reference
+BURN = ('import sys, time\nend = time.monotonic() + float(sys.argv[1])\n'
+        'while time.monotonic() < end:\n    pass\n')  # one busy core, ends by itself
+
+
+@dataclass(frozen=True)
+class FrameRun:
+    """One frame under one policy and SLO."""
+
+    latency_ms: float  # edge compute, measured
+    predicted_ms: float
+    fits: bool  # DEMUX predicted the SLO feasible
+    overhead_ms: float  # gate + DEMUX
+    demux_ms: float
+    levels: tuple[int, ...]
+    result: EdgeResult
+
+
+class Bench:
+    """The shipped gate, detector and one HeadsetGate per policy on one data set."""
+
+    def __init__(self, data: DetectionSet, backend: str) -> None:
+        self.data = data
+        self.edge = EdgeDetector.load(EdgeConfig(backend=backend, score_threshold=0.05))
+        self.gates = {name: HeadsetGate.load(SloConfig(policy=name)) for name in POLICIES}
+
+    def run(self, gate: HeadsetGate, i: int, correct: bool = True) -> FrameRun:
+        frame = gate.process(self.data.images[i], stamp_ns=i, frame_id='camera')
+        d = frame.decision
+        result = self.edge.run(d, frame.tiles)
+        if correct:
+            gate.observe_compute(d, result.compute_ms)
+        return FrameRun(result.compute_ms, d.predicted_latency_ms, d.fits_slo,
+                        d.gate_time_ms + d.demux_time_ms, d.demux_time_ms, d.levels, result)
+
+    def level0_ms(self, frames: int) -> float:
+        """Median measured compute of level 0 at the shipped (P, k)."""
+        gate = self.gates['cs']
+        gate.set_slo(SloConfig(policy='fixed', fixed_level=0, p_options=(SHIPPED[0],),
+                               k_options=(SHIPPED[1],)))
+        times = [self.run(gate, i % len(self.data), correct=False).latency_ms
+                 for i in range(frames)]
+        return float(np.median(times[1:]))
+
+    def score(self, runs: list[FrameRun]) -> float:
+        """mAP@0.5 of the frames of `runs` (frame i = data image i)."""
+        n = len(runs)
+        return mean_ap([r.result.boxes for r in runs], [r.result.scores for r in runs],
+                       [r.result.class_ids for r in runs], self.data.boxes[:n],
+                       self.data.classes[:n], num_classes=len(CLASSES))
+
+
+def summarize(runs: list[FrameRun], slo_ms: float) -> dict[str, Any]:
+    lat = np.array([r.latency_ms for r in runs])
+    fits = np.array([r.fits for r in runs])
+    met = lat <= slo_ms
+    return {
+        'frames': len(runs),
+        'met_fraction': float(met.mean()),
+        'feasible_frames': int(fits.sum()),
+        'met_fraction_feasible': float(met[fits].mean()) if fits.any() else None,
+        'latency_ms_mean': float(lat.mean()),
+        'latency_ms_p95': float(np.percentile(lat, 95)),
+        'prediction_error_mean': float(np.mean([abs(r.predicted_ms - r.latency_ms)
+                                                / max(r.latency_ms, 1e-3) for r in runs
+                                                if r.latency_ms > 0] or [0.0])),
+        'overhead_ms_median': float(np.median([r.overhead_ms for r in runs])),
+        'demux_ms_median': float(np.median([r.demux_ms for r in runs])),
+        'skipped_tile_fraction': float(np.mean([np.mean(np.array(r.levels) == 4)
+                                                for r in runs])),
+    }
+
+
+def sweep(bench: Bench, fractions: list[float], level0_ms: float, frames: int
+          ) -> list[dict[str, Any]]:
+    rows = []
+    bar = tqdm(total=len(fractions) * frames * len(POLICIES), desc='SLO sweep', unit='run',
+               leave=False)
+    for fraction in fractions:
+        slo = fraction * level0_ms
+        for name, gate in bench.gates.items():
+            gate.set_slo(SloConfig(latency_ms=slo, policy=name))
+        runs: dict[str, list[FrameRun]] = {name: [] for name in POLICIES}
+        for i in range(frames):
+            for name, gate in bench.gates.items():
+                runs[name].append(bench.run(gate, i))
+                bar.update()
+        for name in POLICIES:
+            rows.append({'policy': name, 'slo_fraction': fraction, 'slo_ms': slo,
+                         'map50': bench.score(runs[name]), **summarize(runs[name], slo)})
+    bar.close()
+    return rows
+
+
+class Burners:
+    """CPU-burning processes, each ending by itself after `seconds` and ended by PID on
+    stop()."""
+
+    def __init__(self, count: int, seconds: float) -> None:
+        self.procs = [subprocess.Popen([sys.executable, '-c', BURN, str(seconds)])
+                      for _ in range(count)]
+
+    def stop(self) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                p.terminate()
+        for p in self.procs:
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+def contention(bench: Bench, slo_ms: float, frames: int, burners: int, correct: bool
+               ) -> dict[str, Any]:
+    """cs at `slo_ms`, burners from frame frames/3 to 2 frames/3."""
+    gate = HeadsetGate.load(SloConfig(latency_ms=slo_ms, policy='cs'))
+    start, end = frames // 3, 2 * frames // 3
+    runs, busy = [], None
+    try:
+        for i in tqdm(range(frames), desc=f'contention ({"with" if correct else "no"} '
+                      'correction)', unit='frame', leave=False):
+            if i == start:
+                busy = Burners(burners, seconds=120.0)
+                time.sleep(0.2)  # the burners are running before the next frame
+            if i == end and busy:
+                busy.stop()
+                busy = None
+            runs.append(bench.run(gate, i % len(bench.data), correct))
+    finally:
+        if busy:
+            busy.stop()
+    lat = np.array([r.latency_ms for r in runs])
+    return {'correction': correct, 'slo_ms': slo_ms, 'burners': burners,
+            'contention_frames': [start, end], 'latency_ms': lat.round(2).tolist(),
+            'met_fraction': float((lat <= slo_ms).mean()),
+            'met_fraction_during': float((lat[start:end] <= slo_ms).mean()),
+            'skipped_tile_fraction_during': float(np.mean(
+                [np.mean(np.array(r.levels) == 4) for r in runs[start:end]]))}
+
+
+def plot(rows: list[dict[str, Any]], cont: list[dict[str, Any]], out: Path) -> list[Path]:
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    for name in POLICIES:
+        mine = [r for r in rows if r['policy'] == name]
+        x = [r['slo_ms'] for r in mine]
+        axes[0].plot(x, [r['met_fraction'] for r in mine], 'o-', label=name)
+        axes[1].plot(x, [r['map50'] for r in mine], 'o-', label=name)
+        axes[2].plot(x, [r['latency_ms_mean'] for r in mine], 'o-', label=name)
+    slos = sorted({r['slo_ms'] for r in rows})
+    axes[2].plot(slos, slos, 'k--', lw=1, label='SLO')
+    for ax, title in zip(axes, ('frames within the SLO', 'mAP@0.5', 'mean latency (ms)'),
+                         strict=True):
+        ax.set_xlabel('latency SLO (ms)')
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+    axes[0].axhline(0.95, color='grey', lw=0.8, ls=':')
+    axes[1].legend(fontsize=8)
+    paths = [save(fig, out / 'slo_sweep.png', dpi=110)]
+    if cont:
+        fig, ax = plt.subplots(figsize=(9, 3.4))
+        for run in cont:
+            label = (f'{"with" if run["correction"] else "without"} online correction '
+                     f'({100 * run["met_fraction"]:.0f}% within SLO)')
+            ax.plot(run['latency_ms'], lw=1, label=label)
+        start, end = cont[0]['contention_frames']
+        ax.axvspan(start, end, color='red', alpha=0.08, label='CPU burners running')
+        ax.axhline(cont[0]['slo_ms'], color='k', ls='--', lw=1, label='SLO')
+        ax.set_xlabel('frame')
+        ax.set_ylabel('edge compute (ms)')
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+        paths.append(save(fig, out / 'slo_contention.png', dpi=110))
+    return paths
+
+
+def frange(text: str) -> list[float]:
+    values = [float(v) for v in text.split(',') if v.strip()]
+    if not values or min(values) <= 0:
+        raise argparse.ArgumentTypeError('give positive fractions, e.g. 0.4,0.6,0.8')
+    return values
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog='neulens-bench slo', description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--out', type=Path, default=Path('runs/slo'))
+    parser.add_argument('--frames', type=int, default=100, help='held-out scenes per point')
+    parser.add_argument('--fractions', type=frange, default=frange('0.3,0.45,0.6,0.75,0.9,1.1'),
+                        help='latency SLOs as fractions of level 0 at the shipped (P, k)')
+    parser.add_argument('--contention-frames', type=int, default=150)
+    parser.add_argument('--contention-fraction', type=float, default=0.8)
+    parser.add_argument('--burners', type=int, default=os.cpu_count() or 1,
+                        help='CPU-burning processes during the contention run')
+    parser.add_argument('--backend', default='torch')
+    parser.add_argument('--quick', action='store_true',
+                        help='8 frames, two SLOs, 24 contention frames')
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.frames, args.fractions, args.contention_frames = 8, [0.5, 1.0], 24
+    args.out.mkdir(parents=True, exist_ok=True)
+    from neulens_ros.tools.train import VAL_SEED
+    data = load_set(SetSpec(VAL_SEED, max(args.frames, 8), (640, 480), (256, 192)),
+                    args.out / 'cache')
+    bench = Bench(data, args.backend)
+    level0 = bench.level0_ms(12)
+    print(f'neulens-bench slo: level 0 at P={SHIPPED[0]}, k={SHIPPED[1]}: {level0:.1f} ms '
+          f'({bench.edge.describe()})', flush=True)
+    rows = sweep(bench, args.fractions, level0, min(args.frames, len(data)))
+    slo = args.contention_fraction * level0
+    cont = [contention(bench, slo, args.contention_frames, args.burners, correct)
+            for correct in (True, False)] if args.contention_frames else []
+    result = {'info': {'command': 'neulens-bench slo ' + ' '.join(argv or sys.argv[2:]),
+                       'level0_ms': level0, 'shipped': list(SHIPPED), 'threads':
+                       torch.get_num_threads(), 'backend': bench.edge.backend_name,
+                       'p_options': list(P_OPTIONS)},
+              'sweep': rows, 'contention': cont}
+    (args.out / 'slo.json').write_text(json.dumps(result, indent=1))
+    paths = plot(rows, cont, args.out)
+    for line in table(rows):
+        print(line)
+    for run in cont:
+        print(f'contention, {"with" if run["correction"] else "without"} online correction: '
+              f'{100 * run["met_fraction"]:.0f}% of frames within {run["slo_ms"]:.1f} ms '
+              f'({100 * run["met_fraction_during"]:.0f}% while {run["burners"]} burner(s) ran)')
+    print(f'json: {args.out / "slo.json"}\nplots: {", ".join(str(p) for p in paths)}')
+    return 0
+
+
+def table(rows: list[dict[str, Any]]) -> Iterator[str]:
+    yield (f'{"policy":8s} {"SLO ms":>7s} {"within":>7s} {"feasible":>9s} {"mAP@0.5":>8s} '
+           f'{"mean ms":>8s} {"p95 ms":>7s} {"gate+demux":>10s}')
+    for r in rows:
+        feasible = r['met_fraction_feasible']
+        yield (f'{r["policy"]:8s} {r["slo_ms"]:7.1f} {100 * r["met_fraction"]:6.0f}% '
+               f'{"-" if feasible is None else f"{100 * feasible:.0f}%":>9s} '
+               f'{r["map50"]:8.3f} {r["latency_ms_mean"]:8.1f} {r["latency_ms_p95"]:7.1f} '
+               f'{r["overhead_ms_median"]:8.2f}ms')
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
