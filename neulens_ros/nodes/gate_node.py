@@ -30,7 +30,7 @@ from neulens_ros.nodes.common import (make_qos, publisher_events, qos_specs, run
                                       subscription_events, time_to_ns)
 from neulens_ros.nodes.params import ParamSpec, declare_parameters
 from neulens_ros.nodes.problems import ProblemLog
-from neulens_ros.nodes.stage_timing import TIMING_QOS, StageTimingPublisher
+from neulens_ros.nodes.stage_timing import LOG_TIMING, TIMING_QOS, StageTimingPublisher
 from neulens_ros.nodes.status import StatusPublisher
 from neulens_ros.pipeline.headset import HeadsetGate
 from neulens_ros.supernet.detector import P_OPTIONS
@@ -72,6 +72,7 @@ PARAMS = [
               'are read here too)', read_only=True),
     *qos_specs('camera_', default='sensor_data', depth=1),
     *qos_specs('output_', default='sensor_data', depth=1),
+    LOG_TIMING,
 ]
 
 
@@ -118,7 +119,9 @@ class GateNode(Node):
         self.pub_batch = self.create_publisher(
             TileBatch, values['tile_batch_topic'], out_qos,
             event_callbacks=publisher_events(self, values['tile_batch_topic']))
-        self.timing = StageTimingPublisher(self, values['timing_topic'], 'gate')
+        self.timing = StageTimingPublisher(
+            self, values['timing_topic'], 'gate',
+            log=lambda: bool(self.params.values['log_timing']))
         self.create_subscription(
             Image, values['color_topic'], self.on_image,
             make_qos(values['camera_qos_profile'], values['camera_qos_depth']),

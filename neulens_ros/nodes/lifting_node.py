@@ -28,7 +28,7 @@ from neulens_ros.lifting.lift import Box2D, LiftingConfig, lift_detections
 from neulens_ros.nodes.common import make_qos, qos_specs, run, subscription_events, time_to_ns
 from neulens_ros.nodes.params import ParamSpec, declare_parameters
 from neulens_ros.nodes.problems import ProblemLog
-from neulens_ros.nodes.stage_timing import StageTimingPublisher
+from neulens_ros.nodes.stage_timing import LOG_TIMING, StageTimingPublisher
 from neulens_ros.nodes.status import StatusPublisher
 from neulens_ros.sync import ApproximateTimeMatcher
 
@@ -69,6 +69,7 @@ PARAMS = [
     ParamSpec('timing_topic', 'neulens/stage_timing', 'StageTiming topic', read_only=True),
     *qos_specs('camera_', default='sensor_data', depth=5),
     *qos_specs('detections_', default='reliable', depth=10),
+    LOG_TIMING,
 ]
 
 
@@ -116,7 +117,9 @@ class LiftingNode(Node):
         self.pub_3d = self.create_publisher(Detection3DArray, values['detections_3d_topic'],
                                             det_qos)
         self.pub_markers = self.create_publisher(MarkerArray, values['markers_topic'], det_qos)
-        self.timing = StageTimingPublisher(self, values['timing_topic'], 'lifting')
+        self.timing = StageTimingPublisher(
+            self, values['timing_topic'], 'lifting',
+            log=lambda: bool(self.params.values['log_timing']))
         self.status = StatusPublisher(self)
         self.create_timer(values['status_period_s'], self.publish_status)
 

@@ -25,7 +25,7 @@ from neulens_ros.data.scenes import is_labelled
 from neulens_ros.data.sequence import RGBDFrame, frame_stream
 from neulens_ros.nodes.common import make_qos, publisher_events, qos_specs, run
 from neulens_ros.nodes.params import ParamSpec, declare_parameters
-from neulens_ros.nodes.stage_timing import StageTimingPublisher
+from neulens_ros.nodes.stage_timing import LOG_TIMING, StageTimingPublisher
 
 PARAMS = [
     ParamSpec('source', 'generated', 'Where frames come from', read_only=True,
@@ -64,6 +64,7 @@ PARAMS = [
               read_only=True),
     ParamSpec('timing_topic', 'neulens/stage_timing', 'StageTiming topic', read_only=True),
     *qos_specs(default='sensor_data', depth=5),
+    LOG_TIMING,
 ]
 
 
@@ -85,7 +86,9 @@ class SourceNode(Node):
         self.pub_depth = publisher(Image, 'depth_topic')
         self.pub_depth_info = publisher(CameraInfo, 'depth_info_topic')
         self.pub_truth = publisher(Detection2DArray, 'ground_truth_topic')
-        self.timing = StageTimingPublisher(self, values['timing_topic'], 'source')
+        self.timing = StageTimingPublisher(
+            self, values['timing_topic'], 'source',
+            log=lambda: bool(self.params.values['log_timing']))
         self.published = 0
         self.first_frame_at = time.monotonic() + values['start_delay_s']
         self.timer = self.create_timer(1.0 / values['rate_hz'], self.on_timer)

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 from neulens_msgs.msg import StageTiming
 from rclpy.node import Node
 from rclpy.qos import QoSDurabilityPolicy, QoSHistoryPolicy, QoSProfile, QoSReliabilityPolicy
 from rclpy.time import Time
 from std_msgs.msg import Header
+
+from neulens_ros.nodes.common import time_to_ns
+from neulens_ros.nodes.params import ParamSpec
+from neulens_ros.report.node_logs import timing_line
 
 # Timing is small and must not be lost: reliable, deep history.
 TIMING_QOS = QoSProfile(depth=200, history=QoSHistoryPolicy.KEEP_LAST,
@@ -14,12 +20,19 @@ TIMING_QOS = QoSProfile(depth=200, history=QoSHistoryPolicy.KEEP_LAST,
                         durability=QoSDurabilityPolicy.VOLATILE)
 
 
-class StageTimingPublisher:
-    """Publishes the StageTiming of one stage of one node."""
+LOG_TIMING = ParamSpec('log_timing', False, 'Also log every StageTiming this node publishes '
+                       '(one line per frame; neulens-demo checks its report against them)')
 
-    def __init__(self, node: Node, topic: str, stage: str) -> None:
+
+class StageTimingPublisher:
+    """Publishes the StageTiming of one stage of one node (and logs it when `log()` says so,
+    e.g. the node's live log_timing parameter)."""
+
+    def __init__(self, node: Node, topic: str, stage: str,
+                 log: Callable[[], bool] = lambda: False) -> None:
         self.node = node
         self.stage = stage
+        self.log = log
         self.pub = node.create_publisher(StageTiming, topic, TIMING_QOS)
 
     def publish(self, header: Header, start: Time, end: Time, bytes_in: int, bytes_out: int,
@@ -29,4 +42,8 @@ class StageTimingPublisher:
                           end=end.to_msg(), bytes_in=int(bytes_in), bytes_out=int(bytes_out),
                           dropped=dropped, reason=reason)
         self.pub.publish(msg)
+        if self.log():
+            self.node.get_logger().info(timing_line(
+                self.stage, time_to_ns(header.stamp),
+                (end.nanoseconds - start.nanoseconds) / 1e6, dropped))
         return msg

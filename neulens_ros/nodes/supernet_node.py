@@ -29,7 +29,7 @@ from neulens_ros.errors import NeulensError
 from neulens_ros.nodes.common import make_qos, qos_specs, run, subscription_events, time_to_ns
 from neulens_ros.nodes.params import ParamSpec, declare_parameters
 from neulens_ros.nodes.problems import ProblemLog
-from neulens_ros.nodes.stage_timing import StageTimingPublisher
+from neulens_ros.nodes.stage_timing import LOG_TIMING, StageTimingPublisher
 from neulens_ros.nodes.status import StatusPublisher
 from neulens_ros.pipeline.edge import BACKENDS, EdgeConfig, EdgeDetector
 
@@ -63,6 +63,7 @@ PARAMS = [
     # Input depth 1: a frame that waits behind another is replaced, never queued.
     *qos_specs('input_', default='sensor_data', depth=1),
     *qos_specs('output_', default='reliable', depth=10),
+    LOG_TIMING,
 ]
 
 
@@ -82,7 +83,9 @@ class SupernetNode(LifecycleNode):
         out_qos = make_qos(values['output_qos_profile'], values['output_qos_depth'])
         self.pub_detections = self.create_lifecycle_publisher(
             Detection2DArray, values['detections_topic'], out_qos)
-        self.timing = StageTimingPublisher(self, values['timing_topic'], 'supernet')
+        self.timing = StageTimingPublisher(
+            self, values['timing_topic'], 'supernet',
+            log=lambda: bool(self.params.values['log_timing']))
         self.status = StatusPublisher(self)
         self.create_timer(values['status_period_s'], self.publish_status)
         if values['autostart']:

@@ -8,6 +8,7 @@ prints what happened and where the bag and the report went.
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from datetime import datetime
 from pathlib import Path
@@ -16,6 +17,7 @@ from neulens_ros.bag.reader import message_counts
 from neulens_ros.errors import NeulensError
 from neulens_ros.launching import ProcessGroup, dds_environment, node_command
 from neulens_ros.report.frames import load_frames
+from neulens_ros.report.node_logs import agreement, read_timing_logs
 from neulens_ros.report.render import write_report
 from neulens_ros.report.summary import summarize
 from neulens_ros.topology import load_topology
@@ -42,7 +44,9 @@ def main(argv: list[str] | None = None) -> int:
         'source': {'num_frames': args.frames, 'rate_hz': args.rate, 'source': args.source,
                    'start_delay_s': 2.0},
         'recorder': {'output_dir': str(run_dir), 'bag_name': 'bag'},
+        **{name: {'log_timing': True} for name in ('gate', 'supernet', 'lifting')},
     }
+    overrides['source']['log_timing'] = True
     nodes = [n for n in load_topology()]
     group = ProcessGroup(env=dds_environment(args.domain_id), log_dir=run_dir / 'logs')
     print(f'neulens-demo: {args.frames} {args.source} frames at {args.rate} Hz through '
@@ -63,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f'neulens-demo: finished in {time.monotonic() - started:.1f} s')
     for topic, count in sorted(counts.items()):
         print(f'  {topic:40s} {count:6d} messages')
-    report = print_report(bag, run_dir / 'report') if counts else None
+    report = print_report(bag, run_dir / 'report', run_dir / 'logs') if counts else None
     print(f'bag:    {bag.resolve()}')
     if report is not None:
         print(f'report: {report.resolve()}')
@@ -74,8 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if counts else 1
 
 
-def print_report(bag: Path, out: Path) -> Path | None:
-    """Per-stage latency and bytes per frame from the bag; writes the full report to `out`."""
+def print_report(bag: Path, out: Path, log_dir: Path) -> Path | None:
+    """Per-stage latency and bytes per frame from the bag; writes the full report to `out`,
+    and checks the report's stage latencies against the timings the nodes logged."""
     try:
         frames = load_frames(bag)
     except NeulensError as exc:
@@ -97,6 +102,13 @@ def print_report(bag: Path, out: Path) -> Path | None:
         print(f"bytes per frame: {sent['payload']['mean'] / 1e3:.1f} kB of tiles sent vs "
               f"{sent['full_frame']['mean'] / 1e3:.1f} kB for the full frame in the same "
               f"encoding ({abs(100 * saved):.0f}% {'less' if saved >= 0 else 'more'})")
+    check = agreement(frames.frames, read_timing_logs(log_dir))
+    (out / 'log_check.json').write_text(json.dumps(check, indent=1))
+    worst = max((s.get('max_relative_diff', 0.0) for s in check['stages'].values()),
+                default=float('nan'))
+    compared = ', '.join(f"{name} {s['frames']}" for name, s in check['stages'].items())
+    print(f"report vs node logs: {'agree' if check['agree'] else 'DISAGREE'} (frames compared: "
+          f"{compared or 'none'}; largest difference {100 * worst:.2f}%)")
     return paths['markdown']
 
 
