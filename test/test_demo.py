@@ -49,6 +49,6 @@ def test_demo_report_agrees_with_node_logs(tmp_path: Path, ros_env: dict[str, st
     assert check['agree']
     assert set(check['stages']) == {'source', 'gate', 'supernet', 'lifting'}
     stages = check['stages']
-    assert stages['source']['frames'] == stages['gate']['frames'] == 5, check
-    # the first frames can reach the edge before it is active (documented in the README)
-    assert stages['supernet']['frames'] >= 3 and stages['lifting']['frames'] >= 3, check
+    assert stages['source']['frames'] == 5, check
+    # the first frames can arrive before a node has loaded its model (see the README)
+    assert all(s['frames'] >= 3 for s in stages.values()), check
