@@ -1,4 +1,4 @@
-"""Inference backends: ONNX Runtime matches eager PyTorch; cache and errors."""
+"""Inference backends: ONNX Runtime and TorchScript match eager PyTorch; cache and errors."""
 
 import numpy as np
 import pytest
@@ -19,9 +19,10 @@ def model() -> TileDetector:
     return TileDetector(SMALL).eval()
 
 
-def test_onnxruntime_matches_eager(model: TileDetector, tmp_path) -> None:
-    name, runners = make_runners(model, 'onnxruntime', 'fp32', str(tmp_path), 16)
-    assert name == 'onnxruntime' and set(runners) == {'stem', 'layer1', 'layer2'}
+@pytest.mark.parametrize('backend', ['onnxruntime', 'torchscript'])
+def test_static_backends_match_eager(model: TileDetector, tmp_path, backend: str) -> None:
+    name, runners = make_runners(model, backend, 'fp32', str(tmp_path), 16)
+    assert name == backend and set(runners) == {'stem', 'layer1', 'layer2'}
     image = torch.randn(1, 3, 96, 128)
     for p in ('layer1', 'layer2'):
         eager = MicroFlowExecutor(model, p)

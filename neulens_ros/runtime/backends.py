@@ -1,11 +1,14 @@
-"""Inference backends for the per-level fronts: eager PyTorch, ONNX Runtime, TensorRT.
+"""Inference backends for the per-level fronts: eager PyTorch, TorchScript, ONNX Runtime,
+TensorRT.
 
 Each computed level of each front becomes a static network (the slimmable layers fixed at
 that level) with a dynamic batch axis 1..k*k and dynamic tile height/width, so the executor's
 one-call-per-level batches run on it directly. ONNX Runtime and TensorRT share the export and
 the cache key: a file per (model hash, P, level, opset) under the cache folder, so what is
 tested here on ONNX Runtime is exactly what TensorRT would parse. TensorRT is imported only
-when present; everything else runs on the CPU.
+when present; everything else runs on the CPU. TorchScript traces each level's static network
+and freezes it (weights become constants, BatchNorm folded into the convolutions, no Python
+per layer), which removes most of the per-call overhead of the slimmable layers.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from neulens_ros.errors import BackendError
 from neulens_ros.supernet.detector import P_OPTIONS, TileDetector
 from neulens_ros.supernet.slim import COMPUTED_LEVELS, set_level
 
-BACKENDS = ('auto', 'torch', 'onnxruntime', 'tensorrt')
+BACKENDS = ('auto', 'torch', 'torchscript', 'onnxruntime', 'tensorrt')
 OPSET = 17
 Runner = Callable[[torch.Tensor], torch.Tensor]
 Runners = dict[str, dict[int, Runner]]  # P -> level -> runner
@@ -120,6 +123,20 @@ def _ort_runner(session: object) -> Runner:
     return run
 
 
+def ts_runners(fronts: Mapping[str, nn.Module], full_hw: tuple[int, int]) -> Runners:
+    """Frozen TorchScript module of every (P, level), traced on a half-frame tile batch (the
+    traced graph takes any batch and tile size: only the level is baked in)."""
+    example = torch.zeros(2, 3, full_hw[0] // 2, full_hw[1] // 2)
+    runners: Runners = {p: {} for p in fronts}
+    with torch.inference_mode(False), torch.no_grad():
+        for p, front in fronts.items():
+            for lv in COMPUTED_LEVELS:
+                traced = torch.jit.trace(LevelFront(front, lv).eval(), example,
+                                         check_trace=False)
+                runners[p][lv] = torch.jit.freeze(traced)
+    return runners
+
+
 def tensorrt_available() -> tuple[bool, str]:
     try:
         import tensorrt  # noqa: F401
@@ -156,6 +173,8 @@ def front_runners(fronts: Mapping[str, nn.Module], tag: str, backend: str, preci
         raise BackendError(f'precision fp16 needs the tensorrt backend; {backend} runs fp32')
     if backend == 'torch':
         return 'torch', {}
+    if backend == 'torchscript':
+        return 'torchscript', ts_runners(fronts, full_hw)
     if backend == 'onnxruntime':
         return 'onnxruntime', ort_runners(fronts, tag, cache_dir, full_hw,
                                           torch.get_num_threads())

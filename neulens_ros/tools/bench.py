@@ -181,7 +181,7 @@ def supernet_main(argv: list[str]) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--out', type=Path, default=Path('runs/bench'))
     parser.add_argument('--models', default='resnet50,detector')
-    parser.add_argument('--backends', default='torch,onnxruntime')
+    parser.add_argument('--backends', default='torch,torchscript,onnxruntime')
     parser.add_argument('--rounds', type=int, default=15)
     parser.add_argument('--quick', action='store_true', help='k = 3, P = layer2, 3 rounds')
     parser.add_argument('--threads', type=int, default=0)
