@@ -128,10 +128,22 @@ def test_tighter_slo_raises_levels_and_never_exceeds_it() -> None:
     assert raised == sorted(raised) and raised[-1] > raised[0]
 
 
-def test_impossible_slo_returns_the_cheapest_flagged() -> None:
+def test_impossible_slo_drops_the_frame_flagged() -> None:
     d = make_demux(5.0).decide(*gate())
     assert not d.fits_slo
-    assert d.predicted_latency_ms == pytest.approx(11.0, abs=0.5)  # back + constant only
+    assert set(d.levels) == {4} and d.predicted_latency_ms == 0.0  # nothing computed or sent
+    empty = make_demux(5.0).decide(*gate(k_levels=4))  # the gate itself skips everything
+    assert empty.fits_slo and empty.predicted_latency_ms == 0.0
+
+
+def test_correction_relaxes_without_measurements() -> None:
+    c = OnlineCorrection()
+    for _ in range(30):
+        c.update('layer2', 3, 10.0, 30.0)
+    assert c.ratio('layer2', 3) > 2.5
+    for _ in range(60):
+        c.relax()
+    assert 1.0 < c.ratio('layer2', 3) < 1.2
 
 
 def test_fixed_policy_ignores_the_gate() -> None:

@@ -6,7 +6,10 @@ step by step until the prediction fits (front + back from the profile, corrected
 measured/predicted ratio, plus transmission of the tiles that are sent when the supernet runs
 remotely), and scores the result with the accuracy table. The prediction is linear in the
 level histogram, so every step updates it in O(1): a decision over all candidates takes well
-under a millisecond. When nothing fits, the cheapest choice is returned, flagged.
+under a millisecond. A frame with every tile skipped costs nothing (no compute, nothing
+sent). When no candidate fits, the cheapest choice is returned, flagged: under the CLG
+policies that is the dropped frame (all tiles skipped), under 'image' and 'fixed' the
+cheapest width.
 """
 
 from __future__ import annotations
@@ -83,6 +86,13 @@ class OnlineCorrection:
         old = self.ratios.get((p, k), 1.0)
         self.ratios[(p, k)] = (1 - self.alpha) * old + self.alpha * measured_ms / predicted_ms
 
+    def relax(self, beta: float = 0.05) -> None:
+        """A frame without a measurement (nothing was computed): move every ratio a little
+        back toward the profile, so a correction learned under load cannot keep DEMUX dropping
+        frames (and so measuring nothing) after the load has gone."""
+        for key, value in self.ratios.items():
+            self.ratios[key] = 1.0 + (1.0 - beta) * (value - 1.0)
+
     def ratio(self, p: str, k: int) -> float:
         return self.ratios.get((p, k), 1.0)
 
@@ -109,6 +119,9 @@ class Demux:
             for p in cfg.p_options:
                 result = self._fit(p, k, base, confidences.get(k, [1.0] * (k * k)), link)
                 latency, memory, trans, levels, fits = result
+                if fits and min(base) < LEVEL_SKIP:
+                    # a frame CLG had to drop entirely did not fit: it is only the fallback
+                    fits = any(v != LEVEL_SKIP for v in levels)
                 loss = self.accuracy.expected_loss(p, k, levels, base)
                 entry = (loss, latency, p, k, levels, memory, trans, fits)
                 if fits and (best is None or entry[:2] < best[:2]):
@@ -150,6 +163,8 @@ class Demux:
             sum(pixels[i] for i, v in enumerate(levels) if v != LEVEL_SKIP))
 
         def predict() -> tuple[float, float, float]:
+            if hist[LEVEL_SKIP] == len(levels):  # nothing sent: the frame is dropped, free
+                return 0.0, 0.0, 0.0
             trans = rtt + (8.0 * sent_bytes / bits_per_ms if bits_per_ms else 0.0)
             return ((lat_model(hist) + back_lat) * scale + trans, max(mem_model(hist), back_mem),
                     trans)

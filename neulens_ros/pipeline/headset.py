@@ -119,7 +119,11 @@ class HeadsetGate:
             self.demux.bytes_per_pixel = 0.8 * self.demux.bytes_per_pixel + 0.2 * bpp
 
     def observe_compute(self, decision: FrameDecision, measured_ms: float) -> None:
-        """Feed the edge's measured compute time back into DEMUX's online correction."""
+        """Feed the edge's measured compute time back into DEMUX's online correction (a
+        dropped frame, with nothing computed, relaxes it instead)."""
+        if not decision.sent_tiles:
+            self.demux.correction.relax()
+            return
         p = P_OPTIONS[decision.p_index]
         predicted = self.demux.predictor.predict(p, decision.k,
                                                  decision.level_histogram())[0]
