@@ -76,11 +76,12 @@ class FrameRun:
 class Bench:
     """The shipped gate, detector and one HeadsetGate per policy on one data set."""
 
-    def __init__(self, data: DetectionSet, backend: str, predictor: Path = PREDICTOR_FILE
-                 ) -> None:
+    def __init__(self, data: DetectionSet, backend: str, predictor: Path = PREDICTOR_FILE,
+                 threads: int = 0) -> None:
         self.data = data
         self.predictor = predictor
-        self.edge = EdgeDetector.load(EdgeConfig(backend=backend, score_threshold=0.05))
+        self.edge = EdgeDetector.load(EdgeConfig(backend=backend, score_threshold=0.05,
+                                                 num_threads=threads))
         self.gates = {name: self.gate(SloConfig(policy=name)) for name in POLICIES}
 
     def gate(self, slo: SloConfig) -> HeadsetGate:
@@ -273,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
                         help='CPU-burning processes during the contention run (default: '
                         'half the cores)')
     parser.add_argument('--backend', default='torch')
+    parser.add_argument('--threads', type=int, default=0, help='torch threads (0 = default)')
     parser.add_argument('--quick', action='store_true',
                         help='8 frames, two SLOs, 24 contention frames')
     parser.add_argument('--predictor', type=Path, default=None,
@@ -284,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     from neulens_ros.tools.train import VAL_SEED
     data = load_set(SetSpec(VAL_SEED, max(args.frames, 8), (640, 480), (256, 192)),
                     args.out / 'cache')
-    bench = Bench(data, args.backend, args.predictor or PREDICTOR_FILE)
+    bench = Bench(data, args.backend, args.predictor or PREDICTOR_FILE, args.threads)
     level0 = bench.level0_ms(12)
     print(f'neulens-bench slo: level 0 at P={SHIPPED[0]}, k={SHIPPED[1]}: {level0:.1f} ms '
           f'({bench.edge.describe()})', flush=True)
