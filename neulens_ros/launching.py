@@ -63,6 +63,10 @@ def dds_environment(domain_id: int | None = None, localhost_only: bool = True,
     if domain_id is not None:
         env['ROS_DOMAIN_ID'] = str(domain_id)
     env['PYTHONUNBUFFERED'] = '1'
+    # Nodes started together share the cores: one OpenMP thread per process avoids the
+    # spin-waiting oversubscription that made the gate and supernet 8x slower in the demo on 2
+    # cores (supernet_node's num_threads parameter still sets its own count).
+    env.setdefault('OMP_NUM_THREADS', '1')
     env.update(extra or {})
     return env
 

@@ -48,6 +48,10 @@ PARAMS = [
     ParamSpec('start_delay_s', 0.0, 'Wait this long before the first frame (lets '
               'subscribers discover the topics)', read_only=True, minimum=0.0, maximum=60.0,
               units='s'),
+    ParamSpec('wait_for_subscribers', 0, 'Before the first frame (and its start delay), wait '
+              'until the colour and the depth topic each have this many subscribers, so '
+              'nodes still loading their models miss nothing (0 = do not wait)',
+              read_only=True, minimum=0, maximum=100),
     ParamSpec('frame_id', '', "Optical frame id ('' = the source camera's)", read_only=True),
     ParamSpec('depth_encoding', '32FC1', 'Depth image encoding (32FC1 metres or 16UC1 mm)',
               read_only=True, choices=('32FC1', '16UC1')),
@@ -90,7 +94,8 @@ class SourceNode(Node):
             self, values['timing_topic'], 'source',
             log=lambda: bool(self.params.values['log_timing']))
         self.published = 0
-        self.first_frame_at = time.monotonic() + values['start_delay_s']
+        self.first_frame_at: float | None = None  # set once the subscribers are there
+        self.waiting_since = time.monotonic()
         self.timer = self.create_timer(1.0 / values['rate_hz'], self.on_timer)
 
     def open_stream(self, values: dict) -> Iterator[RGBDFrame]:
@@ -113,8 +118,24 @@ class SourceNode(Node):
             self.destroy_timer(timer)
             self.timer = self.create_timer(1.0 / values['rate_hz'], self.on_timer)
 
+    def ready(self) -> bool:
+        """True once the first frame may go: subscribers present, then the start delay."""
+        now = time.monotonic()
+        if self.first_frame_at is None:
+            wanted = self.params.values['wait_for_subscribers']
+            counts = (self.pub_color.get_subscription_count(),
+                      self.pub_depth.get_subscription_count())
+            if min(counts) < wanted:
+                if now - self.waiting_since >= 10.0:
+                    self.get_logger().info(f'waiting for {wanted} subscribers on the colour and '
+                                           f'depth topics (have {counts[0]} and {counts[1]})')
+                    self.waiting_since = now
+                return False
+            self.first_frame_at = now + self.params.values['start_delay_s']
+        return now >= self.first_frame_at
+
     def on_timer(self) -> None:
-        if time.monotonic() < self.first_frame_at:
+        if not self.ready():
             return
         start = self.get_clock().now()
         frame = next(self.frames, None)

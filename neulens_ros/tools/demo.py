@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     bag = run_dir / 'bag'
     overrides = {
         'source': {'num_frames': args.frames, 'rate_hz': args.rate, 'source': args.source,
-                   'start_delay_s': 2.0},
+                   'start_delay_s': 1.0, 'wait_for_subscribers': 2},  # gate/lifting + recorder
         'recorder': {'output_dir': str(run_dir), 'bag_name': 'bag'},
         **{name: {'log_timing': True} for name in ('gate', 'supernet', 'lifting')},
     }
