@@ -39,8 +39,8 @@ def test_timing_lines_round_trip_and_disagreement_is_caught(tmp_path: Path) -> N
 
 @pytest.mark.ros
 def test_demo_report_agrees_with_node_logs(tmp_path: Path, ros_env: dict[str, str]) -> None:
-    run = subprocess.run([sys.executable, '-m', 'neulens_ros.tools.demo', '--frames', '5',
-                          '--rate', '2', '--out', str(tmp_path)], env=ros_env,
+    run = subprocess.run([sys.executable, '-m', 'neulens_ros.tools.demo', '--frames', '8',
+                          '--rate', '4', '--out', str(tmp_path)], env=ros_env,
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert 'report vs node logs: agree' in run.stdout, run.stdout
@@ -49,6 +49,6 @@ def test_demo_report_agrees_with_node_logs(tmp_path: Path, ros_env: dict[str, st
     assert check['agree']
     assert set(check['stages']) == {'source', 'gate', 'supernet', 'lifting'}
     stages = check['stages']
-    assert stages['source']['frames'] == 5, check
+    assert stages['source']['frames'] == 8, check
     # the first frames can arrive before a node has loaded its model (see the README)
     assert all(s['frames'] >= 3 for s in stages.values()), check
