@@ -49,6 +49,30 @@ def test_fit_yaw_box_recovers_a_rotated_box_from_its_surface() -> None:
     assert np.linalg.norm(fit.centre - truth.centre) < 0.03
 
 
+def pyramid_front(rng: np.random.Generator, centre: np.ndarray, half: tuple[float, float],
+                  height: float) -> np.ndarray:
+    """[N, 3] points on the camera-facing half of a pyramid with a rectangular base (gravity
+    frame: y up, camera at the origin looking along +z), base centre `centre` on the floor."""
+    u = rng.uniform(-1, 1, (6000, 2)) * half  # footprint offsets (x, z)
+    u = u[u[:, 1] <= 0]  # the near half: what a camera at the origin sees
+    y = height * (1 - np.abs(u / half).max(axis=1))  # the side faces
+    return np.column_stack([centre[0] + u[:, 0], centre[1] + y, centre[2] + u[:, 1]])
+
+
+@pytest.mark.parametrize('footprint,ok', [('apex', True), ('round', False), ('none', False)])
+def test_apex_completion_mirrors_the_near_half(footprint: str, ok: bool) -> None:
+    rng = np.random.default_rng(2)
+    base = np.array([0.2, 0.0, 3.0])
+    pts = pyramid_front(rng, base, (0.3, 0.15), 0.5)  # 0.6 m wide, 0.3 m deep
+    truth = YawBox(base + [0, 0.25, 0], np.array([0.6, 0.5, 0.3]), 0.0)
+    fit = fit_yaw_box(pts, True, footprint)
+    assert (iou_3d(fit, truth) > 0.8) == ok
+    if ok:
+        assert abs(fit.centre[2] - 3.0) < 0.03 and abs(fit.size[2] - 0.3) < 0.04
+    with pytest.raises(GeometryError):
+        fit_yaw_box(pts, True, 'blob')
+
+
 def test_quaternion_of_rotation() -> None:
     c, s = np.cos(0.7), np.sin(0.7)
     r = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1.0]])
@@ -135,7 +159,9 @@ def test_colour_boxes_scale_into_a_smaller_depth_image() -> None:
 
 @pytest.mark.parametrize('kwargs', [dict(min_depth_m=5.0, max_depth_m=1.0),
                                     dict(min_points=2), dict(core_shrink=0.6),
-                                    dict(up=(0.0, 0.0, 0.0)), dict(dbscan_eps_m=0.0)])
+                                    dict(up=(0.0, 0.0, 0.0)), dict(dbscan_eps_m=0.0),
+                                    dict(depth_band_widths=-1.0),
+                                    dict(footprints=('round', 'torus'))])
 def test_invalid_config(kwargs: dict) -> None:
     with pytest.raises(ConfigError):
         LiftingConfig(**kwargs)

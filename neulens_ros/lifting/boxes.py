@@ -96,30 +96,45 @@ def min_area_rectangle(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, floa
     return best[1], best[2], float(best[3])
 
 
-def fit_yaw_box(points_g: np.ndarray, complete_depth: bool = True) -> YawBox:
+FOOTPRINTS = ('round', 'apex', 'none')
+
+
+def fit_yaw_box(points_g: np.ndarray, complete_depth: bool = True,
+                footprint: str = 'round') -> YawBox:
     """Box around points [N, 3] in the gravity frame.
 
     A depth camera sees only the front of an object, so the visible footprint is cut along
-    the viewing direction. With `complete_depth`, the extent along the view (G's z) is grown
-    away from the camera to at least the extent across it, the symmetric completion that is
-    exact for round and square footprints.
+    the viewing direction. With `complete_depth` the extent along the view (G's z) is
+    completed by the object's kind of footprint:
+    - 'round' (cylinders, spheres, and the guess for boxes): grown away from the camera to
+      the extent across it, exact for round and square footprints;
+    - 'apex' (cones, pyramids): the top sits over the footprint's centre, so the far half
+      mirrors the near half about the highest point;
+    - 'none': the visible footprint as it is.
     """
-    footprint = points_g[:, [0, 2]]
-    centre2, size2, angle = min_area_rectangle(footprint)
+    if footprint not in FOOTPRINTS:
+        raise GeometryError(f'footprint {footprint!r} is not one of {FOOTPRINTS}')
+    flat = points_g[:, [0, 2]]
+    centre2, size2, angle = min_area_rectangle(flat)
     y0, y1 = points_g[:, 1].min(), points_g[:, 1].max()
     yaw = -angle  # rectangle axes rotated by `angle` in (x, z) = yaw about y
-    if complete_depth:
+    if complete_depth and footprint != 'none':
         c, s = np.cos(angle), np.sin(angle)
         axes = np.array([[c, s], [-s, c]])  # rows: rectangle axes in (x, z)
-        view = np.abs(axes[:, 1])  # how much each axis points along the view (G's z)
-        along = int(np.argmax(view))
+        along = int(np.argmax(np.abs(axes[:, 1])))  # the axis closest to the view (G's z)
         across = 1 - along
-        if size2[along] < size2[across]:
+        away = axes[along] * (1.0 if float(axes[along] @ centre2) >= 0 else -1.0)
+        size2 = size2.copy()
+        if footprint == 'apex':
+            apex = flat[int(np.argmax(points_g[:, 1]))]
+            near = float((flat @ away).min())  # the camera sits at G's origin
+            half = float(apex @ away) - near
+            if 2 * half > size2[along]:
+                centre2 = centre2 + away * (float(apex @ away) - float(centre2 @ away))
+                size2[along] = 2 * half
+        elif size2[along] < size2[across]:
             grow = size2[across] - size2[along]
-            away = float(axes[along] @ centre2)  # the camera sits at G's origin
-            direction = axes[along] * (1.0 if away >= 0 else -1.0)
-            centre2 = centre2 + direction * grow / 2
-            size2 = size2.copy()
+            centre2 = centre2 + away * grow / 2
             size2[along] = size2[across]
     centre = np.array([centre2[0], (y0 + y1) / 2, centre2[1]])
     size = np.array([size2[0], y1 - y0, size2[1]])

@@ -21,7 +21,7 @@ import numpy as np
 from neulens_ros.bridge.image import DEPTH_ENCODINGS, depth_to_metres
 from neulens_ros.data.camera import PinholeCamera
 from neulens_ros.errors import ConfigError, GeometryError, LiftingError
-from neulens_ros.lifting.boxes import YawBox, fit_yaw_box, gravity_frame
+from neulens_ros.lifting.boxes import FOOTPRINTS, YawBox, fit_yaw_box, gravity_frame
 from neulens_ros.lifting.geometry import back_project
 
 
@@ -49,11 +49,16 @@ class LiftingConfig:
     voxel_size_m: float = 0.02  # 0 = no downsampling
     core_shrink: float = 0.2  # fraction of each side left out of the depth statistics
     min_band_m: float = 0.15  # depth gate half-width at least this
+    # ... and at least this x the 2D box's width in metres (0 = off; 0.6 measured: boxes and
+    # cones gain, pyramids lose, overall -3 points of IoU >= 0.5; see docs/lifting.md)
+    depth_band_widths: float = 0.0
     dbscan_eps_m: float = 0.06
     outlier_neighbours: int = 16
     outlier_std: float = 2.0
     up: tuple[float, float, float] = (0.0, -1.0, 0.0)  # gravity 'up' in the optical frame
     complete_depth: bool = True
+    # footprint kind per class id (see boxes.fit_yaw_box); ids beyond the list use 'round'
+    footprints: tuple[str, ...] = ('round', 'round', 'round', 'apex', 'apex')
 
     def __post_init__(self) -> None:
         problems = []
@@ -63,10 +68,15 @@ class LiftingConfig:
             problems.append('min_points must be >= 3')
         if self.voxel_size_m < 0 or self.dbscan_eps_m <= 0 or self.min_band_m <= 0:
             problems.append('voxel size must be >= 0, DBSCAN eps and min band > 0')
+        if self.depth_band_widths < 0:
+            problems.append('depth_band_widths must be >= 0')
         if not 0 <= self.core_shrink < 0.5:
             problems.append('core_shrink must be in [0, 0.5)')
         if np.linalg.norm(self.up) < 1e-9:
             problems.append('up must be a non-zero vector')
+        unknown = sorted(set(self.footprints) - set(FOOTPRINTS))
+        if unknown:
+            problems.append(f'footprints {unknown} are not among {FOOTPRINTS}')
         if problems:
             raise ConfigError('invalid LiftingConfig: ' + '; '.join(problems))
 
@@ -150,7 +160,11 @@ def object_points(box: Box2D, depth_m: np.ndarray, camera: PinholeCamera,
     around = z[np.abs(z - near) < max(config.min_band_m, 0.1 * near)]
     median = np.median(around)
     mad = 1.4826 * np.median(np.abs(around - median))
-    keep = valid & (np.abs(patch - median) <= max(3 * mad, config.min_band_m))
+    # an object seen at an angle reaches back about as far as it is wide: a gate narrower
+    # than that cuts its far side off along a line of constant depth
+    width_m = (bx1 - bx0) / camera.fx * median
+    band = max(3 * mad, config.min_band_m, config.depth_band_widths * width_m)
+    keep = valid & (patch >= median - band) & (patch <= median + band)
     if keep.sum() < config.min_points:
         return 'few_points'
     vs, us = np.nonzero(keep)
@@ -199,7 +213,9 @@ def lift_detections(detections: Sequence[Box2D], depth: np.ndarray, depth_encodi
         if len(cluster) < max(3, config.min_points // 4):
             skipped['few_points'] += 1
             continue
-        box = fit_yaw_box(cluster @ g.T, config.complete_depth)
+        kind = (config.footprints[det.class_id] if 0 <= det.class_id < len(config.footprints)
+                else 'round')
+        box = fit_yaw_box(cluster @ g.T, config.complete_depth, kind)
         centre, rotation = box.in_camera(g)
         objects.append(Lifted3D(i, det, centre, box.size, rotation,
                                 rotation_to_quaternion(rotation), len(cluster), box,

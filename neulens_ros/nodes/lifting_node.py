@@ -18,6 +18,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from vision_msgs.msg import Detection2DArray, Detection3DArray
 from visualization_msgs.msg import MarkerArray
 
+from neulens_ros.data.shapes import CLASSES
 from neulens_ros.bridge.camera_info import info_to_camera
 from neulens_ros.bridge.detections import (boxes3d_to_detection3d_array,
                                            detection2d_array_to_boxes)
@@ -53,7 +54,7 @@ PARAMS = [
               'frame (from the IMU or TF; the default is the generated scenes\' camera, '
               'pitched 15 degrees down)', item_type=float, minimum=-1.0, maximum=1.0),
     ParamSpec('publish_markers', True, 'Publish RViz markers'),
-    ParamSpec('class_names', ['box', 'cylinder', 'sphere', 'cone', 'torus'],
+    ParamSpec('class_names', list(CLASSES),
               'Class names for the marker labels, by class id', item_type=str),
     ParamSpec('status_period_s', 2.0, 'Period of the status on /diagnostics', read_only=True,
               minimum=0.1, maximum=60.0, units='s'),
