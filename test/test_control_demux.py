@@ -136,6 +136,16 @@ def test_impossible_slo_drops_the_frame_flagged() -> None:
     assert empty.fits_slo and empty.predicted_latency_ms == 0.0
 
 
+def test_correction_margin_adds_the_measured_jitter() -> None:
+    steady, margin = OnlineCorrection(margin=2.0), OnlineCorrection(margin=2.0)
+    for i in range(50):
+        steady.update('layer2', 3, 10.0, 15.0)
+        margin.update('layer2', 3, 10.0, 10.0 if i % 2 else 20.0)  # same mean, jittery
+    assert steady.ratio('layer2', 3) == pytest.approx(1.5, abs=0.01)
+    assert margin.ratio('layer2', 3) > 1.5 + 2 * 0.3  # mean ~1.5 + 2 x deviation ~0.5
+    assert OnlineCorrection().ratio('layer2', 3) == 1.0
+
+
 def test_correction_relaxes_without_measurements() -> None:
     c = OnlineCorrection()
     for _ in range(30):

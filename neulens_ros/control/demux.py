@@ -75,16 +75,24 @@ class Decision:
 
 @dataclass
 class OnlineCorrection:
-    """EWMA of measured / predicted compute latency per (P, k) (paper 7.5: contention)."""
+    """EWMA of measured / predicted compute latency per (P, k) (paper 7.5: contention), and
+    of its absolute deviation: with `margin` > 0 DEMUX plans with mean + margin x deviation,
+    so a jittery machine keeps the SLO for most frames, not only on average."""
 
     alpha: float = 0.2
+    margin: float = 0.0  # deviations added to the mean ratio (0 = the paper's mean)
     ratios: dict[tuple[str, int], float] = field(default_factory=dict)
+    deviations: dict[tuple[str, int], float] = field(default_factory=dict)
 
     def update(self, p: str, k: int, predicted_ms: float, measured_ms: float) -> None:
         if predicted_ms <= 0 or measured_ms <= 0:
             return
-        old = self.ratios.get((p, k), 1.0)
-        self.ratios[(p, k)] = (1 - self.alpha) * old + self.alpha * measured_ms / predicted_ms
+        key = (p, k)
+        old = self.ratios.get(key, 1.0)
+        sample = measured_ms / predicted_ms
+        self.ratios[key] = (1 - self.alpha) * old + self.alpha * sample
+        self.deviations[key] = ((1 - self.alpha) * self.deviations.get(key, 0.0)
+                                + self.alpha * abs(sample - old))
 
     def relax(self, beta: float = 0.05) -> None:
         """A frame without a measurement (nothing was computed): move every ratio a little
@@ -94,7 +102,9 @@ class OnlineCorrection:
             self.ratios[key] = 1.0 + (1.0 - beta) * (value - 1.0)
 
     def ratio(self, p: str, k: int) -> float:
-        return self.ratios.get((p, k), 1.0)
+        """The factor DEMUX multiplies the predicted compute by."""
+        return (self.ratios.get((p, k), 1.0)
+                + self.margin * self.deviations.get((p, k), 0.0))
 
 
 @dataclass

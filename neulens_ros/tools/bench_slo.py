@@ -77,15 +77,18 @@ class Bench:
     """The shipped gate, detector and one HeadsetGate per policy on one data set."""
 
     def __init__(self, data: DetectionSet, backend: str, predictor: Path = PREDICTOR_FILE,
-                 threads: int = 0) -> None:
+                 threads: int = 0, margin: float = 0.0) -> None:
         self.data = data
         self.predictor = predictor
+        self.margin = margin
         self.edge = EdgeDetector.load(EdgeConfig(backend=backend, score_threshold=0.05,
                                                  num_threads=threads))
         self.gates = {name: self.gate(SloConfig(policy=name)) for name in POLICIES}
 
     def gate(self, slo: SloConfig) -> HeadsetGate:
-        return HeadsetGate.load(slo, predictor=self.predictor)
+        gate = HeadsetGate.load(slo, predictor=self.predictor)
+        gate.demux.correction.margin = self.margin
+        return gate
 
     def run(self, gate: HeadsetGate, i: int, correct: bool = True) -> FrameRun:
         frame = gate.process(self.data.images[i], stamp_ns=i, frame_id='camera')
@@ -275,6 +278,8 @@ def main(argv: list[str] | None = None) -> int:
                         'half the cores)')
     parser.add_argument('--backend', default='torch')
     parser.add_argument('--threads', type=int, default=0, help='torch threads (0 = default)')
+    parser.add_argument('--margin', type=float, default=0.0,
+                        help='deviations of the online correction DEMUX adds (0 = the mean)')
     parser.add_argument('--quick', action='store_true',
                         help='8 frames, two SLOs, 24 contention frames')
     parser.add_argument('--predictor', type=Path, default=None,
@@ -286,7 +291,8 @@ def main(argv: list[str] | None = None) -> int:
     from neulens_ros.tools.train import VAL_SEED
     data = load_set(SetSpec(VAL_SEED, max(args.frames, 8), (640, 480), (256, 192)),
                     args.out / 'cache')
-    bench = Bench(data, args.backend, args.predictor or PREDICTOR_FILE, args.threads)
+    bench = Bench(data, args.backend, args.predictor or PREDICTOR_FILE, args.threads,
+                  args.margin)
     level0 = bench.level0_ms(12)
     print(f'neulens-bench slo: level 0 at P={SHIPPED[0]}, k={SHIPPED[1]}: {level0:.1f} ms '
           f'({bench.edge.describe()})', flush=True)
@@ -295,8 +301,8 @@ def main(argv: list[str] | None = None) -> int:
     cont = [contention(bench, slo, args.contention_frames, args.burners, correct)
             for correct in (True, False)] if args.contention_frames else []
     result = {'info': {'command': 'neulens-bench slo ' + ' '.join(argv or sys.argv[2:]),
-                       'level0_ms': level0, 'shipped': list(SHIPPED), 'threads':
-                       torch.get_num_threads(), 'backend': bench.edge.backend_name,
+                       'level0_ms': level0, 'shipped': list(SHIPPED), 'margin': args.margin,
+                       'threads': torch.get_num_threads(), 'backend': bench.edge.backend_name,
                        'p_options': list(P_OPTIONS)},
               'sweep': rows, 'contention': cont}
     (args.out / 'slo.json').write_text(json.dumps(result, indent=1))
