@@ -32,6 +32,7 @@ TOOLS = {
     'neulens-eval': 'neulens_ros.tools.eval:main',
     'neulens-profile': 'neulens_ros.tools.profile:main',
     'neulens-bench': 'neulens_ros.tools.bench:main',
+    'neulens-top': 'neulens_ros.tools.top:main',
 }
 
 setup(
