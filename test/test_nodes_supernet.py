@@ -36,6 +36,10 @@ def test_missing_checkpoint_stays_unconfigured(tmp_path: Path, ros_env: dict[str
         state = lifecycle_cli(ros_env, 'get', '/sn/supernet')
         assert state.returncode == 0, state.stderr
         assert state.stdout.strip() == 'unconfigured'
+        waited = subprocess.run([sys.executable, '-m', 'neulens_ros.tools.lifecycle',
+                                 '--timeout', '3', 'wait', '/sn/supernet', 'active'],
+                                env=ros_env, capture_output=True, text=True, timeout=60)
+        assert waited.returncode == 1 and waited.stdout.strip() == 'unconfigured'
         group.stop()
     log = (tmp_path / 'logs' / 'supernet.log').read_text()
     assert 'configure failed, staying unconfigured' in log and 'nope.pt not found' in log

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -53,8 +55,15 @@ def main(argv: list[str] | None = None) -> int:
           f'{", ".join(n.name for n in nodes)}')
     started = time.monotonic()
     try:
-        for node in nodes:
-            group.start(node.name, node_command(node, '', overrides.get(node.name)))
+        for node in nodes:  # the source last, once the edge serves (frames are not lost)
+            if node.name != 'source':
+                group.start(node.name, node_command(node, '', overrides.get(node.name)))
+        edge_ready = wait_until_active(dict(group.env), 'supernet', timeout_s=120.0)
+        if not edge_ready:
+            print('neulens-demo: the supernet node did not become active within 120 s; '
+                  'starting the source anyway (see logs/supernet.log)')
+        source = next(n for n in nodes if n.name == 'source')
+        group.start('source', node_command(source, '', overrides.get('source')))
         limit = 30.0 + 3.0 * args.frames / args.rate
         code = group.wait('source', timeout=limit)
         if code is None:
@@ -76,6 +85,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f'neulens-demo: nodes failed: {failed} (see their logs)')
         return 1
     return 0 if counts else 1
+
+
+def wait_until_active(env: dict[str, str], node: str, timeout_s: float) -> bool:
+    """True once lifecycle node `node` reports 'active' (asked from a child process in the
+    graph's DDS environment, like `ros2 lifecycle get`)."""
+    run = subprocess.run([sys.executable, '-m', 'neulens_ros.tools.lifecycle', '--timeout',
+                          str(timeout_s), 'wait', node, 'active'], env=env,
+                         capture_output=True, text=True, timeout=timeout_s + 30)
+    return run.returncode == 0
 
 
 def print_report(bag: Path, out: Path, log_dir: Path) -> Path | None:

@@ -7,12 +7,14 @@ of install:
     neulens-lifecycle get /supernet
     neulens-lifecycle set /supernet deactivate
     neulens-lifecycle list /supernet       # transitions possible from the current state
+    neulens-lifecycle --timeout 120 wait /supernet active   # until it is (exit 1 if not)
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetAvailableTransitions, GetState
@@ -52,12 +54,35 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser('set', help='trigger a transition')
     p.add_argument('node')
     p.add_argument('transition', help='configure, activate, deactivate, cleanup, shutdown')
+    p = sub.add_parser('wait', help='wait (up to --timeout) until the node is in a state')
+    p.add_argument('node')
+    p.add_argument('state', help='unconfigured, inactive, active or finalized')
     return parser
+
+
+def wait_for_state(client: LifecycleClient, state: str, timeout_s: float) -> str:
+    """Poll until the node reports `state` or `timeout_s` passes; returns the last state."""
+    end = time.monotonic() + timeout_s
+    current = 'unknown'
+    while time.monotonic() < end:
+        try:
+            current = client.state()
+        except ConfigError:  # not up yet
+            current = 'not running'
+        if current == state:
+            break
+        time.sleep(0.2)
+    return current
 
 
 def run_command(client: LifecycleClient, args: argparse.Namespace) -> int:
     if args.command == 'get':
         print(client.state())
+    elif args.command == 'wait':
+        client.timeout_s = min(client.timeout_s, 2.0)  # per call; --timeout bounds the wait
+        current = wait_for_state(client, args.state, args.timeout)
+        print(current)
+        return 0 if current == args.state else 1
     elif args.command == 'list':
         for label in client.transitions():
             print(f'  {label}')
