@@ -2,27 +2,26 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
 from neulens_ros.errors import ConfigError
-from neulens_ros.gate.cgg import (GATE_INPUT, CompressionGuidingGate, cell_rects, gate_inputs,
+from neulens_ros.gate.cgg import (GATE_INPUT, CompressionGuidingGate, gate_inputs,
                                   run_gate)
 
 
 @pytest.mark.parametrize('k', [2, 3, 4])
-@pytest.mark.parametrize('size', [(320, 240), (481, 321), (640, 480)])
-def test_cells_partition_the_image(k: int, size: tuple[int, int]) -> None:
-    width, height = size
-    rects = cell_rects(width, height, k)
-    assert rects.shape == (k * k, 4)
-    cover = np.zeros((height, width), dtype=int)
-    for x0, y0, x1, y1 in rects:
-        cover[y0:y1, x0:x1] += 1
-    assert (cover == 1).all()  # every pixel in exactly one cell
-    widths = rects[:, 2] - rects[:, 0]
-    assert widths.max() - widths.min() <= 1
+def test_each_gate_input_is_its_cell_resized(k: int) -> None:
+    torch.manual_seed(k)
+    image = torch.rand(3, 28 * k * 2, 28 * k * 3)  # cells of 56 x 84 pixels
+    tiles = gate_inputs(image, k)
+    mean = torch.tensor((0.485, 0.456, 0.406)).view(3, 1, 1)
+    std = torch.tensor((0.229, 0.224, 0.225)).view(3, 1, 1)
+    for r in range(k):
+        for c in range(k):
+            cell = image[:, r * 56:(r + 1) * 56, c * 84:(c + 1) * 84]
+            expected = (torch.nn.functional.avg_pool2d(cell[None], (2, 3))[0] - mean) / std
+            torch.testing.assert_close(tiles[r * k + c], expected)
 
 
 @pytest.mark.parametrize('k', [2, 3, 4])
@@ -54,8 +53,8 @@ def test_gate_parameter_count_matches_the_paper_layout() -> None:
 
 
 @pytest.mark.parametrize('call', [
-    lambda: cell_rects(10, 10, 0),
-    lambda: cell_rects(3, 10, 4),
+    lambda: gate_inputs(torch.zeros(3, 10, 10), 0),
+    lambda: gate_inputs(torch.zeros(3, 3, 10), 4),
     lambda: gate_inputs(torch.rand(240, 320), 2),
     lambda: CompressionGuidingGate(num_levels=1),
 ])
