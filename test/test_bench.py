@@ -16,12 +16,13 @@ def test_quick_bench_writes_consistent_records(tmp_path) -> None:
     records = data['records']
     assert {r['backend'] for r in records} == {'torch', 'onnxruntime'}
     names = {r['variant'] for r in records}
-    assert {'untiled', 'level0', 'level3', 'mixed', 'level0_per_tile_calls'} <= names
+    assert {'untiled', 'level0', 'level3', 'mixed', 'level0_per_tile_calls', 'masked2'} <= names
     for r in records:
         assert r['latency_ms'] > 0 and r['macs'] >= 0
         base = next(b for b in records if b['backend'] == r['backend'] and b['variant']
                     == 'level0' and b['p'] == r['p'] and b['k'] == r['k'])
         assert r['mac_ratio'] == pytest.approx(r['macs'] / base['macs'])
+    assert all(r['mac_ratio'] == 1.0 for r in records if r['variant'].startswith('masked'))
     levels = [next(r for r in records if r['backend'] == 'torch' and r['variant'] == f'level{i}')
               for i in range(4)]
     assert [r['mac_ratio'] for r in levels] == sorted((r['mac_ratio'] for r in levels),
@@ -53,3 +54,31 @@ def test_quick_slo_bench_reports_every_policy(tmp_path) -> None:
             assert run['met_fraction'] == pytest.approx(
                 sum(v <= run['slo_ms'] for v in kept) / len(kept), abs=0.01)
     assert (tmp_path / 'slo_sweep.png').is_file() and (tmp_path / 'slo_contention.png').is_file()
+
+
+@pytest.mark.parametrize('level', [1, 2, 3])
+def test_masked_baseline_zeroes_channels_beyond_the_level_width(level: int) -> None:
+    import torch
+
+    from neulens_ros.supernet.detector import TileDetector
+    from neulens_ros.supernet.slim import SlimConv2d, level_width
+    from neulens_ros.tools.bench import masked
+    torch.manual_seed(0)
+    front = TileDetector().eval().front('layer2')
+    last = [m for m in front.modules() if isinstance(m, SlimConv2d)][-1]
+    x = torch.randn(1, 3, 64, 64)
+    seen = []
+
+    def run() -> None:  # a probe registered after the masks sees what they return
+        probe = last.register_forward_hook(lambda m, i, out: seen.append(out))
+        try:
+            front(x)
+        finally:
+            probe.remove()
+    with torch.no_grad():
+        masked(front, level, run)
+        run()  # the masks are gone again
+    width = level_width(last.out_channels, level)
+    assert seen[0].shape[1] == last.out_channels  # computed at full width
+    assert seen[0][:, width:].abs().max() == 0 and seen[0][:, :width].abs().max() > 0
+    assert seen[1][:, width:].abs().max() > 0

@@ -8,7 +8,9 @@
 For the detector's front at each split point with k x k tiles (paper halo), on each backend:
 the untiled full-width front, tiled level 0 (the tiling overhead), every uniform level, the
 mixed assignment of the paper's example (k = 3: 2 tiles at level 0, 3 at level 2, 2 at level 3,
-2 skipped), and one call per tile against one call per level. Variants are measured round
+2 skipped), one call per tile against one call per level, and the DS-Net-style baseline
+(`masked<l>`: every tile at full width, each convolution's output channels beyond level l's
+width zeroed, so the MACs are level 0's). Variants are measured round
 robin (every round runs every variant once) and reported as medians, so machine noise hits
 all of them alike; speed is given as ratios to tiled level 0 measured in the same run:
 latency ratio, MAC ratio and the latency conversion efficiency (1 - latency ratio) /
@@ -35,7 +37,7 @@ from neulens_ros.supernet.backbones import RESNET_P_OPTIONS, ResNet50, resnet_fr
 from neulens_ros.supernet.detector import P_OPTIONS, TileDetector
 from neulens_ros.supernet.executor import FrontExecutor, crop_frames
 from neulens_ros.supernet.macs import count_macs
-from neulens_ros.supernet.slim import LEVEL_SKIP, set_level
+from neulens_ros.supernet.slim import LEVEL_SKIP, SlimConv2d, level_width, set_level
 from neulens_ros.supernet.tiling import tile_grid
 from neulens_ros.plots import pyplot, save
 
@@ -102,7 +104,27 @@ def variants(front: nn.Module, size: tuple[int, int], k: int, runners: dict
         out[name] = (lambda lv=levels: per_level.stitch(tiles, lv, grid), front_macs(levels))
     out['level0_per_tile_calls'] = (lambda: per_tile.stitch(tiles, assignments['level0'], grid),
                                     out['level0'][1])
+    if not runners:  # masking needs the eager slimmable modules
+        for lv in range(1, LEVEL_SKIP):
+            out[f'masked{lv}'] = (lambda lv=lv: masked(front, lv, lambda: per_level.stitch(
+                tiles, assignments['level0'], grid)), out['level0'][1])
     return out
+
+
+def masked(front: nn.Module, level: int, run: Callable[[], Any]) -> Any:
+    """`run()` with every slimmable convolution of `front` at full width but its output
+    channels beyond `level`'s width zeroed (DS-Net-style dynamic width by masking)."""
+    def hook(module: SlimConv2d, _inputs: object, out: torch.Tensor) -> torch.Tensor:
+        mask = torch.zeros(out.shape[1], 1, 1, dtype=out.dtype)
+        mask[:level_width(module.out_channels, level)] = 1
+        return out * mask
+    handles = [m.register_forward_hook(hook) for m in front.modules()
+               if isinstance(m, SlimConv2d)]
+    try:
+        return run()
+    finally:
+        for h in handles:
+            h.remove()
 
 
 def measure(funcs: dict[str, Callable[[], Any]], rounds: int, warmup: int = 2
