@@ -119,9 +119,7 @@ class GateNode(Node):
         self.pub_batch = self.create_publisher(
             TileBatch, values['tile_batch_topic'], out_qos,
             event_callbacks=publisher_events(self, values['tile_batch_topic']))
-        self.timing = StageTimingPublisher(
-            self, values['timing_topic'], 'gate',
-            log=lambda: bool(self.params.values['log_timing']))
+        self.timing = StageTimingPublisher(self, values['timing_topic'], 'gate')
         self.create_subscription(
             Image, values['color_topic'], self.on_image,
             make_qos(values['camera_qos_profile'], values['camera_qos_depth']),

@@ -18,12 +18,12 @@ from sensor_msgs.msg import CameraInfo, Image
 from vision_msgs.msg import Detection2DArray, Detection3DArray
 from visualization_msgs.msg import MarkerArray
 
-from neulens_ros.data.shapes import CLASSES
 from neulens_ros.bridge.camera_info import info_to_camera
 from neulens_ros.bridge.detections import (boxes3d_to_detection3d_array,
                                            detection2d_array_to_boxes)
 from neulens_ros.bridge.image import image_to_numpy
 from neulens_ros.bridge.markers import detection_markers
+from neulens_ros.data.shapes import CLASSES
 from neulens_ros.errors import NeulensError
 from neulens_ros.lifting.lift import Box2D, LiftingConfig, lift_detections
 from neulens_ros.nodes.common import make_qos, qos_specs, run, subscription_events, time_to_ns
@@ -118,9 +118,7 @@ class LiftingNode(Node):
         self.pub_3d = self.create_publisher(Detection3DArray, values['detections_3d_topic'],
                                             det_qos)
         self.pub_markers = self.create_publisher(MarkerArray, values['markers_topic'], det_qos)
-        self.timing = StageTimingPublisher(
-            self, values['timing_topic'], 'lifting',
-            log=lambda: bool(self.params.values['log_timing']))
+        self.timing = StageTimingPublisher(self, values['timing_topic'], 'lifting')
         self.status = StatusPublisher(self)
         self.create_timer(values['status_period_s'], self.publish_status)
 

@@ -90,9 +90,7 @@ class SourceNode(Node):
         self.pub_depth = publisher(Image, 'depth_topic')
         self.pub_depth_info = publisher(CameraInfo, 'depth_info_topic')
         self.pub_truth = publisher(Detection2DArray, 'ground_truth_topic')
-        self.timing = StageTimingPublisher(
-            self, values['timing_topic'], 'source',
-            log=lambda: bool(self.params.values['log_timing']))
+        self.timing = StageTimingPublisher(self, values['timing_topic'], 'source')
         self.published = 0
         self.first_frame_at: float | None = None  # set once the subscribers are there
         self.waiting_since = time.monotonic()

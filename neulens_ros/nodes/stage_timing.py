@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Callable
-
 from neulens_msgs.msg import StageTiming
 from rclpy.node import Node
 from rclpy.qos import QoSDurabilityPolicy, QoSHistoryPolicy, QoSProfile, QoSReliabilityPolicy
@@ -25,14 +23,12 @@ LOG_TIMING = ParamSpec('log_timing', False, 'Also log every StageTiming this nod
 
 
 class StageTimingPublisher:
-    """Publishes the StageTiming of one stage of one node (and logs it when `log()` says so,
-    e.g. the node's live log_timing parameter)."""
+    """Publishes the StageTiming of one stage of one node, and logs it while the node's
+    live log_timing parameter (LOG_TIMING, when the node declares it) is true."""
 
-    def __init__(self, node: Node, topic: str, stage: str,
-                 log: Callable[[], bool] = lambda: False) -> None:
+    def __init__(self, node: Node, topic: str, stage: str) -> None:
         self.node = node
         self.stage = stage
-        self.log = log
         self.pub = node.create_publisher(StageTiming, topic, TIMING_QOS)
 
     def publish(self, header: Header, start: Time, end: Time, bytes_in: int, bytes_out: int,
@@ -42,7 +38,8 @@ class StageTimingPublisher:
                           end=end.to_msg(), bytes_in=int(bytes_in), bytes_out=int(bytes_out),
                           dropped=dropped, reason=reason)
         self.pub.publish(msg)
-        if self.log():
+        if (self.node.has_parameter(LOG_TIMING.name)
+                and self.node.get_parameter(LOG_TIMING.name).value):
             self.node.get_logger().info(timing_line(
                 self.stage, time_to_ns(header.stamp),
                 (end.nanoseconds - start.nanoseconds) / 1e6, dropped))

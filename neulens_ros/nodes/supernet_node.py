@@ -83,9 +83,7 @@ class SupernetNode(LifecycleNode):
         out_qos = make_qos(values['output_qos_profile'], values['output_qos_depth'])
         self.pub_detections = self.create_lifecycle_publisher(
             Detection2DArray, values['detections_topic'], out_qos)
-        self.timing = StageTimingPublisher(
-            self, values['timing_topic'], 'supernet',
-            log=lambda: bool(self.params.values['log_timing']))
+        self.timing = StageTimingPublisher(self, values['timing_topic'], 'supernet')
         self.status = StatusPublisher(self)
         self.create_timer(values['status_period_s'], self.publish_status)
         if values['autostart']:
