@@ -72,6 +72,11 @@ class FrameRun:
     levels: tuple[int, ...]
     result: EdgeResult
 
+    @property
+    def dropped(self) -> bool:
+        """Every tile skipped: nothing computed or sent, no detections."""
+        return all(lv == LEVEL_SKIP for lv in self.levels)
+
 
 class Bench:
     """The shipped gate, detector and one HeadsetGate per policy on one data set."""
@@ -120,7 +125,7 @@ def summarize(runs: list[FrameRun], slo_ms: float) -> dict[str, Any]:
     """Frames DEMUX dropped (every tile skipped: nothing computed, no detections) are counted
     apart; the SLO is judged on the computed frames, and also strictly (a drop = a miss)."""
     lat = np.array([r.latency_ms for r in runs])
-    computed = np.array([any(lv != LEVEL_SKIP for lv in r.levels) for r in runs])
+    computed = np.array([not r.dropped for r in runs])
     fits = np.array([r.fits for r in runs]) & computed
     met = (lat <= slo_ms) & computed
     return {
@@ -207,7 +212,7 @@ def contention(bench: Bench, slo_ms: float, frames: int, burners: int, correct: 
     return {'correction': correct, 'slo_ms': slo_ms, 'burners': burners,
             'contention_frames': [start, end],
             'latency_ms': [round(r.latency_ms, 2) for r in runs],
-            'dropped': [not any(lv != LEVEL_SKIP for lv in r.levels) for r in runs],
+            'dropped': [r.dropped for r in runs],
             **summarize(runs, slo_ms),
             'met_fraction_during': during['met_fraction'],
             'dropped_fraction_during': during['dropped_fraction'],
