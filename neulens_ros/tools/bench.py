@@ -114,12 +114,16 @@ def variants(front: nn.Module, size: tuple[int, int], k: int, runners: dict
 def masked(front: nn.Module, level: int, run: Callable[[], Any]) -> Any:
     """`run()` with every slimmable convolution of `front` at full width but its output
     channels beyond `level`'s width zeroed (DS-Net-style dynamic width by masking)."""
+    masks = {}
+    for m in front.modules():
+        if isinstance(m, SlimConv2d):
+            mask = torch.zeros(m.out_channels, 1, 1)  # [C, 1, 1], built once, not per call
+            mask[:level_width(m.out_channels, level)] = 1
+            masks[m] = mask
+
     def hook(module: SlimConv2d, _inputs: object, out: torch.Tensor) -> torch.Tensor:
-        mask = torch.zeros(out.shape[1], 1, 1, dtype=out.dtype)
-        mask[:level_width(module.out_channels, level)] = 1
-        return out * mask
-    handles = [m.register_forward_hook(hook) for m in front.modules()
-               if isinstance(m, SlimConv2d)]
+        return out * masks[module]
+    handles = [m.register_forward_hook(hook) for m in masks]
     try:
         return run()
     finally:
