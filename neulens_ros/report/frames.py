@@ -66,6 +66,12 @@ class BagFrames:
     missing: list[str]  # message types the report uses that the bag does not have
 
 
+def stage_record(msg: Any) -> StageRecord:
+    """The StageRecord of a StageTiming message (from a bag or live)."""
+    return StageRecord(stamp_ns(msg.start), stamp_ns(msg.end), int(msg.bytes_in),
+                       int(msg.bytes_out), bool(msg.dropped), str(msg.reason))
+
+
 def join_frames(messages: Iterable[BagMessage]) -> list[FrameRecord]:
     """FrameRecords keyed by header stamp, sorted by stamp."""
     frames: dict[int, FrameRecord] = {}
@@ -77,9 +83,7 @@ def join_frames(messages: Iterable[BagMessage]) -> list[FrameRecord]:
     for item in messages:
         msg = item.msg
         if item.msgtype == TYPE_TIMING:
-            frame(msg.header.stamp).stages[msg.stage] = StageRecord(
-                stamp_ns(msg.start), stamp_ns(msg.end), int(msg.bytes_in), int(msg.bytes_out),
-                bool(msg.dropped), str(msg.reason))
+            frame(msg.header.stamp).stages[msg.stage] = stage_record(msg)
         elif item.msgtype == TYPE_BATCH:
             rec = frame(msg.decision.header.stamp)
             rec.decision = msg.decision

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from neulens_ros.report.frames import STAGE_ORDER
+from neulens_ros.report.summary import describe, ordered_stages
 
 
 @dataclass
@@ -65,13 +65,11 @@ class LiveStats:
 
     def rows(self, now_s: float) -> list[tuple[str, ...]]:
         """(stage, fps, p50 ms, p90 ms, kB out per frame, dropped) in pipeline order."""
-        names = [s for s in STAGE_ORDER if s in self.stages] + sorted(
-            set(self.stages) - set(STAGE_ORDER))
         out = []
-        for name in names:
+        for name in ordered_stages(self.stages):
             w = self.stages[name]
-            lat = np.asarray(w.latency_ms, dtype=np.float64)
-            p50, p90 = (np.percentile(lat, [50, 90]) if lat.size else (np.nan, np.nan))
+            lat = describe(w.latency_ms)
+            p50, p90 = lat.get('p50', np.nan), lat.get('p90', np.nan)
             kb = float(np.mean(w.bytes_out)) / 1e3 if w.bytes_out else 0.0
             out.append((name, f'{w.fps(now_s):.1f}', f'{p50:.1f}', f'{p90:.1f}', f'{kb:.1f}',
                         f'{w.dropped}/{w.total}'))

@@ -14,7 +14,7 @@ Definitions (milliseconds unless noted):
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
@@ -33,10 +33,15 @@ def describe(values: Sequence[float]) -> dict[str, float | int]:
             'max': float(arr.max()), 'jitter': jitter}
 
 
+def ordered_stages(names: Iterable[str]) -> list[str]:
+    """Stage names in pipeline order (unknown stages after, sorted)."""
+    seen = set(names)
+    return [s for s in STAGE_ORDER if s in seen] + sorted(seen - set(STAGE_ORDER))
+
+
 def stages_in(frames: Sequence[FrameRecord]) -> list[str]:
     """Stage names present, in pipeline order (unknown stages after, sorted)."""
-    seen = {s for f in frames for s in f.stages}
-    return [s for s in STAGE_ORDER if s in seen] + sorted(seen - set(STAGE_ORDER))
+    return ordered_stages(s for f in frames for s in f.stages)
 
 
 def end_to_end_ms(frame: FrameRecord, last_stage: str) -> float | None:

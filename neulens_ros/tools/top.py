@@ -16,6 +16,7 @@ import argparse
 import sys
 import time
 
+from neulens_ros.report.frames import stage_record
 from neulens_ros.report.live import LiveStats, plain, render
 
 
@@ -44,14 +45,14 @@ def main(argv: list[str] | None = None) -> int:
     from rclpy.qos import qos_profile_sensor_data
 
     from neulens_msgs.msg import StageTiming, TileDecision
-    from neulens_ros.nodes.common import time_to_ns
     from neulens_ros.nodes.stage_timing import TIMING_QOS
 
     stats = LiveStats()
 
     def on_timing(msg: StageTiming) -> None:
-        stats.add_timing(msg.stage, (time_to_ns(msg.end) - time_to_ns(msg.start)) / 1e6,
-                         int(msg.bytes_out), time.monotonic(), bool(msg.dropped))
+        rec = stage_record(msg)
+        stats.add_timing(msg.stage, rec.latency_ms, rec.bytes_out, time.monotonic(),
+                         rec.dropped)
 
     def on_decision(msg: TileDecision) -> None:
         stats.add_decision(k=msg.k, p_layers=msg.p_layers, levels=list(msg.levels),
