@@ -18,22 +18,22 @@ class StageWindow:
     """The last `size` records of one stage."""
 
     size: int = 200
-    latency_ms: deque = field(default_factory=deque)
-    arrivals_s: deque = field(default_factory=deque)  # monotonic seconds
-    bytes_out: deque = field(default_factory=deque)
     dropped: int = 0
     total: int = 0
+
+    def __post_init__(self) -> None:
+        self.latency_ms: deque[float] = deque(maxlen=self.size)
+        self.arrivals_s: deque[float] = deque(maxlen=self.size)  # monotonic seconds
+        self.bytes_out: deque[int] = deque(maxlen=self.size)
 
     def add(self, latency_ms: float, bytes_out: int, now_s: float, dropped: bool) -> None:
         self.total += 1
         if dropped:
             self.dropped += 1
             return
-        for values, value in ((self.latency_ms, latency_ms), (self.arrivals_s, now_s),
-                              (self.bytes_out, bytes_out)):
-            values.append(value)
-            if len(values) > self.size:
-                values.popleft()
+        self.latency_ms.append(latency_ms)
+        self.arrivals_s.append(now_s)
+        self.bytes_out.append(bytes_out)
 
     def fps(self, now_s: float, span_s: float = 5.0) -> float:
         """Frames per second over the last `span_s` seconds."""
