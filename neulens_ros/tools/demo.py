@@ -44,11 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     bag = run_dir / 'bag'
     overrides = {
         'source': {'num_frames': args.frames, 'rate_hz': args.rate, 'source': args.source,
-                   'start_delay_s': 1.0, 'wait_for_subscribers': 2},  # gate/lifting + recorder
+                   'start_delay_s': 1.0, 'wait_for_subscribers': 2,  # gate/lifting + recorder
+                   'log_timing': True},
         'recorder': {'output_dir': str(run_dir), 'bag_name': 'bag'},
         **{name: {'log_timing': True} for name in ('gate', 'supernet', 'lifting')},
     }
-    overrides['source']['log_timing'] = True
     nodes = [n for n in load_topology()]
     group = ProcessGroup(env=dds_environment(args.domain_id), log_dir=run_dir / 'logs')
     print(f'neulens-demo: {args.frames} {args.source} frames at {args.rate} Hz through '
