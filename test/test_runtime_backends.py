@@ -6,7 +6,7 @@ import torch
 
 from neulens_ros.errors import BackendError
 from neulens_ros.runtime.backends import (make_runners, model_hash, onnx_paths,
-                                          tensorrt_available)
+                                          ort_session_options, tensorrt_available)
 from neulens_ros.supernet.detector import P_OPTIONS, DetectorConfig, TileDetector
 from neulens_ros.supernet.executor import MicroFlowExecutor, crop_frames
 
@@ -50,6 +50,14 @@ def test_cache_is_reused_and_damage_is_rebuilt(model: TileDetector, tmp_path) ->
     _, runners = make_runners(model, 'onnxruntime', 'fp32', str(tmp_path), 4)
     assert damaged.stat().st_size > 100
     assert runners['stem'][1](torch.zeros(1, 3, 32, 32)).shape[0] == 1
+
+
+@pytest.mark.parametrize('threads', [0, 2])
+def test_ort_sessions_do_not_spin(threads: int) -> None:
+    ort = pytest.importorskip('onnxruntime')
+    options = ort_session_options(ort, threads)
+    assert options.get_session_config_entry('session.intra_op.allow_spinning') == '0'
+    assert options.intra_op_num_threads == threads
 
 
 def test_model_hash_follows_weights(model: TileDetector) -> None:

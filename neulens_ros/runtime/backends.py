@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
@@ -97,9 +97,7 @@ def ort_runners(fronts: Mapping[str, nn.Module], tag: str, cache_dir: str,
     except ImportError as exc:
         raise BackendError('backend onnxruntime needs the onnxruntime package: '
                            'pip install onnxruntime') from exc
-    options = ort.SessionOptions()
-    if threads:
-        options.intra_op_num_threads = threads
+    options = ort_session_options(ort, threads)
     example_hw = (full_hw[0] // 2, full_hw[1] // 2)
     runners: Runners = {p: {} for p in fronts}
     for (p, lv), path in onnx_paths(fronts, tag, cache_dir).items():
@@ -114,6 +112,18 @@ def ort_runners(fronts: Mapping[str, nn.Module], tag: str, cache_dir: str,
                                            providers=['CPUExecutionProvider'])
         runners[p][lv] = _ort_runner(session)
     return runners
+
+
+def ort_session_options(ort: Any, threads: int) -> Any:
+    """ONNX Runtime session options: `threads` intra-op threads (0 = its default) that sleep
+    when idle. Spinning idle workers (ONNX Runtime's default) take the cores the next call and
+    the rest of the process need; on 2 CPU cores that made tiled ResNet-50 fronts 1.2-2x slower
+    per call and narrow levels slower than level 0 (docs/benchmarks.md)."""
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    options.add_session_config_entry('session.intra_op.allow_spinning', '0')
+    return options
 
 
 def _ort_runner(session: object) -> Runner:
