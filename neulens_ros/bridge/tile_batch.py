@@ -1,7 +1,11 @@
 """Tiles + FrameDecision <-> neulens_msgs/TileBatch (what crosses the headset-edge link).
 
-Only the tiles that are not skipped travel, as rgb8 Images ('raw') or JPEG/PNG
-CompressedImages. Unpacking checks everything the edge relies on: the tile set equals the
+Only the tiles that are not skipped travel: as rgb8 Images ('raw'), as one JPEG/PNG
+CompressedImage per tile ('jpeg', 'png'), or as one mosaic ('jpeg_mosaic', 'png_mosaic'): a
+single image of the network input holding the carried tiles' pixels and nothing else (blank
+elsewhere), from which the edge cuts each tile by its rectangle. The mosaic sends overlapping
+halos once and pays one image header instead of one per tile, and blank areas cost almost
+nothing to compress. Unpacking checks everything the edge relies on: the tile set equals the
 decision's non-skipped tiles, each tile has its rectangle's size, the encoding is known.
 """
 
@@ -18,19 +22,39 @@ from neulens_ros.bridge.image import (compressed_to_numpy, image_to_numpy,
 from neulens_ros.bridge.tile_decision import decision_to_msg, msg_to_decision
 from neulens_ros.errors import DataError, EncodingError
 from neulens_ros.pipeline.decision import FrameDecision
+from neulens_ros.pipeline.tiles import crop_tile
 
-TILE_ENCODINGS = ('raw', 'jpeg', 'png')
+MOSAIC = '_mosaic'
+TILE_ENCODINGS = ('raw', 'jpeg', 'png', 'jpeg' + MOSAIC, 'png' + MOSAIC)
 
 
-def encode_tile(tile: np.ndarray, encoding: str, quality: int, header: Any) -> Any:
-    """One rgb8 tile [h, w, 3] as an Image ('raw') or CompressedImage ('jpeg' | 'png')."""
-    if encoding == 'raw':
+def image_format(encoding: str) -> str:
+    """The image format an encoding compresses with: 'raw', 'jpeg' or 'png'."""
+    if encoding not in TILE_ENCODINGS:
+        raise EncodingError(f'tile encoding {encoding!r} is not one of {TILE_ENCODINGS}')
+    return encoding.removesuffix(MOSAIC)
+
+
+def encode_tile(tile: np.ndarray, fmt: str, quality: int, header: Any) -> Any:
+    """One rgb8 image [h, w, 3] as an Image (`fmt` 'raw') or a CompressedImage ('jpeg' |
+    'png'; see image_format)."""
+    if fmt == 'raw':
         return numpy_to_image(np.ascontiguousarray(tile), 'rgb8', header=header)
-    if encoding in ('jpeg', 'png'):
-        msg = numpy_to_compressed(tile, fmt=encoding, quality=quality)
-        msg.header = header
-        return msg
-    raise EncodingError(f'tile encoding {encoding!r} is not one of {TILE_ENCODINGS}')
+    msg = numpy_to_compressed(np.ascontiguousarray(tile), fmt=fmt, quality=quality)
+    msg.header = header
+    return msg
+
+
+def paste_mosaic(decision: FrameDecision, tiles: Mapping[int, np.ndarray]) -> np.ndarray:
+    """[H_in, W_in, 3] uint8 network-input image holding `tiles` at their rectangles (the
+    parts inside the image), zero elsewhere."""
+    width, height = decision.input_size
+    mosaic = np.zeros((height, width, 3), dtype=np.uint8)
+    for index, tile in tiles.items():
+        x0, y0, x1, y1 = (int(v) for v in decision.tile_rects[index])
+        sx0, sy0, sx1, sy1 = max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
+        mosaic[sy0:sy1, sx0:sx1] = tile[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0]
+    return mosaic
 
 
 def pack_tile_batch(decision: FrameDecision, header: Any, tiles: Mapping[int, np.ndarray],
@@ -42,7 +66,12 @@ def pack_tile_batch(decision: FrameDecision, header: Any, tiles: Mapping[int, np
         raise DataError(f'tiles {sorted(tiles)} given, but the decision sends {list(indices)}')
     msg = TileBatch(decision=decision_to_msg(decision, header), encoding=encoding,
                     tile_indices=list(indices), full_frame_bytes=int(full_frame_bytes))
-    encoded = [encode_tile(tiles[i], encoding, quality, header) for i in indices]
+    fmt = image_format(encoding)
+    if encoding.endswith(MOSAIC):
+        encoded = ([encode_tile(paste_mosaic(decision, tiles), fmt, quality, header)]
+                   if indices else [])
+    else:
+        encoded = [encode_tile(tiles[i], fmt, quality, header) for i in indices]
     if encoding == 'raw':
         msg.tiles = encoded
     else:
@@ -64,24 +93,44 @@ def unpack_tile_batch(msg: Any) -> tuple[FrameDecision, dict[int, np.ndarray]]:
     if indices != decision.sent_tiles:
         raise DataError(f'tile indices {list(indices)} differ from the non-skipped tiles '
                         f'{list(decision.sent_tiles)} of the decision')
-    if msg.encoding == 'raw':
-        payload = list(msg.tiles)
-    elif msg.encoding in ('jpeg', 'png'):
-        payload = list(msg.compressed_tiles)
-    else:
-        raise EncodingError(f'tile encoding {msg.encoding!r} is not one of {TILE_ENCODINGS}')
+    fmt = image_format(msg.encoding)
+    payload = list(msg.tiles) if fmt == 'raw' else list(msg.compressed_tiles)
+    if msg.encoding.endswith(MOSAIC):
+        return decision, mosaic_tiles(decision, payload, fmt)
     if len(payload) != len(indices):
         raise DataError(f'{len(indices)} tile indices but {len(payload)} {msg.encoding} tiles')
     tiles = {}
     for index, part in zip(indices, payload, strict=True):
-        array = (image_to_numpy(part, 'rgb8') if msg.encoding == 'raw'
-                 else compressed_to_numpy(part))
-        if array.ndim != 3 or array.shape[2] != 3:
-            raise EncodingError(f'tile {index}: expected 3 colour channels, got shape '
-                                f'{list(array.shape)}')
+        array = decode_rgb(part, fmt, f'tile {index}')
         width, height = decision.tile_size(index)
         if array.shape[:2] != (height, width):
             raise DataError(f'tile {index} is {array.shape[1]}x{array.shape[0]} but its '
                             f'rectangle is {width}x{height}')
         tiles[index] = array
     return decision, tiles
+
+
+def decode_rgb(part: Any, fmt: str, what: str) -> np.ndarray:
+    """[h, w, 3] uint8 from an rgb8 Image ('raw') or a CompressedImage; EncodingError naming
+    `what` when it is not 3-channel colour."""
+    array = image_to_numpy(part, 'rgb8') if fmt == 'raw' else compressed_to_numpy(part)
+    if array.ndim != 3 or array.shape[2] != 3:
+        raise EncodingError(f'{what}: expected 3 colour channels, got shape '
+                            f'{list(array.shape)}')
+    return array
+
+
+def mosaic_tiles(decision: FrameDecision, payload: list[Any], fmt: str
+                 ) -> dict[int, np.ndarray]:
+    """{tile index: [h, w, 3] uint8} cut from a mosaic payload (one image, none when every
+    tile is skipped)."""
+    if len(payload) != (1 if decision.sent_tiles else 0):
+        raise DataError(f'a mosaic TileBatch carries one image, got {len(payload)}')
+    if not payload:
+        return {}
+    mosaic = decode_rgb(payload[0], fmt, 'mosaic')
+    width, height = decision.input_size
+    if mosaic.shape[:2] != (height, width):
+        raise DataError(f'mosaic is {mosaic.shape[1]}x{mosaic.shape[0]} but the network input '
+                        f'is {width}x{height}')
+    return {i: crop_tile(mosaic, decision.tile_rects[i]) for i in decision.sent_tiles}

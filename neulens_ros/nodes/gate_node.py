@@ -20,7 +20,7 @@ from sensor_msgs.msg import Image
 
 from neulens_msgs.msg import StageTiming, TileBatch, TileDecision
 from neulens_ros.bridge.image import image_to_numpy, numpy_to_compressed
-from neulens_ros.bridge.tile_batch import TILE_ENCODINGS, pack_tile_batch
+from neulens_ros.bridge.tile_batch import TILE_ENCODINGS, image_format, pack_tile_batch
 from neulens_ros.bridge.tile_decision import decision_to_msg
 from neulens_ros.control.clg import POLICIES
 from neulens_ros.control.demux import SloConfig
@@ -53,7 +53,8 @@ PARAMS = [
               maximum=1.0),
     ParamSpec('delta_w', [2, 4, 5], 'Tiles raised per CLG step for k = 2, 3, 4',
               item_type=int, minimum=1, maximum=16),
-    ParamSpec('tile_encoding', 'jpeg', 'How tiles travel', choices=TILE_ENCODINGS),
+    ParamSpec('tile_encoding', 'jpeg_mosaic', 'How tiles travel: raw, one image per tile '
+              '(jpeg, png) or one mosaic of the kept tiles', choices=TILE_ENCODINGS),
     ParamSpec('jpeg_quality', 90, 'JPEG quality of the tiles', minimum=1, maximum=100),
     ParamSpec('gate_checkpoint', 'neulens_cgg', 'Gate checkpoint name or .pt file',
               read_only=True),
@@ -172,9 +173,10 @@ class GateNode(Node):
 
     def full_frame_bytes(self, image: np.ndarray, encoding: str, quality: int) -> int:
         """Bytes the whole network input would take in the tile encoding (the baseline)."""
-        if encoding == 'raw':
+        fmt = image_format(encoding)
+        if fmt == 'raw':
             return image.nbytes
-        return len(numpy_to_compressed(image, encoding, quality).data)
+        return len(numpy_to_compressed(image, fmt, quality).data)
 
     def on_timing(self, msg: StageTiming) -> None:
         """The edge's reply for a frame: link sample + measured compute."""

@@ -7,7 +7,7 @@ The headset side (source, gate, lifting, recorder) runs in one network namespace
 frames run three times:
 - neulens:     the CGG's choice per tile (policy cs), only the kept tiles sent;
 - full_frame:  full-frame offloading of the same detector: every tile at full width
-               (2 x 2 tiles covering the frame, same JPEG encoding);
+               (2 x 2 tiles covering the frame, one JPEG of the whole input);
 - image_width: one width for the whole image (every tile at level 2, c = 0.5).
 Each run records a bag; the comparison (end-to-end latency, transmission time, bytes per
 frame, frames dropped, mAP@0.5 against the generator's ground truth) goes to JSON, Markdown
@@ -51,7 +51,7 @@ def run_variant(name: str, link: TwoHostLink, frames: int, rate: float, out: Pat
     overrides = {
         'source': {'num_frames': frames, 'preload_frames': frames, 'rate_hz': rate,
                    'start_delay_s': 8.0, 'seed': 500},
-        'gate': {'tile_encoding': 'jpeg', **VARIANTS[name]},
+        'gate': {'tile_encoding': 'jpeg_mosaic', **VARIANTS[name]},
         'supernet': {'stale_after_ms': 2000.0},
         'lifting': {},
         'recorder': {'output_dir': str(out), 'bag_name': name},
