@@ -5,8 +5,9 @@ import pytest
 import torch
 
 from neulens_ros.errors import BackendError
-from neulens_ros.runtime.backends import (make_runners, model_hash, onnx_paths,
-                                          ort_session_options, tensorrt_available)
+from neulens_ros.runtime.backends import (LevelFront, make_runners, model_hash, onnx_paths,
+                                          ort_session_options, paper_tile_sizes,
+                                          tensorrt_available)
 from neulens_ros.supernet.detector import P_OPTIONS, DetectorConfig, TileDetector
 from neulens_ros.supernet.executor import MicroFlowExecutor, crop_frames
 
@@ -58,6 +59,25 @@ def test_ort_sessions_do_not_spin(threads: int) -> None:
     options = ort_session_options(ort, threads)
     assert options.get_session_config_entry('session.intra_op.allow_spinning') == '0'
     assert options.intra_op_num_threads == threads
+
+
+def test_ort_sessions_are_specialised_to_the_paper_tile_sizes(model: TileDetector,
+                                                              tmp_path) -> None:
+    _, runners = make_runners(model, 'onnxruntime', 'fp32', str(tmp_path), 16)
+    sizes = paper_tile_sizes({p: model.front(p) for p in P_OPTIONS}, (96, 128))
+    torch.manual_seed(3)
+    for p in P_OPTIONS:
+        assert len(sizes[p]) >= 2  # k = 2, 3, 4 cut tiles of different sizes
+        for lv, runner in runners[p].items():
+            assert set(runner.sized) == sizes[p]
+            for (h, w), session in runner.sized.items():
+                assert session.get_inputs()[0].shape[1:] == [3, h, w]  # only N is dynamic
+                x = torch.randn(3, 3, h, w)
+                with torch.no_grad():
+                    expected = LevelFront(model.front(p), lv)(x)
+                np.testing.assert_allclose(runner(x).numpy(), expected.numpy(),
+                                           atol=1e-4 * float(expected.abs().max()))
+            assert runner.dynamic.get_inputs()[0].shape[2:] == ['h', 'w']
 
 
 def test_model_hash_follows_weights(model: TileDetector) -> None:

@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from neulens_ros.errors import NeulensError
-from neulens_ros.runtime.backends import front_runners, model_hash
+from neulens_ros.runtime.backends import front_runners, model_hash, paper_tile_sizes
 from neulens_ros.supernet.backbones import RESNET_P_OPTIONS, ResNet50, resnet_front
 from neulens_ros.supernet.detector import P_OPTIONS, TileDetector
 from neulens_ros.supernet.executor import FrontExecutor, crop_frames
@@ -154,8 +154,9 @@ def run(models: list[BenchModel], backends: list[str], ks: list[int], quick: boo
     jobs = [(m, b, p, k) for m in models for b in backends
             for p in (list(m.fronts)[-1:] if quick else m.fronts) for k in ks]
     for model, backend, p, k in tqdm(jobs, desc='bench', unit='config'):
-        _, runners = front_runners({p: model.fronts[p]}, model.tag, backend, 'fp32',
-                                   cache_dir, k * k, model.size)
+        fronts = {p: model.fronts[p]}
+        _, runners = front_runners(fronts, model.tag, backend, 'fp32', cache_dir, k * k,
+                                   model.size, paper_tile_sizes(fronts, model.size, [k]))
         vs = variants(model.fronts[p], model.size, k, runners.get(p, {}))
         ms = measure({n: fn for n, (fn, _) in vs.items()}, rounds)
         base_ms, base_macs = ms['level0'], vs['level0'][1]
