@@ -16,13 +16,17 @@ def test_quick_bench_writes_consistent_records(tmp_path) -> None:
     records = data['records']
     assert {r['backend'] for r in records} == {'torch', 'onnxruntime'}
     names = {r['variant'] for r in records}
-    assert {'untiled', 'level0', 'level3', 'mixed', 'level0_per_tile_calls', 'masked2'} <= names
+    assert {'untiled', 'level0', 'level3', 'mixed', 'level0_per_tile_calls', 'masked2',
+            'level3_bf16'} <= names
     for r in records:
         assert r['latency_ms'] > 0 and r['macs'] >= 0
         base = next(b for b in records if b['backend'] == r['backend'] and b['variant']
                     == 'level0' and b['p'] == r['p'] and b['k'] == r['k'])
         assert r['mac_ratio'] == pytest.approx(r['macs'] / base['macs'])
     assert all(r['mac_ratio'] == 1.0 for r in records if r['variant'].startswith('masked'))
+    assert all(r['macs'] == next(b['macs'] for b in records if b['variant'] == r['variant'][:-5]
+                                 and b['backend'] == r['backend'])
+               for r in records if r['variant'].endswith('_bf16'))
     levels = [next(r for r in records if r['backend'] == 'torch' and r['variant'] == f'level{i}')
               for i in range(4)]
     assert [r['mac_ratio'] for r in levels] == sorted((r['mac_ratio'] for r in levels),

@@ -8,9 +8,10 @@
 For the detector's front at each split point with k x k tiles (paper halo), on each backend:
 the untiled full-width front, tiled level 0 (the tiling overhead), every uniform level, the
 mixed assignment of the paper's example (k = 3: 2 tiles at level 0, 3 at level 2, 2 at level 3,
-2 skipped), one call per tile against one call per level, and the DS-Net-style baseline
+2 skipped), one call per tile against one call per level, the DS-Net-style baseline
 (`masked<l>`: every tile at full width, each convolution's output channels beyond level l's
-width zeroed, so the MACs are level 0's). Variants are measured round
+width zeroed, so the MACs are level 0's) and, on eager PyTorch, levels 0 and 3 under
+bfloat16 autocast (`level<l>_bf16`). Variants are measured round
 robin (every round runs every variant once) and reported as medians, so machine noise hits
 all of them alike; speed is given as ratios to tiled level 0 measured in the same run:
 latency ratio, MAC ratio and the latency conversion efficiency (1 - latency ratio) /
@@ -104,11 +105,20 @@ def variants(front: nn.Module, size: tuple[int, int], k: int, runners: dict
         out[name] = (lambda lv=levels: per_level.stitch(tiles, lv, grid), front_macs(levels))
     out['level0_per_tile_calls'] = (lambda: per_tile.stitch(tiles, assignments['level0'], grid),
                                     out['level0'][1])
-    if not runners:  # masking needs the eager slimmable modules
+    if not runners:  # masking and autocast need the eager slimmable modules
         for lv in range(1, LEVEL_SKIP):
             out[f'masked{lv}'] = (lambda lv=lv: masked(front, lv, lambda: per_level.stitch(
                 tiles, assignments['level0'], grid)), out['level0'][1])
+        for lv in (0, 3):
+            out[f'level{lv}_bf16'] = (lambda lv=lv: bf16(lambda: per_level.stitch(
+                tiles, assignments[f'level{lv}'], grid)), out[f'level{lv}'][1])
     return out
+
+
+def bf16(run: Callable[[], Any]) -> Any:
+    """`run()` under CPU bfloat16 autocast (convolutions and matmuls in bf16)."""
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        return run()
 
 
 def masked(front: nn.Module, level: int, run: Callable[[], Any]) -> Any:
@@ -180,7 +190,7 @@ def plot(records: list[dict[str, Any]], out: Path) -> Path:
         rows = [r for r in records if r['backend'] == backend and r['k'] == 3
                 and r['model'] == model and r['p'] == deepest
                 and r['variant'].startswith(('level', 'mixed'))
-                and 'per_tile' not in r['variant']]
+                and not r['variant'].endswith(('_calls', '_bf16'))]
         ax.plot([r['mac_ratio'] for r in rows], [r['latency_ratio'] for r in rows], 'o',
                 label=f'{model} {deepest}, {backend}')
     ax.plot([0, 1], [0, 1], 'k--', lw=1, label='ideal (latency follows MACs)')
