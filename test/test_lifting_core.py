@@ -83,11 +83,14 @@ def test_quaternion_of_rotation() -> None:
 @pytest.mark.parametrize('encoding', ['32FC1', '16UC1'])
 def test_lift_on_generated_scenes_meets_accuracy(encoding: str) -> None:
     from neulens_ros.bridge.image import depth_to_millimetres
+    from neulens_ros.eval.lifting import truth_box
     errors, ious = [], []
     for seed in (100, 102, 103):
         scene = generate_scene(SceneConfig(), seed)
         g = gravity_frame(np.asarray(scene.up))
-        objs = [o for o in scene.objects if o.visibility >= 0.5 and o.visible_pixels >= 200]
+        index = [i for i, o in enumerate(scene.objects)
+                 if o.visibility >= 0.5 and o.visible_pixels >= 200]
+        objs = [scene.objects[i] for i in index]
         dets = [Box2D(*o.box2d, class_id=o.class_id, score=0.9) for o in objs]
         depth = scene.depth if encoding == '32FC1' else depth_to_millimetres(scene.depth)
         result = lift_detections(dets, depth, encoding, scene.camera,
@@ -96,13 +99,41 @@ def test_lift_on_generated_scenes_meets_accuracy(encoding: str) -> None:
         for obj in result.objects:
             truth = objs[obj.index]
             errors.append(np.linalg.norm(obj.centre - np.asarray(truth.centre)))
-            rg = g @ np.asarray(truth.rotation)
-            ious.append(iou_3d(obj.box_g, YawBox(g @ np.asarray(truth.centre),
-                                                 np.asarray(truth.size),
-                                                 float(np.arctan2(rg[0, 2], rg[0, 0])))))
+            ious.append(iou_3d(obj.box_g, truth_box(scene, index[obj.index], g)))
             np.testing.assert_allclose(obj.rotation @ obj.rotation.T, np.eye(3), atol=1e-9)
-    assert np.median(errors) < 0.06
-    assert np.mean(np.asarray(ious) >= 0.5) >= 0.7
+    # 16 objects; measured: median centre error 0.6 cm, every IoU >= 0.5
+    assert np.median(errors) < 0.03
+    assert np.mean(np.asarray(ious) >= 0.5) >= 0.85
+
+
+def test_truth_box_holds_the_generated_surface() -> None:
+    """The generator's box-to-camera matrix is a reflection (its world frame is left-handed
+    seen from the optical frame): the truth yaw must still put every visible surface point of
+    a box or pyramid inside the truth footprint."""
+    from matplotlib.path import Path
+
+    from neulens_ros.eval.lifting import truth_box
+    scene = generate_scene(SceneConfig(), 5001)
+    g = gravity_frame(np.asarray(scene.up))
+    checked = 0
+    for i, obj in enumerate(scene.objects):
+        if obj.class_name not in ('box', 'pyramid') or obj.visible_pixels < 200:
+            continue
+        vs, us = np.nonzero(scene.masks == i + 1)
+        flat = (back_project(scene.camera, us, vs, scene.depth[vs, us]) @ g.T)[:, [0, 2]]
+        footprint = Path(truth_box(scene, i, g).footprint())
+        assert footprint.contains_points(flat, radius=0.005).mean() > 0.99
+        checked += 1
+    assert checked >= 3
+
+
+def test_the_real_motorcycle_lifts_to_a_motorcycle_sized_box() -> None:
+    from neulens_ros.eval.lifting import lift_motorcycle
+    bike = lift_motorcycle()
+    across, height, along = bike['size_m']
+    assert 1.5 < across < 2.4  # seen from the side: its length (the image cuts the wheels)
+    assert 0.6 < height < 1.4 and 0.2 < along < 1.0
+    assert abs(bike['yaw_deg']) < 15 and 2.0 < bike['distance_m'] < 3.5
 
 
 def test_points_agree_with_open3d_on_the_real_sample() -> None:

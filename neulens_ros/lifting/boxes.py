@@ -76,6 +76,28 @@ def _hull(points: np.ndarray) -> np.ndarray:
         return pts
 
 
+def _axes(angle: float) -> np.ndarray:
+    """[2, 2] rows: the unit axes in (x, z) of a rectangle whose first axis is at `angle`
+    radians from x towards z."""
+    c, s = np.cos(angle), np.sin(angle)
+    return np.array([[c, s], [-s, c]])
+
+
+def _local(points: np.ndarray, angles: np.ndarray) -> np.ndarray:
+    """[2, N, A] coordinates of 2D points [N, 2] along the two axes of rectangles whose first
+    axis is at each of `angles` [A] radians (from x towards z)."""
+    c, s = np.cos(angles), np.sin(angles)
+    return np.stack([points @ np.stack([c, s]), points @ np.stack([-s, c])])
+
+
+def _box_at(points: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
+    """(centre [2], size [2]) of the rectangle around 2D points [N, 2] whose first axis is at
+    `angle` radians."""
+    local = _local(points, np.array([angle]))[:, :, 0]  # [2, N]
+    lo, hi = local.min(1), local.max(1)
+    return ((lo + hi) / 2) @ _axes(angle), hi - lo
+
+
 def min_area_rectangle(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     """(centre [2], size [2] along the rectangle's axes, angle) of the smallest rectangle
     around 2D points, by rotating calipers over the hull's edge directions."""
@@ -83,62 +105,125 @@ def min_area_rectangle(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, floa
     if len(hull) < 3:
         lo, hi = points.min(0), points.max(0)
         return (lo + hi) / 2, np.maximum(hi - lo, 1e-3), 0.0
-    best = None
     edges = np.diff(np.vstack([hull, hull[:1]]), axis=0)
-    for angle in np.unique(np.mod(np.arctan2(edges[:, 1], edges[:, 0]), np.pi / 2)):
-        c, s = np.cos(angle), np.sin(angle)
-        rot = np.array([[c, s], [-s, c]])
-        local = hull @ rot.T
-        lo, hi = local.min(0), local.max(0)
-        area = np.prod(hi - lo)
-        if best is None or area < best[0]:
-            best = (area, ((lo + hi) / 2) @ rot, hi - lo, angle)
-    return best[1], best[2], float(best[3])
+    angles = np.unique(np.mod(np.arctan2(edges[:, 1], edges[:, 0]), np.pi / 2))  # [A]
+    local = _local(hull, angles)
+    angle = float(angles[int(np.argmin(np.prod(local.max(1) - local.min(1), axis=0)))])
+    return (*_box_at(hull, angle), angle)
 
 
-FOOTPRINTS = ('round', 'apex', 'none')
+# L-shape search (Zhang et al. 2017, "Efficient L-shape fitting for vehicle detection using
+# laser scanners", closeness criterion): candidate angles and the distance floor d0
+L_SHAPE_STEP_RAD = np.deg2rad(1.0)
+L_SHAPE_MIN_DISTANCE_M = 0.01
+
+
+def l_shape_rectangle(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """(centre [2], size [2], angle) of the rectangle whose sides the 2D points [N, 2] hug
+    closest: for each angle in [0, 90) degrees every point scores 1 / its distance to the
+    nearest side (at least d0), and the angle with the highest sum wins. Unlike the smallest
+    rectangle it follows a box's visible faces, not the line along which a depth gate cut its
+    far side off, nor a few stray hull points."""
+    angles = np.arange(0.0, np.pi / 2, L_SHAPE_STEP_RAD)  # [A]
+    local = _local(points, angles)
+    lo, hi = local.min(1, keepdims=True), local.max(1, keepdims=True)
+    to_side = np.minimum(hi - local, local - lo).min(0)  # [N, A]
+    score = (1.0 / np.maximum(to_side, L_SHAPE_MIN_DISTANCE_M)).sum(0)  # [A]
+    angle = float(angles[int(np.argmax(score))])
+    return (*_box_at(points, angle), angle)
+
+
+@dataclass(frozen=True)
+class _Rect:
+    """A footprint rectangle in G's (x, z) plane; the camera sits at the origin."""
+
+    centre: np.ndarray  # [2] metres
+    size: np.ndarray  # [2] metres along the two axes
+    angle: float  # radians of the first axis from G's x towards z
+
+    def axes(self) -> np.ndarray:
+        """[2, 2] rows: the unit axes in (x, z)."""
+        return _axes(self.angle)
+
+    def away(self, axis: int) -> np.ndarray:
+        """[2] unit vector along `axis` pointing away from the camera."""
+        a = self.axes()[axis]
+        return a if float(a @ self.centre) >= 0 else -a
+
+    def along_view(self) -> int:
+        """The axis closest to the viewing direction (G's z)."""
+        return int(np.argmax(np.abs(self.axes()[:, 1])))
+
+    def near_edge(self, axis: int) -> float:
+        """Position of the side nearest the camera along `away(axis)`, metres."""
+        return float(self.away(axis) @ self.centre) - self.size[axis] / 2
+
+    def grown(self, axis: int, length: float) -> _Rect:
+        """The rectangle with its side along `axis` at least `length` long, the near side kept
+        and the far side pushed away from the camera."""
+        grow = max(0.0, length - float(self.size[axis]))
+        size = self.size.copy()
+        size[axis] += grow
+        return _Rect(self.centre + self.away(axis) * grow / 2, size, self.angle)
+
+
+FOOTPRINTS = ('round', 'apex', 'box', 'none')
+
+
+def _complete(rect: _Rect, footprint: str, flat: np.ndarray, heights: np.ndarray,
+              face_m: float) -> _Rect:
+    """The visible footprint `rect` of points `flat` [N, 2] (heights [N]) completed by kind."""
+    along = rect.along_view()
+    if footprint == 'round':
+        return rect.grown(along, float(rect.size[1 - along]))
+    if footprint == 'apex':
+        apex = flat[int(np.argmax(heights))]
+        return rect.grown(along, 2 * (float(apex @ rect.away(along)) - rect.near_edge(along)))
+    if footprint == 'box':
+        thin = int(np.argmin(rect.size))
+        if rect.size[thin] < face_m:
+            return rect.grown(thin, float(rect.size[1 - thin]))
+    return rect
 
 
 def fit_yaw_box(points_g: np.ndarray, complete_depth: bool = True,
-                footprint: str = 'round') -> YawBox:
+                footprint: str = 'round', face_m: float = 0.05) -> YawBox:
     """Box around points [N, 3] in the gravity frame.
 
     A depth camera sees only the front of an object, so the visible footprint is cut along
-    the viewing direction. With `complete_depth` the extent along the view (G's z) is
-    completed by the object's kind of footprint:
-    - 'round' (cylinders, spheres, and the guess for boxes): grown away from the camera to
-      the extent across it, exact for round and square footprints;
+    the viewing direction. With `complete_depth` it is completed by the object's kind of
+    footprint:
+    - 'round' (cylinders, spheres): grown away from the camera to the extent across it,
+      exact for round and square footprints;
     - 'apex' (cones, pyramids): the top sits over the footprint's centre, so the far half
       mirrors the near half about the highest point;
+    - 'box': the rectangle comes from the L-shape search (`l_shape_rectangle`); two visible
+      faces or the top give both sides, so it is kept as seen, except that a footprint
+      thinner than `face_m` metres (one face, no top) is grown to a square like 'round';
     - 'none': the visible footprint as it is.
     """
     if footprint not in FOOTPRINTS:
         raise GeometryError(f'footprint {footprint!r} is not one of {FOOTPRINTS}')
     flat = points_g[:, [0, 2]]
-    centre2, size2, angle = min_area_rectangle(flat)
+    rect = _Rect(*(l_shape_rectangle(flat) if footprint == 'box'
+                   else min_area_rectangle(flat)))
+    if complete_depth:
+        rect = _complete(rect, footprint, flat, points_g[:, 1], face_m)
     y0, y1 = points_g[:, 1].min(), points_g[:, 1].max()
-    yaw = -angle  # rectangle axes rotated by `angle` in (x, z) = yaw about y
-    if complete_depth and footprint != 'none':
-        c, s = np.cos(angle), np.sin(angle)
-        axes = np.array([[c, s], [-s, c]])  # rows: rectangle axes in (x, z)
-        along = int(np.argmax(np.abs(axes[:, 1])))  # the axis closest to the view (G's z)
-        across = 1 - along
-        away = axes[along] * (1.0 if float(axes[along] @ centre2) >= 0 else -1.0)
-        size2 = size2.copy()
-        if footprint == 'apex':
-            apex = flat[int(np.argmax(points_g[:, 1]))]
-            near = float((flat @ away).min())  # the camera sits at G's origin
-            half = float(apex @ away) - near
-            if 2 * half > size2[along]:
-                centre2 = centre2 + away * (float(apex @ away) - float(centre2 @ away))
-                size2[along] = 2 * half
-        elif size2[along] < size2[across]:
-            grow = size2[across] - size2[along]
-            centre2 = centre2 + away * grow / 2
-            size2[along] = size2[across]
-    centre = np.array([centre2[0], (y0 + y1) / 2, centre2[1]])
-    size = np.array([size2[0], y1 - y0, size2[1]])
-    return YawBox(centre, size, yaw)
+    centre = np.array([rect.centre[0], (y0 + y1) / 2, rect.centre[1]])
+    size = np.array([rect.size[0], y1 - y0, rect.size[1]])
+    return YawBox(centre, size, -rect.angle)  # axes rotated by `angle` in (x, z) = yaw about y
+
+
+def rest_on_floor(box: YawBox, floor_y: float, gap_m: float) -> YawBox:
+    """`box` with its bottom on the floor at height `floor_y` (G's y) when it is less than
+    `gap_m` above it: objects rest on the floor, whose points were removed together with the
+    object's lowest centimetres."""
+    bottom, top = box.centre[1] - box.size[1] / 2, box.centre[1] + box.size[1] / 2
+    if bottom - floor_y >= gap_m:
+        return box
+    return YawBox(np.array([box.centre[0], (floor_y + top) / 2, box.centre[2]]),
+                  np.array([box.size[0], top - floor_y, box.size[2]]), box.yaw)
 
 
 def _cross(a: np.ndarray, b: np.ndarray) -> float:

@@ -1,12 +1,15 @@
 """DeepMix-style lifting: 2D detections + registered depth + intrinsics -> 3D boxes.
 
-Per detection: the depth pixels inside the box's core (the box shrunk by `core_shrink`) are
-gated around the object's depth (the nearer mode of the box's depth distribution, then
-median +- max(3 MAD, min_band)), back-projected, voxel-downsampled, cleaned of statistical
-outliers and clustered with DBSCAN (open3d) inside that box only; the cluster with the most
-points is the object. Its gravity-aligned box (min-area footprint, completed along the view)
-is the 3D detection, in the camera optical frame. A box with too few valid points yields no
-3D detection and a counted reason, never a made-up box.
+Per frame: the floor (the frame's dominant horizontal plane, with gravity known; see
+floor.py). Per detection: the depth pixels inside the box are back-projected and those on the
+floor dropped; the rest are gated around the object's depth (the nearer mode of the depth
+distribution in the box's core, the box shrunk by `core_shrink`, then median +- max(3 MAD,
+min_band), widened to `depth_band_widths` x the box's metric width where the floor was
+removed), voxel-downsampled (statistical outlier removal is optional) and clustered with
+DBSCAN (open3d) inside that box only; the cluster covering most of the image is the object. Its
+gravity-aligned box (footprint rectangle completed by the class's footprint kind, bottom on
+the floor) is the 3D detection, in the camera optical frame. A box with too few valid points
+yields no 3D detection and a counted reason, never a made-up box.
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ import numpy as np
 from neulens_ros.bridge.image import DEPTH_ENCODINGS, depth_to_metres
 from neulens_ros.data.camera import PinholeCamera
 from neulens_ros.errors import ConfigError, GeometryError, LiftingError
-from neulens_ros.lifting.boxes import FOOTPRINTS, YawBox, fit_yaw_box, gravity_frame
+from neulens_ros.lifting.boxes import (FOOTPRINTS, YawBox, fit_yaw_box, gravity_frame,
+                                       rest_on_floor)
+from neulens_ros.lifting.floor import Floor, find_floor
 from neulens_ros.lifting.geometry import back_project
 
 
@@ -49,27 +54,39 @@ class LiftingConfig:
     voxel_size_m: float = 0.02  # 0 = no downsampling
     core_shrink: float = 0.2  # fraction of each side left out of the depth statistics
     min_band_m: float = 0.15  # depth gate half-width at least this
-    # ... and at least this x the 2D box's width in metres (0 = off; 0.6 measured: boxes and
-    # cones gain, pyramids lose, overall -3 points of IoU >= 0.5; see docs/lifting.md)
-    depth_band_widths: float = 0.0
+    # ... and, where the floor was removed, at least this x the 2D box's width in metres: an
+    # object seen at an angle reaches back further than it is wide (0 = off; with the floor
+    # kept the gate stays narrow, as a wide one lets the floor in; see docs/lifting.md)
+    depth_band_widths: float = 3.0
     dbscan_eps_m: float = 0.06
-    outlier_neighbours: int = 16
+    # statistical outlier removal (0 = off): with the floor removed it only thinned the sparse
+    # far rows of the objects' tops (see docs/lifting.md)
+    outlier_neighbours: int = 0
     outlier_std: float = 2.0
     up: tuple[float, float, float] = (0.0, -1.0, 0.0)  # gravity 'up' in the optical frame
     complete_depth: bool = True
     # footprint kind per class id (see boxes.fit_yaw_box); ids beyond the list use 'round'
-    footprints: tuple[str, ...] = ('round', 'round', 'round', 'apex', 'apex')
+    footprints: tuple[str, ...] = ('box', 'round', 'round', 'apex', 'apex')
+    box_face_m: float = 0.05  # a 'box' footprint thinner than this shows one face only
+    floor_tolerance_m: float = 0.02  # points up to this above the floor are dropped (0 = off)
+    floor_min_fraction: float = 0.1  # share of the frame's sampled points the floor needs
+    floor_stride: int = 8  # pixel step of the frame's floor search, both axes
+    floor_gap_m: float = 0.05  # a box bottom less than this above the floor is put on it
 
     def __post_init__(self) -> None:
         problems = []
         if not 0 <= self.min_depth_m < self.max_depth_m:
             problems.append('need 0 <= min_depth_m < max_depth_m')
-        if self.min_points < 3:
-            problems.append('min_points must be >= 3')
+        if self.min_points < 3 or self.outlier_neighbours < 0 or self.outlier_std <= 0:
+            problems.append('need min_points >= 3, outlier_neighbours >= 0, outlier_std > 0')
         if self.voxel_size_m < 0 or self.dbscan_eps_m <= 0 or self.min_band_m <= 0:
             problems.append('voxel size must be >= 0, DBSCAN eps and min band > 0')
-        if self.depth_band_widths < 0:
-            problems.append('depth_band_widths must be >= 0')
+        if min(self.depth_band_widths, self.box_face_m, self.floor_tolerance_m,
+               self.floor_gap_m) < 0:
+            problems.append('depth_band_widths, box_face_m, floor_tolerance_m and floor_gap_m '
+                            'must be >= 0')
+        if not 0 < self.floor_min_fraction <= 1 or self.floor_stride < 1:
+            problems.append('need 0 < floor_min_fraction <= 1 and floor_stride >= 1')
         if not 0 <= self.core_shrink < 0.5:
             problems.append('core_shrink must be in [0, 0.5)')
         if np.linalg.norm(self.up) < 1e-9:
@@ -138,8 +155,10 @@ def box_scale(colour_size: tuple[int, int] | None, depth_shape: tuple[int, ...]
 
 
 def object_points(box: Box2D, depth_m: np.ndarray, camera: PinholeCamera,
-                  config: LiftingConfig, scale: tuple[float, float]) -> np.ndarray | str:
-    """[N, 3] gated points of the box's object, or the reason there are none."""
+                  config: LiftingConfig, scale: tuple[float, float],
+                  floor: Floor | None = None) -> tuple[np.ndarray, float] | str:
+    """([N, 3] gated points of the box's object, off the `floor` when there is one; the
+    gate's far end, metres of depth), or the reason there are none."""
     h, w = depth_m.shape
     bx0, by0 = box.x0 * scale[0], box.y0 * scale[1]
     bx1, by1 = box.x1 * scale[0], box.y1 * scale[1]
@@ -148,36 +167,43 @@ def object_points(box: Box2D, depth_m: np.ndarray, camera: PinholeCamera,
     if x1 <= x0 or y1 <= y0:
         return 'outside_image'
     patch = depth_m[y0:y1, x0:x1]
-    valid = np.isfinite(patch) & (patch >= config.min_depth_m) & (patch <= config.max_depth_m)
+    vs, us = np.nonzero(np.isfinite(patch) & (patch >= config.min_depth_m)
+                        & (patch <= config.max_depth_m))
+    z = patch[vs, us]  # [M] metres
+    points = back_project(camera, us + x0, vs + y0, z)  # [M, 3]
+    off_floor = (np.ones(len(z), bool) if floor is None
+                 else floor.above(points, config.floor_tolerance_m))
     # the depth statistics come from the box's core, where the object dominates
     cy, cx = int((y1 - y0) * config.core_shrink), int((x1 - x0) * config.core_shrink)
-    core = patch[cy:patch.shape[0] - cy, cx:patch.shape[1] - cx]
-    z = core[valid[cy:patch.shape[0] - cy, cx:patch.shape[1] - cx]]
-    if z.size < config.min_points:
+    in_core = ((vs >= cy) & (vs < patch.shape[0] - cy) & (us >= cx)
+               & (us < patch.shape[1] - cx) & off_floor)
+    if in_core.sum() < config.min_points:
         return 'no_depth'
     # the object is in front of what surrounds it: centre the gate on the nearer mode
-    near = np.percentile(z, 30)
-    around = z[np.abs(z - near) < max(config.min_band_m, 0.1 * near)]
+    near = np.percentile(z[in_core], 30)
+    around = z[in_core & (np.abs(z - near) < max(config.min_band_m, 0.1 * near))]
     median = np.median(around)
     mad = 1.4826 * np.median(np.abs(around - median))
-    # an object seen at an angle reaches back about as far as it is wide: a gate narrower
-    # than that cuts its far side off along a line of constant depth
-    width_m = (bx1 - bx0) / camera.fx * median
-    band = max(3 * mad, config.min_band_m, config.depth_band_widths * width_m)
-    keep = valid & (patch >= median - band) & (patch <= median + band)
+    band = max(3 * mad, config.min_band_m)
+    if floor is not None:
+        # an object seen at an angle reaches back further than it is wide: a gate narrower
+        # than that cuts its far side off along a line of constant depth
+        width_m = (bx1 - bx0) / camera.fx * median
+        band = max(band, config.depth_band_widths * width_m)
+    keep = off_floor & (np.abs(z - median) <= band)
     if keep.sum() < config.min_points:
         return 'few_points'
-    vs, us = np.nonzero(keep)
-    return back_project(camera, us + x0, vs + y0, patch[keep])
+    return points[keep], float(median + band)
 
 
 def clean_cluster(points: np.ndarray, config: LiftingConfig) -> np.ndarray:
-    """Voxel downsampling, statistical outlier removal and the largest DBSCAN cluster."""
+    """Voxel downsampling, statistical outlier removal (when on) and the DBSCAN cluster
+    covering most of the image."""
     import open3d as o3d
     cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points))
     if config.voxel_size_m > 0:
         cloud = cloud.voxel_down_sample(config.voxel_size_m)
-    if len(cloud.points) > config.outlier_neighbours:
+    if 0 < config.outlier_neighbours < len(cloud.points):
         cloud, _ = cloud.remove_statistical_outlier(config.outlier_neighbours,
                                                     config.outlier_std)
     pts = np.asarray(cloud.points)
@@ -186,8 +212,24 @@ def clean_cluster(points: np.ndarray, config: LiftingConfig) -> np.ndarray:
     labels = np.asarray(cloud.cluster_dbscan(eps=config.dbscan_eps_m, min_points=5))
     if labels.max() < 0:
         return pts[:0]
-    best = np.bincount(labels[labels >= 0]).argmax()
+    # a voxel point at depth z stands for about (fx * voxel / z)^2 pixels: weighting by 1 / z^2
+    # finds the object that covers most of the 2D box, not a wall far behind it whose
+    # surface fills more voxels
+    weights = pts[:, 2] ** -2.0 if config.voxel_size_m > 0 else np.ones(len(pts))
+    clustered = labels >= 0
+    best = np.bincount(labels[clustered], weights=weights[clustered]).argmax()
     return pts[labels == best]
+
+
+CUT_MARGIN_M = 0.01  # an object this close to the gate's far end (plus a voxel) was cut
+
+
+def footprint_kind(config: LiftingConfig, class_id: int, cut: bool) -> str:
+    """The footprint kind of a class (ids beyond `config.footprints` are 'round'). A 'box'
+    whose points reach the depth gate's far end lost its far side along a line of constant
+    depth, so the visible rectangle cannot be kept: it is completed like a 'round' one."""
+    kind = config.footprints[class_id] if 0 <= class_id < len(config.footprints) else 'round'
+    return 'round' if kind == 'box' and cut else kind
 
 
 def lift_detections(detections: Sequence[Box2D], depth: np.ndarray, depth_encoding: str,
@@ -202,20 +244,26 @@ def lift_detections(detections: Sequence[Box2D], depth: np.ndarray, depth_encodi
                             f'image is {depth_m.shape[1]}x{depth_m.shape[0]}')
     scale = box_scale(colour_size, depth_m.shape)
     g = gravity_frame(np.asarray(config.up))
+    floor = (find_floor(depth_m, camera, g[1], config.floor_stride, config.floor_tolerance_m,
+                        config.floor_min_fraction, (config.min_depth_m, config.max_depth_m))
+             if config.floor_tolerance_m > 0 else None)
     objects: list[Lifted3D] = []
     skipped: Counter[str] = Counter()
     for i, det in enumerate(detections):
-        points = object_points(det, depth_m, camera, config, scale)
-        if isinstance(points, str):
-            skipped[points] += 1
+        gated = object_points(det, depth_m, camera, config, scale, floor)
+        if isinstance(gated, str):
+            skipped[gated] += 1
             continue
+        points, far_m = gated
         cluster = clean_cluster(points, config)
         if len(cluster) < max(3, config.min_points // 4):
             skipped['few_points'] += 1
             continue
-        kind = (config.footprints[det.class_id] if 0 <= det.class_id < len(config.footprints)
-                else 'round')
-        box = fit_yaw_box(cluster @ g.T, config.complete_depth, kind)
+        kind = footprint_kind(config, det.class_id, cut=bool(
+            cluster[:, 2].max() >= far_m - config.voxel_size_m - CUT_MARGIN_M))
+        box = fit_yaw_box(cluster @ g.T, config.complete_depth, kind, config.box_face_m)
+        if floor is not None:
+            box = rest_on_floor(box, floor.height, config.floor_gap_m)
         centre, rotation = box.in_camera(g)
         objects.append(Lifted3D(i, det, centre, box.size, rotation,
                                 rotation_to_quaternion(rotation), len(cluster), box,

@@ -1,5 +1,6 @@
 """neulens-eval lifting: 3D centre error, 3D IoU and timing of the lifting on generated
-scenes, from ground-truth 2D boxes (objects at least half visible).
+scenes, from ground-truth 2D boxes (objects at least half visible), and the box lifted from
+the real Middlebury `stereo_motorcycle` sample (`summary.motorcycle`).
 
     neulens-eval lifting --scenes 40 --out runs/eval_lifting
 """
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neulens_ros.eval.lifting import evaluate_lifting
+from neulens_ros.eval.lifting import evaluate_lifting, lift_motorcycle
 from neulens_ros.plots import pyplot, save
 
 
@@ -40,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--out', type=Path, default=Path('runs/eval_lifting'))
     args = parser.parse_args(argv)
     result = evaluate_lifting(range(args.seed, args.seed + args.scenes))
+    result['summary']['motorcycle'] = lift_motorcycle()
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / 'lifting.json').write_text(json.dumps(result, indent=1))
     png = plot(result, args.out)
