@@ -2,16 +2,16 @@
 
 For every (P, k) the micro-flow executor runs the front over one frame's tiles with random
 per-tile levels (covering the level histograms), timed as the median of repeated warmed-up
-runs; the back runs once per P. Memory on the CPU is the activation footprint a caching
-allocator ends up reserving for one frame: for every level batch its input and its largest
-layer output (batches run one after another, and freed blocks stay reserved), plus the
-stitched map, from the real tensor sizes (a GPU build would read the allocator's peak).
+runs taken round robin over the histograms (runtime/timing.py); the back runs once per P.
+Memory on the CPU is the activation footprint a caching allocator ends up reserving for one
+frame: for every level batch its input and its largest layer output (batches run one after
+another, and freed blocks stay reserved), plus the stitched map, from the real tensor sizes
+(a GPU build would read the allocator's peak).
 """
 
 from __future__ import annotations
 
-import time
-from typing import Callable, Iterator
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -20,21 +20,10 @@ from torch import nn
 from neulens_ros.control.predictor import ProfileRecord
 from neulens_ros.supernet.detector import TileDetector
 from neulens_ros.supernet.executor import MicroFlowExecutor, crop_frames
+from neulens_ros.runtime.timing import round_robin_ms
 from neulens_ros.supernet.slim import LEVEL_SKIP
 
 MB = 1024.0 * 1024.0
-
-
-def median_ms(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
-    """Median wall time of `fn` in milliseconds."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1e3 * float(np.median(times))
 
 
 class PeakActivation:
@@ -70,19 +59,20 @@ def profile_front(model: TileDetector, p: str, k: int, halo: str, samples: int,
     grid = executor.grid(cfg.input_width, cfg.input_height, k, halo)
     image = torch.randn(1, 3, cfg.input_height, cfg.input_width)
     tiles = crop_frames(image, grid)
-    for i in range(samples):
-        # every histogram shape: sweep the skip share, then random levels for the rest
-        levels = rng.integers(0, LEVEL_SKIP + 1, k * k)
-        if i < LEVEL_SKIP + 1:
-            levels[:] = i  # the uniform levels anchor the fit
-        latency = median_ms(lambda lv=levels: executor.stitch(tiles, lv, grid), repeats)
+    # every histogram shape: the uniform levels anchor the fit, then random levels
+    assignments = [np.full(k * k, i) if i < LEVEL_SKIP + 1
+                   else rng.integers(0, LEVEL_SKIP + 1, k * k) for i in range(samples)]
+    # timed round robin over the histograms, so machine drift does not pass for a trend
+    latency = round_robin_ms({i: (lambda lv=levels: executor.stitch(tiles, lv, grid))
+                              for i, levels in enumerate(assignments)}, repeats)
+    for i, levels in enumerate(assignments):
         with PeakActivation(executor.front) as peak:
             out = executor.stitch(tiles, levels, grid)
         tile_bytes = tiles[0].numel() * tiles[0].element_size()  # paper tiles: one size
         inputs = tile_bytes * int(np.sum(levels != LEVEL_SKIP))
         memory = (sum(peak.per_call) + inputs + out.numel() * out.element_size()) / MB
         hist = tuple(int(v) for v in np.bincount(levels, minlength=LEVEL_SKIP + 1))
-        yield ProfileRecord(p, k, hist, latency, memory)
+        yield ProfileRecord(p, k, hist, latency[i], memory)
 
 
 @torch.inference_mode()
@@ -90,7 +80,7 @@ def profile_back(model: TileDetector, p: str, repeats: int) -> ProfileRecord:
     cfg = model.config
     front = model.front(p)
     feats = front(torch.randn(1, 3, cfg.input_height, cfg.input_width))
-    latency = median_ms(lambda: model.back(p, feats), repeats)
+    latency = round_robin_ms({p: lambda: model.back(p, feats)}, repeats)[p]
     with PeakActivation(model) as peak:
         model.back(p, feats)
     memory = (peak.peak + feats.numel() * feats.element_size()) / MB  # back: one big call

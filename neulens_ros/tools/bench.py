@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -34,6 +33,7 @@ from torch import nn
 
 from neulens_ros.errors import NeulensError
 from neulens_ros.runtime.backends import front_runners, model_hash, paper_tile_sizes
+from neulens_ros.runtime.timing import round_robin_ms
 from neulens_ros.supernet.backbones import RESNET_P_OPTIONS, ResNet50, resnet_front
 from neulens_ros.supernet.detector import P_OPTIONS, TileDetector
 from neulens_ros.supernet.executor import FrontExecutor, crop_frames
@@ -141,22 +141,6 @@ def masked(front: nn.Module, level: int, run: Callable[[], Any]) -> Any:
             h.remove()
 
 
-def measure(funcs: dict[str, Callable[[], Any]], rounds: int, warmup: int = 2
-            ) -> dict[str, float]:
-    """Median ms per variant, measured round robin."""
-    times: dict[str, list[float]] = {n: [] for n in funcs}
-    with torch.inference_mode():
-        for _ in range(warmup):
-            for fn in funcs.values():
-                fn()
-        for _ in range(rounds):
-            for name, fn in funcs.items():
-                t0 = time.perf_counter()
-                fn()
-                times[name].append(1e3 * (time.perf_counter() - t0))
-    return {n: float(np.median(v)) for n, v in times.items()}
-
-
 def run(models: list[BenchModel], backends: list[str], ks: list[int], quick: bool,
         rounds: int, cache_dir: str) -> list[dict[str, Any]]:
     from tqdm import tqdm
@@ -168,7 +152,7 @@ def run(models: list[BenchModel], backends: list[str], ks: list[int], quick: boo
         _, runners = front_runners(fronts, model.tag, backend, 'fp32', cache_dir, k * k,
                                    model.size, paper_tile_sizes(fronts, model.size, [k]))
         vs = variants(model.fronts[p], model.size, k, runners.get(p, {}))
-        ms = measure({n: fn for n, (fn, _) in vs.items()}, rounds)
+        ms = round_robin_ms({n: fn for n, (fn, _) in vs.items()}, rounds)
         base_ms, base_macs = ms['level0'], vs['level0'][1]
         for name, (_, macs) in vs.items():
             lat_ratio = ms[name] / base_ms

@@ -1,0 +1,38 @@
+"""neulens-profile and the round-robin timer it shares with neulens-bench (no timing
+assertions: only what the numbers must satisfy whatever the machine's speed)."""
+
+import json
+
+import numpy as np
+
+from neulens_ros.control.predictor import Predictor
+from neulens_ros.runtime.timing import round_robin_ms
+from neulens_ros.tools.profile import main
+
+
+def test_round_robin_runs_every_function_once_per_round() -> None:
+    calls = []
+    result = round_robin_ms({name: (lambda n=name: calls.append(n)) for name in 'abc'},
+                            rounds=3, warmup=1)
+    assert calls == list('abc') * 4  # one warm-up round, then three timed rounds in turn
+    assert set(result) == set('abc') and all(v >= 0 for v in result.values())
+
+
+def test_profile_writes_a_predictor_fitted_on_real_measurements(tmp_path) -> None:
+    assert main(['--samples', '6', '--repeats', '1', '--threads', '1',
+                 '--out', str(tmp_path)]) == 0
+    data = json.loads((tmp_path / 'profile.json').read_text())
+    fronts = [r for r in data['records'] if r['k']]
+    assert {(r['p'], r['k']) for r in fronts} == {(p, k) for p in ('stem', 'layer1', 'layer2')
+                                                 for k in (2, 3, 4)}
+    for r in fronts:
+        assert sum(r['histogram']) == r['k'] ** 2 and r['latency_ms'] > 0
+    # memory of the uniform anchors falls with the level (activation bytes, exact)
+    for p in ('stem', 'layer1', 'layer2'):
+        uniform = {int(np.argmax(r['histogram'])): r['memory_mb'] for r in fronts
+                   if r['p'] == p and r['k'] == 3 and max(r['histogram']) == 9}
+        assert [uniform[lv] for lv in range(5)] == sorted(uniform.values(), reverse=True)
+    assert data['held_out']['memory_mape'] < 0.01  # linear in the histogram by construction
+    assert data['info']['threads'] == 1
+    predictor = Predictor.load(tmp_path / 'predictor_cpu.json')
+    assert len(predictor.candidates()) == 9
