@@ -196,3 +196,15 @@ def test_colour_boxes_scale_into_a_smaller_depth_image() -> None:
 def test_invalid_config(kwargs: dict) -> None:
     with pytest.raises(ConfigError):
         LiftingConfig(**kwargs)
+
+
+def test_lifting_evaluation_with_the_detectors_boxes() -> None:
+    """The shipped detector's boxes lift about as well as the generator's: only boxes that
+    match an object in 2D count; the rest are reported, not scored."""
+    from neulens_ros.eval.lifting import MATCH_IOU_2D, detector_boxes, evaluate_lifting
+    result = evaluate_lifting([100, 102, 103], detect=detector_boxes(), progress=False)
+    rows, summary = result['objects'], result['summary']
+    assert len(rows) >= 10  # of the 16 objects at least half visible
+    assert all(r['iou_2d'] >= MATCH_IOU_2D for r in rows)
+    assert summary['iou_at_least_0.5_fraction'] >= 0.75
+    assert summary['unmatched'] == sum(f['lifted'] for f in result['frames']) - len(rows)

@@ -1,8 +1,11 @@
 """neulens-eval lifting: 3D centre error, 3D IoU and timing of the lifting on generated
-scenes, from ground-truth 2D boxes (objects at least half visible), and the box lifted from
-the real Middlebury `stereo_motorcycle` sample (`summary.motorcycle`).
+scenes, from ground-truth 2D boxes (objects at least half visible) or from the shipped
+detector's boxes (`--boxes detector`: only boxes matching an object in 2D count, the rest are
+`unmatched`), and the box lifted from the real Middlebury `stereo_motorcycle` sample
+(`summary.motorcycle`).
 
     neulens-eval lifting --scenes 40 --out runs/eval_lifting
+    neulens-eval lifting --scenes 40 --boxes detector --out runs/eval_lifting_detector
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from neulens_ros.eval.lifting import evaluate_lifting, lift_motorcycle
+from neulens_ros.eval.lifting import (detector_boxes, evaluate_lifting, ground_truth_boxes,
+                                      lift_motorcycle)
 from neulens_ros.plots import pyplot, save
 
 
@@ -39,8 +43,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--scenes', type=int, default=40)
     parser.add_argument('--seed', type=int, default=5000)
     parser.add_argument('--out', type=Path, default=Path('runs/eval_lifting'))
+    parser.add_argument('--boxes', choices=('truth', 'detector'), default='truth',
+                        help="2D boxes to lift: the generator's or the shipped detector's")
+    parser.add_argument('--score-threshold', type=float, default=0.3,
+                        help='detector score threshold (--boxes detector)')
     args = parser.parse_args(argv)
-    result = evaluate_lifting(range(args.seed, args.seed + args.scenes))
+    detect = (ground_truth_boxes if args.boxes == 'truth'
+              else detector_boxes(args.score_threshold))
+    result = evaluate_lifting(range(args.seed, args.seed + args.scenes), detect=detect)
+    result['summary']['boxes'] = args.boxes
     result['summary']['motorcycle'] = lift_motorcycle()
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / 'lifting.json').write_text(json.dumps(result, indent=1))
