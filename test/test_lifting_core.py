@@ -208,3 +208,13 @@ def test_lifting_evaluation_with_the_detectors_boxes() -> None:
     assert all(r['iou_2d'] >= MATCH_IOU_2D for r in rows)
     assert summary['iou_at_least_0.5_fraction'] >= 0.75
     assert summary['unmatched'] == sum(f['lifted'] for f in result['frames']) - len(rows)
+
+
+def test_warm_up_lifts_its_synthetic_block() -> None:
+    """The node's start-up lift goes through the whole path (open3d included), so the first
+    real frame does not pay for it."""
+    import sys
+
+    from neulens_ros.lifting.lift import warm_up
+    assert warm_up(LiftingConfig()) == 1
+    assert 'open3d' in sys.modules

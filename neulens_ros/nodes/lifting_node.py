@@ -25,7 +25,7 @@ from neulens_ros.bridge.image import image_to_numpy
 from neulens_ros.bridge.markers import detection_markers
 from neulens_ros.data.shapes import CLASSES
 from neulens_ros.errors import NeulensError
-from neulens_ros.lifting.lift import Box2D, LiftingConfig, lift_detections
+from neulens_ros.lifting.lift import Box2D, LiftingConfig, lift_detections, warm_up
 from neulens_ros.nodes.common import make_qos, qos_specs, run, subscription_events, time_to_ns
 from neulens_ros.nodes.params import ParamSpec, declare_parameters
 from neulens_ros.nodes.problems import ProblemLog
@@ -121,6 +121,7 @@ class LiftingNode(Node):
         self.timing = StageTimingPublisher(self, values['timing_topic'], 'lifting')
         self.status = StatusPublisher(self)
         self.create_timer(values['status_period_s'], self.publish_status)
+        warm_up(self.config)  # open3d's import and first calls, before the first frame
 
     def on_params(self, values: dict[str, Any]) -> None:
         self.config = config_from(values)
