@@ -6,10 +6,11 @@ import torch
 
 from neulens_ros.errors import BackendError
 from neulens_ros.runtime.backends import (LevelFront, make_runners, model_hash, onnx_paths,
-                                          ort_session_options, paper_tile_sizes,
+                                          ort_runners, ort_session_options, paper_tile_shapes,
                                           tensorrt_available)
 from neulens_ros.supernet.detector import P_OPTIONS, DetectorConfig, TileDetector
 from neulens_ros.supernet.executor import MicroFlowExecutor, crop_frames
+from neulens_ros.supernet.tiling import tile_grid, window_chain
 
 SMALL = DetectorConfig(input_width=128, input_height=96)
 
@@ -64,13 +65,14 @@ def test_ort_sessions_do_not_spin(threads: int) -> None:
 def test_ort_sessions_are_specialised_to_the_paper_tile_sizes(model: TileDetector,
                                                               tmp_path) -> None:
     _, runners = make_runners(model, 'onnxruntime', 'fp32', str(tmp_path), 16)
-    sizes = paper_tile_sizes({p: model.front(p) for p in P_OPTIONS}, (96, 128))
+    shapes = paper_tile_shapes({p: model.front(p) for p in P_OPTIONS}, (96, 128))
     torch.manual_seed(3)
     for p in P_OPTIONS:
-        assert len(sizes[p]) >= 2  # k = 2, 3, 4 cut tiles of different sizes
+        assert len(shapes[p]) >= 2  # k = 2, 3, 4 cut tiles of different sizes
         for lv, runner in runners[p].items():
-            assert set(runner.sized) == sizes[p]
-            for (h, w), session in runner.sized.items():
+            assert set(runner.sized) == shapes[p]
+            for (n, h, w), session in runner.sized.items():
+                assert n is None
                 assert session.get_inputs()[0].shape[1:] == [3, h, w]  # only N is dynamic
                 x = torch.randn(3, 3, h, w)
                 with torch.no_grad():
@@ -78,6 +80,54 @@ def test_ort_sessions_are_specialised_to_the_paper_tile_sizes(model: TileDetecto
                 np.testing.assert_allclose(runner(x).numpy(), expected.numpy(),
                                            atol=1e-4 * float(expected.abs().max()))
             assert runner.dynamic.get_inputs()[0].shape[2:] == ['h', 'w']
+
+
+@pytest.mark.parametrize('batches', [False, True])
+def test_paper_tile_shapes(model: TileDetector, batches: bool) -> None:
+    fronts = {p: model.front(p) for p in P_OPTIONS}
+    shapes = paper_tile_shapes(fronts, (96, 128), (2, 3), batches)
+    for p, front in fronts.items():
+        chain = window_chain(front)
+        for k in (2, 3):
+            w, h = tile_grid(chain, 128, 96, k, 'paper').tile_input_size(0)
+            assert (None, h, w) in shapes[p]
+            assert ({(n, h, w) for n in range(1, k * k + 1)} <= shapes[p]) == batches
+        assert ((1, 96, 128) in shapes[p]) == batches
+
+
+class CountingSession:
+    """An ONNX Runtime session that counts its runs."""
+
+    def __init__(self, session) -> None:
+        self.session, self.runs = session, 0
+
+    def run(self, *args):
+        self.runs += 1
+        return self.session.run(*args)
+
+
+def test_ort_runner_takes_the_session_of_the_exact_shape(model: TileDetector,
+                                                         tmp_path) -> None:
+    p, lv = 'layer2', 2
+    w, h = tile_grid(window_chain(model.front(p)), 128, 96, 3, 'paper').tile_input_size(0)
+    runners = ort_runners({p: model.front(p)}, model_hash(model), str(tmp_path), (96, 128), 1,
+                          {p: {(None, h, w), (3, h, w)}})
+    runner = runners[p][lv]
+    assert runner.sized[(3, h, w)].get_inputs()[0].shape == [3, 3, h, w]  # fully static
+    assert runner.sized[(None, h, w)].get_inputs()[0].shape == ['n', 3, h, w]
+    counters = {key: CountingSession(sess) for key, sess in runner.sized.items()}
+    counters['dynamic'] = CountingSession(runner.dynamic)
+    runner.sized = {key: counters[key] for key in runner.sized}
+    runner.dynamic = counters['dynamic']
+    torch.manual_seed(4)
+    for x, used in ((torch.randn(3, 3, h, w), (3, h, w)), (torch.randn(2, 3, h, w), (None, h, w)),
+                    (torch.randn(1, 3, h + 8, w), 'dynamic')):
+        before = {key: c.runs for key, c in counters.items()}
+        with torch.no_grad():
+            expected = LevelFront(model.front(p), lv)(x)
+        np.testing.assert_allclose(runner(x).numpy(), expected.numpy(),
+                                   atol=1e-4 * float(expected.abs().max()))
+        assert {key for key, c in counters.items() if c.runs > before[key]} == {used}
 
 
 def test_model_hash_follows_weights(model: TileDetector) -> None:
@@ -105,3 +155,24 @@ def test_tensorrt_matches_eager(model: TileDetector, tmp_path) -> None:
         a = eager.run_level(2, x)
     b = runners['layer1'][2](x)
     assert (a - b).abs().max() / a.abs().max() < 1e-3
+
+
+def test_edge_with_static_batches_matches_eager(model: TileDetector, tmp_path) -> None:
+    """supernet_node's `static_batches`: sessions for every batch size of the served grids,
+    the same features as the eager slimmable front."""
+    from neulens_ros.pipeline.edge import EdgeConfig, EdgeDetector
+    edge = EdgeDetector(model, EdgeConfig(backend='onnxruntime', static_batches=True,
+                                          k_options=(2,), cache_dir=str(tmp_path)), {})
+    eager = MicroFlowExecutor(model, 'layer2')
+    ex = edge.executors['layer2']
+    grid = ex.grid(128, 96, 2, 'paper')
+    w, h = grid.tile_input_size(0)
+    assert {(n, h, w) for n in range(1, 5)} <= set(ex.runners[0].sized)
+    torch.manual_seed(5)
+    image = torch.randn(1, 3, 96, 128)
+    for levels in ([0, 0, 0, 0], [1, 3, 4, 1], [2, 4, 4, 4]):
+        with torch.no_grad():
+            expected = eager.stitch(crop_frames(image, grid), np.array(levels), grid)
+            got = ex.stitch(crop_frames(image, grid), np.array(levels), grid)
+        np.testing.assert_allclose(got.numpy(), expected.numpy(),
+                                   atol=1e-4 * float(expected.abs().max()))

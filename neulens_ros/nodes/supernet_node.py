@@ -46,6 +46,8 @@ PARAMS = [
               + AT_CONFIGURE, minimum=0, maximum=256),
     ParamSpec('engine_cache_dir', '', "Engine/ONNX cache folder ('' = the user cache)"
               + AT_CONFIGURE),
+    ParamSpec('static_batches', False, 'onnxruntime: a session per batch size of every tile '
+              'size too (faster inference, longer start-up)' + AT_CONFIGURE),
     ParamSpec('k_options', [2, 3, 4], 'Tile grids this node serves (others are rejected)'
               + AT_CONFIGURE, item_type=int, minimum=1, maximum=8),
     ParamSpec('score_threshold', 0.3, 'Minimum detection score', minimum=0.0, maximum=1.0),
@@ -106,7 +108,8 @@ class SupernetNode(LifecycleNode):
             config = EdgeConfig(
                 checkpoint=values['checkpoint'], backend=values['backend'],
                 precision=values['precision'], num_threads=values['num_threads'],
-                cache_dir=values['engine_cache_dir'], k_options=tuple(values['k_options']),
+                cache_dir=values['engine_cache_dir'], static_batches=values['static_batches'],
+                k_options=tuple(values['k_options']),
                 score_threshold=values['score_threshold'],
                 max_detections=values['max_detections'])
             self.detector = EdgeDetector.load(config)

@@ -32,6 +32,8 @@ class EdgeConfig:
     precision: str = 'fp32'
     num_threads: int = 0
     cache_dir: str = ''
+    # onnxruntime: also one session per batch size of every tile size (faster, slower start)
+    static_batches: bool = False
     k_options: tuple[int, ...] = (2, 3, 4)
     score_threshold: float = 0.3
     max_detections: int = 100
@@ -64,7 +66,8 @@ class EdgeDetector:
         if config.num_threads:
             torch.set_num_threads(config.num_threads)
         self.backend_name, runners = make_runners(model, config.backend, config.precision,
-                                                  config.cache_dir, max(config.k_options) ** 2)
+                                                  config.cache_dir, max(config.k_options) ** 2,
+                                                  config.static_batches, config.k_options)
         self.executors = {p: MicroFlowExecutor(model, p, runners.get(p)) for p in P_OPTIONS}
 
     @classmethod

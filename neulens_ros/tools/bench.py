@@ -4,6 +4,7 @@
 
     neulens-bench --out runs/bench            # JSON + PNG, a few minutes
     neulens-bench --quick --out runs/bench_quick  # a few seconds, for tests
+    neulens-bench --models resnet50 --backends onnxruntime,onnxruntime-static --ks 3 --ps layer3
 
 For the detector's front at each split point with k x k tiles (paper halo), on each backend:
 the untiled full-width front, tiled level 0 (the tiling overhead), every uniform level, the
@@ -23,7 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -32,7 +33,7 @@ import torch
 from torch import nn
 
 from neulens_ros.errors import NeulensError
-from neulens_ros.runtime.backends import front_runners, model_hash, paper_tile_sizes
+from neulens_ros.runtime.backends import front_runners, model_hash, paper_tile_shapes
 from neulens_ros.runtime.timing import round_robin_ms
 from neulens_ros.supernet.backbones import RESNET_P_OPTIONS, ResNet50, resnet_front
 from neulens_ros.supernet.detector import P_OPTIONS, TileDetector
@@ -43,6 +44,8 @@ from neulens_ros.supernet.tiling import tile_grid
 from neulens_ros.plots import pyplot, save
 
 MIXED_K3 = (0, 2, 3, 0, 2, 4, 3, 2, 4)  # 2 x level 0, 3 x level 2, 2 x level 3, 2 skipped
+# ONNX Runtime with a session per exact input shape (every batch size, and the whole frame)
+STATIC_ORT = 'onnxruntime-static'
 
 
 @dataclass(frozen=True)
@@ -141,16 +144,21 @@ def masked(front: nn.Module, level: int, run: Callable[[], Any]) -> Any:
             h.remove()
 
 
-def run(models: list[BenchModel], backends: list[str], ks: list[int], quick: bool,
-        rounds: int, cache_dir: str) -> list[dict[str, Any]]:
+def run(models: list[BenchModel], backends: list[str], ks: list[int],
+        ps: list[str] | None, rounds: int, cache_dir: str) -> list[dict[str, Any]]:
+    """Records of every (model, backend, P, k); `ps` None = every split point."""
     from tqdm import tqdm
     records = []
     jobs = [(m, b, p, k) for m in models for b in backends
-            for p in (list(m.fronts)[-1:] if quick else m.fronts) for k in ks]
+            for p in m.fronts if ps is None or p in ps for k in ks]
+    if not jobs:
+        raise NeulensError(f'no split point of {[m.name for m in models]} is in {ps}')
     for model, backend, p, k in tqdm(jobs, desc='bench', unit='config'):
         fronts = {p: model.fronts[p]}
-        _, runners = front_runners(fronts, model.tag, backend, 'fp32', cache_dir, k * k,
-                                   model.size, paper_tile_sizes(fronts, model.size, [k]))
+        static = backend == STATIC_ORT
+        _, runners = front_runners(fronts, model.tag, 'onnxruntime' if static else backend,
+                                   'fp32', cache_dir, k * k, model.size,
+                                   paper_tile_shapes(fronts, model.size, [k], static))
         vs = variants(model.fronts[p], model.size, k, runners.get(p, {}))
         ms = round_robin_ms({n: fn for n, (fn, _) in vs.items()}, rounds)
         base_ms, base_macs = ms['level0'], vs['level0'][1]
@@ -202,17 +210,27 @@ def supernet_main(argv: list[str]) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--out', type=Path, default=Path('runs/bench'))
     parser.add_argument('--models', default='resnet50,detector')
-    parser.add_argument('--backends', default='torch,torchscript,onnxruntime')
+    parser.add_argument('--backends', default='torch,torchscript,onnxruntime',
+                        help=f'of torch, torchscript, onnxruntime, {STATIC_ORT} (a session '
+                        'per exact input shape), tensorrt')
     parser.add_argument('--rounds', type=int, default=15)
-    parser.add_argument('--quick', action='store_true', help='k = 3, P = layer2, 3 rounds')
+    parser.add_argument('--ks', default='2,3,4', help='tile grids')
+    parser.add_argument('--ps', default='', help="split points ('' = every one of each model)")
+    parser.add_argument('--quick', action='store_true',
+                        help="k = 3, each model's deepest P, 3 rounds")
     parser.add_argument('--threads', type=int, default=0)
     parser.add_argument('--cache-dir', default='')
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     models = bench_models(args.models.split(','))
-    ks, rounds = ([3], 3) if args.quick else ([2, 3, 4], args.rounds)
-    records = run(models, args.backends.split(','), ks, args.quick, rounds, args.cache_dir)
+    if args.quick:  # each model's deepest split point only
+        models = [replace(m, fronts=dict(list(m.fronts.items())[-1:])) for m in models]
+        ks, ps, rounds = [3], None, 3
+    else:
+        ks, rounds = [int(k) for k in args.ks.split(',')], args.rounds
+        ps = args.ps.split(',') if args.ps else None
+    records = run(models, args.backends.split(','), ks, ps, rounds, args.cache_dir)
     args.out.mkdir(parents=True, exist_ok=True)
     info = {'threads': torch.get_num_threads(), 'rounds': rounds,
             'command': 'neulens-bench ' + ' '.join(argv)}
