@@ -9,7 +9,9 @@
 For the detector's front at each split point with k x k tiles (paper halo), on each backend:
 the untiled full-width front, tiled level 0 (the tiling overhead), every uniform level, the
 mixed assignment of the paper's example (k = 3: 2 tiles at level 0, 3 at level 2, 2 at level 3,
-2 skipped), one call per tile against one call per level, the DS-Net-style baseline
+2 skipped), one call per tile against one call per level, level 0 with the other halo modes
+(`level0_halo_exact`, `level0_halo_8`: their MAC and latency overhead), the DS-Net-style
+baseline
 (`masked<l>`: every tile at full width, each convolution's output channels beyond level l's
 width zeroed, so the MACs are level 0's) and, on eager PyTorch, levels 0 and 3 under
 bfloat16 autocast (`level<l>_bf16`). Variants are measured round
@@ -40,12 +42,13 @@ from neulens_ros.supernet.detector import P_OPTIONS, TileDetector
 from neulens_ros.supernet.executor import FrontExecutor, crop_frames
 from neulens_ros.supernet.macs import count_macs
 from neulens_ros.supernet.slim import LEVEL_SKIP, SlimConv2d, level_width, set_level
-from neulens_ros.supernet.tiling import tile_grid
+from neulens_ros.supernet.tiling import TileGrid, tile_grid
 from neulens_ros.plots import pyplot, save
 
 MIXED_K3 = (0, 2, 3, 0, 2, 4, 3, 2, 4)  # 2 x level 0, 3 x level 2, 2 x level 3, 2 skipped
 # ONNX Runtime with a session per exact input shape (every batch size, and the whole frame)
 STATIC_ORT = 'onnxruntime-static'
+OTHER_HALOS = ('exact', 8)  # besides the paper halo every variant uses
 
 
 @dataclass(frozen=True)
@@ -88,11 +91,11 @@ def variants(front: nn.Module, size: tuple[int, int], k: int, runners: dict
     image = torch.randn(1, 3, h, w)
     tiles = crop_frames(image, grid)
 
-    def front_macs(levels: np.ndarray) -> int:
+    def front_macs(levels: np.ndarray, on: TileGrid) -> int:
         total = 0
         for t, level in enumerate(levels.tolist()):
             if level != LEVEL_SKIP:
-                tw, th = grid.tile_input_size(t)
+                tw, th = on.tile_input_size(t)
                 set_level(front, level)
                 total += count_macs(front, (1, 3, th, tw))
         set_level(front, 0)
@@ -105,9 +108,16 @@ def variants(front: nn.Module, size: tuple[int, int], k: int, runners: dict
     if k == 3:
         assignments['mixed'] = np.array(MIXED_K3)
     for name, levels in assignments.items():
-        out[name] = (lambda lv=levels: per_level.stitch(tiles, lv, grid), front_macs(levels))
+        out[name] = (lambda lv=levels: per_level.stitch(tiles, lv, grid),
+                     front_macs(levels, grid))
     out['level0_per_tile_calls'] = (lambda: per_tile.stitch(tiles, assignments['level0'], grid),
                                     out['level0'][1])
+    for halo in OTHER_HALOS:  # the halo modes' overhead: level 0 on their own grids
+        other = tile_grid(per_level.chain, w, h, k, halo)
+        other_tiles = crop_frames(image, other)
+        out[f'level0_halo_{halo}'] = (
+            lambda g=other, t=other_tiles: per_level.stitch(t, assignments['level0'], g),
+            front_macs(assignments['level0'], other))
     if not runners:  # masking and autocast need the eager slimmable modules
         for lv in range(1, LEVEL_SKIP):
             out[f'masked{lv}'] = (lambda lv=lv: masked(front, lv, lambda: per_level.stitch(
@@ -182,7 +192,7 @@ def plot(records: list[dict[str, Any]], out: Path) -> Path:
         rows = [r for r in records if r['backend'] == backend and r['k'] == 3
                 and r['model'] == model and r['p'] == deepest
                 and r['variant'].startswith(('level', 'mixed'))
-                and not r['variant'].endswith(('_calls', '_bf16'))]
+                and not r['variant'].endswith(('_calls', '_bf16')) and 'halo' not in r['variant']]
         ax.plot([r['mac_ratio'] for r in rows], [r['latency_ratio'] for r in rows], 'o',
                 label=f'{model} {deepest}, {backend}')
     ax.plot([0, 1], [0, 1], 'k--', lw=1, label='ideal (latency follows MACs)')
