@@ -4,6 +4,7 @@ assertions: only what the numbers must satisfy whatever the machine's speed)."""
 import json
 
 import numpy as np
+import pytest
 
 from neulens_ros.control.predictor import Predictor
 from neulens_ros.runtime.timing import round_robin_ms
@@ -18,8 +19,10 @@ def test_round_robin_runs_every_function_once_per_round() -> None:
     assert set(result) == set('abc') and all(v >= 0 for v in result.values())
 
 
-def test_profile_writes_a_predictor_fitted_on_real_measurements(tmp_path) -> None:
-    assert main(['--samples', '6', '--repeats', '1', '--threads', '1',
+@pytest.mark.parametrize('backend', ['torch', 'torchscript'])
+def test_profile_writes_a_predictor_fitted_on_real_measurements(tmp_path, backend: str
+                                                                ) -> None:
+    assert main(['--samples', '6', '--repeats', '1', '--threads', '1', '--backend', backend,
                  '--out', str(tmp_path)]) == 0
     data = json.loads((tmp_path / 'profile.json').read_text())
     fronts = [r for r in data['records'] if r['k']]
@@ -33,6 +36,6 @@ def test_profile_writes_a_predictor_fitted_on_real_measurements(tmp_path) -> Non
                    if r['p'] == p and r['k'] == 3 and max(r['histogram']) == 9}
         assert [uniform[lv] for lv in range(5)] == sorted(uniform.values(), reverse=True)
     assert data['held_out']['memory_mape'] < 0.01  # linear in the histogram by construction
-    assert data['info']['threads'] == 1
+    assert data['info']['threads'] == 1 and data['info']['backend'] == backend
     predictor = Predictor.load(tmp_path / 'predictor_cpu.json')
     assert len(predictor.candidates()) == 9

@@ -11,13 +11,14 @@ another, and freed blocks stay reserved), plus the stitched map, from the real t
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Iterator, Mapping
 
 import numpy as np
 import torch
 from torch import nn
 
 from neulens_ros.control.predictor import ProfileRecord
+from neulens_ros.runtime.backends import Runner
 from neulens_ros.supernet.detector import TileDetector
 from neulens_ros.supernet.executor import MicroFlowExecutor, crop_frames
 from neulens_ros.runtime.timing import round_robin_ms
@@ -53,9 +54,12 @@ class PeakActivation:
 
 @torch.inference_mode()
 def profile_front(model: TileDetector, p: str, k: int, halo: str, samples: int,
-                  repeats: int, rng: np.random.Generator) -> Iterator[ProfileRecord]:
+                  repeats: int, rng: np.random.Generator,
+                  runners: Mapping[int, Runner] | None = None) -> Iterator[ProfileRecord]:
+    """Records of `samples` level histograms of the front at (p, k), run by `runners`
+    (level -> compiled front of runtime/backends.py; None = the eager slimmable front)."""
     cfg = model.config
-    executor = MicroFlowExecutor(model, p)
+    executor = MicroFlowExecutor(model, p, runners)
     grid = executor.grid(cfg.input_width, cfg.input_height, k, halo)
     image = torch.randn(1, 3, cfg.input_height, cfg.input_width)
     tiles = crop_frames(image, grid)

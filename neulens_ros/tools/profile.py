@@ -3,6 +3,7 @@ predictors and report their held-out error.
 
     neulens-profile --out runs/profile                  # writes predictor.json + report
     neulens-profile --samples 40 --repeats 5 --install  # also replace the shipped profile
+    neulens-profile --backend torchscript --out runs/profile_ts  # for a TorchScript edge
 
 Half of the random level histograms fit the predictors, the other half measure their error.
 """
@@ -24,6 +25,7 @@ from neulens_ros.control.predictor import Predictor, held_out_error
 from neulens_ros.control.profile import profile_back, profile_front
 from neulens_ros.models.registry import WEIGHTS_DIR
 from neulens_ros.models.zoo import DETECTOR, load_detector
+from neulens_ros.runtime.backends import BACKENDS, make_runners
 from neulens_ros.supernet.detector import P_OPTIONS, TileDetector
 from neulens_ros.supernet.tiling import tile_grid, window_chain
 
@@ -64,18 +66,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--repeats', type=int, default=5, help='timed runs per histogram')
     parser.add_argument('--threads', type=int, default=0, help='torch threads (0 = default)')
     parser.add_argument('--halo', default='paper')
+    parser.add_argument('--backend', default='torch', choices=BACKENDS,
+                        help="the supernet node's backend to profile (the fronts; the back "
+                        'runs eager)')
+    parser.add_argument('--static-batches', action='store_true',
+                        help="onnxruntime: a session per batch size (supernet_node's "
+                        'static_batches)')
+    parser.add_argument('--cache-dir', default='', help="ONNX cache ('' = the user cache)")
     parser.add_argument('--install', action='store_true',
                         help=f'also write {PROFILE_NAME} next to the shipped models')
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     model, meta = load_detector(args.detector)
+    backend, runners = make_runners(model, args.backend, 'fp32', args.cache_dir, 16,
+                                    args.static_batches)
     rng = np.random.default_rng(0)
     fit, test = [], []
     jobs = [(p, k) for p in P_OPTIONS for k in (2, 3, 4)]
     for p, k in tqdm(jobs, desc='profiling', unit='(P,k)'):
         records = list(profile_front(model, p, k, args.halo, 2 * args.samples, args.repeats,
-                                     rng))
+                                     rng, runners.get(p)))
         fit += records[0::2] + records[:5]  # the uniform anchors always fit
         test += records[1::2]
     for p in P_OPTIONS:
@@ -83,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         fit.append(back)
         test.append(back)
     info = {'machine': platform.machine(), 'processor': platform.processor(),
-            'threads': torch.get_num_threads(), 'backend': 'torch', 'precision': 'fp32',
+            'threads': torch.get_num_threads(), 'backend': backend, 'precision': 'fp32',
+            'static_batches': args.static_batches,
             'model_sha256': meta['sha256'], 'halo': args.halo}
     predictor = Predictor.fit(fit, meta=info)
     error = held_out_error(predictor, test)
