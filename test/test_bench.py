@@ -31,9 +31,9 @@ def test_quick_bench_writes_consistent_records(tmp_path) -> None:
               for i in range(4)]
     assert [r['mac_ratio'] for r in levels] == sorted((r['mac_ratio'] for r in levels),
                                                       reverse=True)
-    for backend in ('torch', 'onnxruntime'):  # the halo modes' MAC overhead, in order
-        macs = {r['variant']: r['macs'] for r in records if r['backend'] == backend}
-        assert macs['level0_halo_exact'] > macs['level0_halo_8'] > macs['level0']
+    macs = {r['variant']: r['macs'] for r in records if r['backend'] == 'torch'}
+    assert macs['level0_halo_exact'] > macs['level0_halo_8'] > macs['level0']  # halo overhead
+    assert not any('halo' in r['variant'] for r in records if r['backend'] == 'onnxruntime')
     assert (tmp_path / 'bench_latency_vs_macs.png').is_file()
 
 

@@ -208,6 +208,8 @@ def test_lifting_evaluation_with_the_detectors_boxes() -> None:
     assert all(r['iou_2d'] >= MATCH_IOU_2D for r in rows)
     assert summary['iou_at_least_0.5_fraction'] >= 0.75
     assert summary['unmatched'] == sum(f['lifted'] for f in result['frames']) - len(rows)
+    assert len({(r['seed'], r['distance_m']) for r in rows}) == len(rows)  # one box per object
+    assert summary['missed'] == summary['truth_objects'] - len(rows) >= 0
 
 
 def test_warm_up_lifts_its_synthetic_block() -> None:

@@ -34,7 +34,8 @@ def test_profile_writes_a_predictor_fitted_on_real_measurements(tmp_path, backen
     for p in ('stem', 'layer1', 'layer2'):
         uniform = {int(np.argmax(r['histogram'])): r['memory_mb'] for r in fronts
                    if r['p'] == p and r['k'] == 3 and max(r['histogram']) == 9}
-        assert [uniform[lv] for lv in range(5)] == sorted(uniform.values(), reverse=True)
+        falling = [uniform[lv] for lv in range(5)]
+        assert np.all(np.diff(falling) < 0)  # strictly falling, skip included
     assert data['held_out']['memory_mape'] < 0.01  # linear in the histogram by construction
     assert data['info']['threads'] == 1 and data['info']['backend'] == backend
     predictor = Predictor.load(tmp_path / 'predictor_cpu.json')

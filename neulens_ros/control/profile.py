@@ -60,6 +60,7 @@ def profile_front(model: TileDetector, p: str, k: int, halo: str, samples: int,
     (level -> compiled front of runtime/backends.py; None = the eager slimmable front)."""
     cfg = model.config
     executor = MicroFlowExecutor(model, p, runners)
+    eager = executor if not runners else MicroFlowExecutor(model, p)  # hooks see its layers
     grid = executor.grid(cfg.input_width, cfg.input_height, k, halo)
     image = torch.randn(1, 3, cfg.input_height, cfg.input_width)
     tiles = crop_frames(image, grid)
@@ -70,8 +71,8 @@ def profile_front(model: TileDetector, p: str, k: int, halo: str, samples: int,
     latency = round_robin_ms({i: (lambda lv=levels: executor.stitch(tiles, lv, grid))
                               for i, levels in enumerate(assignments)}, repeats)
     for i, levels in enumerate(assignments):
-        with PeakActivation(executor.front) as peak:
-            out = executor.stitch(tiles, levels, grid)
+        with PeakActivation(eager.front) as peak:
+            out = eager.stitch(tiles, levels, grid)
         tile_bytes = tiles[0].numel() * tiles[0].element_size()  # paper tiles: one size
         inputs = tile_bytes * int(np.sum(levels != LEVEL_SKIP))
         memory = (sum(peak.per_call) + inputs + out.numel() * out.element_size()) / MB

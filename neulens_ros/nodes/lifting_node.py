@@ -46,7 +46,7 @@ PARAMS = [
               units='m'),
     ParamSpec('min_points', 30, 'Fewest object points for a 3D box', minimum=3,
               maximum=100000),
-    ParamSpec('voxel_size_m', 0.01, 'Voxel size of the object point downsampling (0 = off)',
+    ParamSpec('voxel_size_m', 0.02, 'Voxel size of the object point downsampling (0 = off)',
               minimum=0.0, maximum=1.0, units='m'),
     ParamSpec('min_score', 0.0, 'Lift only detections with at least this score', minimum=0.0,
               maximum=1.0),
@@ -121,7 +121,9 @@ class LiftingNode(Node):
         self.timing = StageTimingPublisher(self, values['timing_topic'], 'lifting')
         self.status = StatusPublisher(self)
         self.create_timer(values['status_period_s'], self.publish_status)
-        warm_up(self.config)  # open3d's import and first calls, before the first frame
+        if not warm_up(self.config):  # open3d's import and first calls, before the first frame
+            self.get_logger().warning('lifting warm-up lifted nothing (a block 1.6 m away): '
+                                      'check min_depth_m / max_depth_m / min_points')
 
     def on_params(self, values: dict[str, Any]) -> None:
         self.config = config_from(values)

@@ -76,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--install', action='store_true',
                         help=f'also write {PROFILE_NAME} next to the shipped models')
     args = parser.parse_args(argv)
+    if args.static_batches and args.backend != 'onnxruntime':
+        parser.error('--static-batches needs --backend onnxruntime')
     if args.threads:
         torch.set_num_threads(args.threads)
     model, meta = load_detector(args.detector)
