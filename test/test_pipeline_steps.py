@@ -121,6 +121,8 @@ def test_edge_rejects_what_it_cannot_serve(parts) -> None:
     small.decision = mosaic.decision
     with pytest.raises(DataError, match='mosaic is 64x48 but the network input is 128x96'):
         unpack_tile_batch(small)
+    with pytest.raises(DataError, match=f'tile {first} is'):
+        pack_tile_batch(d, _header(), {**out.tiles, first: out.tiles[first][1:]}, 'jpeg_mosaic')
     with pytest.raises(EncodingError, match="'webp' is not one of"):
         pack_tile_batch(d, _header(), out.tiles, 'webp')
     # every tile skipped is legitimate: nothing is computed and nothing is found

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from neulens_ros.control.predictor import Predictor
+from neulens_ros.errors import ConfigError
 from neulens_ros.runtime.timing import round_robin_ms
 from neulens_ros.tools.profile import main
 
@@ -17,6 +18,12 @@ def test_round_robin_runs_every_function_once_per_round() -> None:
                             rounds=3, warmup=1)
     assert calls == list('abc') * 4  # one warm-up round, then three timed rounds in turn
     assert set(result) == set('abc') and all(v >= 0 for v in result.values())
+
+
+@pytest.mark.parametrize('rounds,warmup', [(0, 1), (2, -1)])
+def test_round_robin_rejects_bad_counts(rounds: int, warmup: int) -> None:
+    with pytest.raises(ConfigError, match='rounds >= 1 and warmup >= 0'):
+        round_robin_ms({'a': lambda: None}, rounds, warmup)
 
 
 @pytest.mark.parametrize('backend', ['torch', 'torchscript'])

@@ -51,6 +51,9 @@ def paste_mosaic(decision: FrameDecision, tiles: Mapping[int, np.ndarray]) -> np
     width, height = decision.input_size
     mosaic = np.zeros((height, width, 3), dtype=np.uint8)
     for index, tile in tiles.items():
+        if tile.shape[:2][::-1] != decision.tile_size(index):
+            raise DataError(f'tile {index} is {tile.shape[1]}x{tile.shape[0]} but its rectangle '
+                            f'is {decision.tile_size(index)[0]}x{decision.tile_size(index)[1]}')
         x0, y0, x1, y1 = (int(v) for v in decision.tile_rects[index])
         sx0, sy0, sx1, sy1 = max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
         mosaic[sy0:sy1, sx0:sx1] = tile[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0]

@@ -76,6 +76,9 @@ def _hull(points: np.ndarray) -> np.ndarray:
         return pts
 
 
+MIN_SIDE_M = 1e-3  # a footprint side at least this long (a cluster on one line has none)
+
+
 def _axes(angle: float) -> np.ndarray:
     """[2, 2] rows: the unit axes in (x, z) of a rectangle whose first axis is at `angle`
     radians from x towards z."""
@@ -95,7 +98,7 @@ def _box_at(points: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
     `angle` radians."""
     local = _local(points, np.array([angle]))[:, :, 0]  # [2, N]
     lo, hi = local.min(1), local.max(1)
-    return ((lo + hi) / 2) @ _axes(angle), hi - lo
+    return ((lo + hi) / 2) @ _axes(angle), np.maximum(hi - lo, MIN_SIDE_M)
 
 
 def min_area_rectangle(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
@@ -104,7 +107,7 @@ def min_area_rectangle(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, floa
     hull = _hull(points)
     if len(hull) < 3:
         lo, hi = points.min(0), points.max(0)
-        return (lo + hi) / 2, np.maximum(hi - lo, 1e-3), 0.0
+        return (lo + hi) / 2, np.maximum(hi - lo, MIN_SIDE_M), 0.0
     edges = np.diff(np.vstack([hull, hull[:1]]), axis=0)
     angles = np.unique(np.mod(np.arctan2(edges[:, 1], edges[:, 0]), np.pi / 2))  # [A]
     local = _local(hull, angles)

@@ -246,7 +246,7 @@ def lift_detections(detections: Sequence[Box2D], depth: np.ndarray, depth_encodi
     g = gravity_frame(np.asarray(config.up))
     floor = (find_floor(depth_m, camera, g[1], config.floor_stride, config.floor_tolerance_m,
                         config.floor_min_fraction, (config.min_depth_m, config.max_depth_m))
-             if config.floor_tolerance_m > 0 else None)
+             if config.floor_tolerance_m > 0 and detections else None)
     objects: list[Lifted3D] = []
     skipped: Counter[str] = Counter()
     for i, det in enumerate(detections):

@@ -12,6 +12,8 @@ from typing import Any, Callable, Mapping, TypeVar
 import numpy as np
 import torch
 
+from neulens_ros.errors import ConfigError
+
 Key = TypeVar('Key')
 
 
@@ -19,6 +21,9 @@ def round_robin_ms(funcs: Mapping[Key, Callable[[], Any]], rounds: int, warmup: 
                    ) -> dict[Key, float]:
     """Median milliseconds per function over `rounds` round-robin rounds, after `warmup`
     untimed rounds (inference mode)."""
+    if rounds < 1 or warmup < 0:
+        raise ConfigError(f'round_robin_ms needs rounds >= 1 and warmup >= 0, got {rounds}, '
+                          f'{warmup}')
     times: dict[Key, list[float]] = {key: [] for key in funcs}
     with torch.inference_mode():
         for _ in range(warmup):
