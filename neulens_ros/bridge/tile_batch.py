@@ -22,7 +22,7 @@ from neulens_ros.bridge.image import (compressed_to_numpy, image_to_numpy,
 from neulens_ros.bridge.tile_decision import decision_to_msg, msg_to_decision
 from neulens_ros.errors import DataError, EncodingError
 from neulens_ros.pipeline.decision import FrameDecision
-from neulens_ros.pipeline.tiles import crop_tile
+from neulens_ros.pipeline.tiles import crop_tile, overlap
 
 MOSAIC = '_mosaic'
 TILE_ENCODINGS = ('raw', 'jpeg', 'png', 'jpeg' + MOSAIC, 'png' + MOSAIC)
@@ -51,13 +51,18 @@ def paste_mosaic(decision: FrameDecision, tiles: Mapping[int, np.ndarray]) -> np
     width, height = decision.input_size
     mosaic = np.zeros((height, width, 3), dtype=np.uint8)
     for index, tile in tiles.items():
-        if tile.shape[:2][::-1] != decision.tile_size(index):
-            raise DataError(f'tile {index} is {tile.shape[1]}x{tile.shape[0]} but its rectangle '
-                            f'is {decision.tile_size(index)[0]}x{decision.tile_size(index)[1]}')
-        x0, y0, x1, y1 = (int(v) for v in decision.tile_rects[index])
-        sx0, sy0, sx1, sy1 = max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
-        mosaic[sy0:sy1, sx0:sx1] = tile[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0]
+        check_tile_size(decision, index, tile)
+        in_image, in_tile = overlap(decision.tile_rects[index], width, height)
+        mosaic[in_image] = tile[in_tile]
     return mosaic
+
+
+def check_tile_size(decision: FrameDecision, index: int, tile: np.ndarray) -> None:
+    """DataError unless `tile` [h, w, ...] has the size of the decision's rectangle."""
+    width, height = decision.tile_size(index)
+    if tile.shape[:2] != (height, width):
+        raise DataError(f'tile {index} is {tile.shape[1]}x{tile.shape[0]} but its rectangle '
+                        f'is {width}x{height}')
 
 
 def pack_tile_batch(decision: FrameDecision, header: Any, tiles: Mapping[int, np.ndarray],
@@ -105,10 +110,7 @@ def unpack_tile_batch(msg: Any) -> tuple[FrameDecision, dict[int, np.ndarray]]:
     tiles = {}
     for index, part in zip(indices, payload, strict=True):
         array = decode_rgb(part, fmt, f'tile {index}')
-        width, height = decision.tile_size(index)
-        if array.shape[:2] != (height, width):
-            raise DataError(f'tile {index} is {array.shape[1]}x{array.shape[0]} but its '
-                            f'rectangle is {width}x{height}')
+        check_tile_size(decision, index, array)
         tiles[index] = array
     return decision, tiles
 

@@ -19,9 +19,9 @@ from torch import nn
 
 from neulens_ros.control.predictor import ProfileRecord
 from neulens_ros.runtime.backends import Runner
+from neulens_ros.runtime.timing import round_robin_ms
 from neulens_ros.supernet.detector import TileDetector
 from neulens_ros.supernet.executor import MicroFlowExecutor, crop_frames
-from neulens_ros.runtime.timing import round_robin_ms
 from neulens_ros.supernet.slim import LEVEL_SKIP
 
 MB = 1024.0 * 1024.0

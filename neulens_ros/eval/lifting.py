@@ -7,8 +7,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from neulens_ros.data.scenes import Scene, SceneConfig, generate_scene
-from neulens_ros.lifting.boxes import YawBox, gravity_frame, iou_3d
 from neulens_ros.errors import DataError
+from neulens_ros.lifting.boxes import YawBox, gravity_frame, iou_3d
 from neulens_ros.lifting.lift import Box2D, LiftingConfig, lift_detections
 
 # Detections for a scene: ground truth by default; a detector plugs in here.

@@ -23,9 +23,19 @@ def crop_tile(image: np.ndarray, rect: np.ndarray | tuple[int, int, int, int]) -
     if x0 >= 0 and y0 >= 0 and x1 <= width and y1 <= height:
         return image[y0:y1, x0:x1]
     tile = np.zeros((y1 - y0, x1 - x0) + image.shape[2:], dtype=image.dtype)
-    sx0, sy0, sx1, sy1 = max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
-    tile[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = image[sy0:sy1, sx0:sx1]
+    in_image, in_tile = overlap(rect, width, height)
+    tile[in_tile] = image[in_image]
     return tile
+
+
+def overlap(rect: np.ndarray | tuple[int, int, int, int], width: int, height: int
+            ) -> tuple[tuple[slice, slice], tuple[slice, slice]]:
+    """(rows, cols) slices of the part of `rect` (x0, y0, x1, y1) inside a width x height
+    image: in image coordinates, and the same pixels in the rectangle's own coordinates."""
+    x0, y0, x1, y1 = (int(v) for v in rect)
+    sx0, sy0, sx1, sy1 = max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
+    return ((slice(sy0, sy1), slice(sx0, sx1)),
+            (slice(sy0 - y0, sy1 - y0), slice(sx0 - x0, sx1 - x0)))
 
 
 def crop_tiles(image: np.ndarray, rects: np.ndarray,

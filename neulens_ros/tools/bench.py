@@ -11,11 +11,10 @@ the untiled full-width front, tiled level 0 (the tiling overhead), every uniform
 mixed assignment of the paper's example (k = 3: 2 tiles at level 0, 3 at level 2, 2 at level 3,
 2 skipped), one call per tile against one call per level, level 0 with the other halo modes
 (`level0_halo_exact`, `level0_halo_8`: their MAC and latency overhead), the DS-Net-style
-baseline
-(`masked<l>`: every tile at full width, each convolution's output channels beyond level l's
-width zeroed, so the MACs are level 0's) and, on eager PyTorch, levels 0 and 3 under
-bfloat16 autocast (`level<l>_bf16`). Variants are measured round
-robin (every round runs every variant once) and reported as medians, so machine noise hits
+baseline (`masked<l>`: every tile at full width, each convolution's output channels beyond
+level l's width zeroed, so the MACs are level 0's) and, on eager PyTorch, levels 0 and 3
+under bfloat16 autocast (`level<l>_bf16`). Variants are measured round robin (every round
+runs every variant once) and reported as medians, so machine noise hits
 all of them alike; speed is given as ratios to tiled level 0 measured in the same run:
 latency ratio, MAC ratio and the latency conversion efficiency (1 - latency ratio) /
 (1 - MAC ratio) (1.0 = every MAC saved is time saved).
