@@ -89,3 +89,16 @@ def test_masked_baseline_zeroes_channels_beyond_the_level_width(level: int) -> N
     assert seen[0].shape[1] == last.out_channels  # computed at full width
     assert seen[0][:, width:].abs().max() == 0 and seen[0][:, :width].abs().max() > 0
     assert seen[1][:, width:].abs().max() > 0
+
+
+def test_gate_bench_times_both_backends_of_one_function(tmp_path) -> None:
+    assert main(['gate', '--images', '2', '--rounds', '3', '--out', str(tmp_path)]) == 0
+    data = json.loads((tmp_path / 'gate.json').read_text())
+    assert set(data['per_k_ms']) == {'k2', 'k3', 'k4'}
+    for row in data['per_k_ms'].values():
+        assert set(row) == {'torch', 'onnxruntime', 'inputs'} and min(row.values()) > 0
+    assert data['frame_all_k_ms']['torch'] == pytest.approx(
+        sum(row['torch'] for row in data['per_k_ms'].values()))
+    assert data['agreement']['same_level_share'] == 1.0
+    assert data['agreement']['max_logit_difference'] < 1e-3
+    assert (tmp_path / 'gate_cost.png').is_file()

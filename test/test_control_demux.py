@@ -24,33 +24,45 @@ def apply(levels, conf, policy, dw=2, theta=0.5, n=None):
     return out
 
 
-def test_cs_k2_raises_low_confidence_tiles_cyclically() -> None:
-    # tiles 2 (0.1) and 0 (0.3) are below theta: raised first, dw = 2 at a time
-    seq = apply([0, 1, 0, 2], [0.3, 0.9, 0.1, 0.6], 'cs', dw=2, n=3)
-    assert seq == [[1, 1, 1, 2], [2, 1, 2, 2], [3, 1, 3, 2]]
+def test_cs_k2_raises_low_confidence_tiles_cyclically_and_skips_last() -> None:
+    # tiles 2 (0.1) and 0 (0.3) are below theta: raised first, dw = 2 at a time, to level 3;
+    # then tiles 3 (0.6) and 1 (0.9); only then the same order again, to skip
+    seq = apply([0, 1, 0, 2], [0.3, 0.9, 0.1, 0.6], 'cs', dw=2)
+    assert seq == [[1, 1, 1, 2], [2, 1, 2, 2], [3, 1, 3, 2], [3, 2, 3, 3], [3, 3, 3, 3],
+                   [4, 3, 4, 3], [4, 4, 4, 4]]
 
 
-def test_cs_k3_dw4_and_fallback_when_low_tiles_are_skipped() -> None:
+def test_cs_k3_dw4_narrows_kept_tiles_before_skipping_any() -> None:
     conf = [0.2, 0.9, 0.8, 0.1, 0.7, 0.95, 0.6, 0.85, 0.3]
     levels = [3, 0, 0, 4, 0, 0, 0, 0, 3]
-    seq = apply(levels, conf, 'cs', dw=4, n=3)
-    # below theta: tiles 3 (skip already), 0 and 8 -> only 0 and 8 can be raised
-    assert seq[0] == [4, 0, 0, 4, 0, 0, 0, 0, 4]
-    # then the rest in confidence order 6, 4, 2, 7 (dw = 4)
-    assert seq[1] == [4, 0, 1, 4, 1, 0, 1, 1, 4]
-    assert seq[2] == [4, 1, 1, 4, 2, 1, 2, 1, 4]  # cyclic: 1, 5, then 6, 4 again
+    seq = apply(levels, conf, 'cs', dw=4)
+    # below theta: tiles 3 (skipped by the gate), 0 and 8 (already narrowest): none can be
+    # narrowed, so the rest in confidence order 6, 4, 2, 7, 1, 5, four at a time, cyclically
+    assert seq[0] == [3, 0, 1, 4, 1, 0, 1, 1, 3]
+    assert seq[1] == [3, 1, 1, 4, 2, 1, 2, 1, 3]  # 1, 5, then 6, 4 again
+    assert seq[2] == [3, 2, 2, 4, 2, 2, 2, 2, 3]  # 2, 7, 1, 5
+    first_skip = next(i for i, s in enumerate(seq) if s.count(4) > 1)
+    assert seq[first_skip - 1] == [3, 3, 3, 4, 3, 3, 3, 3, 3]  # every kept tile narrowest
+    assert seq[first_skip] == [4, 3, 3, 4, 3, 3, 3, 3, 4]  # then the low ones skip first
+    assert seq[-1] == [4] * 9
 
 
 def test_cs_k4_terminates_with_everything_skipped() -> None:
     rng = np.random.default_rng(0)
-    seq = apply(list(rng.integers(0, 5, 16)), list(rng.random(16)), 'cs', dw=5)
+    levels = list(rng.integers(0, 5, 16))
+    seq = apply(levels, list(rng.random(16)), 'cs', dw=5)
     assert seq[-1] == [4] * 16 and len(seq) < 16 * 4
+    first_skip = next(i for i, s in enumerate(seq) if s.count(4) > levels.count(4))
+    assert first_skip > 0  # nothing skipped before every kept tile was narrowest:
+    assert all(v == 3 for v, gate in zip(seq[first_skip - 1], levels, strict=True) if gate < 4)
 
 
 def test_uniform_min_fixed() -> None:
-    assert apply([0, 3, 4, 1], [0.5] * 4, 'uniform', n=2) == [[1, 4, 4, 2], [2, 4, 4, 3]]
-    assert apply([0, 3, 4, 1], [0.4, 0.1, 0.05, 0.9], 'min', n=3) == [
-        [0, 4, 4, 1], [1, 4, 4, 1], [2, 4, 4, 1]]
+    assert apply([0, 3, 4, 1], [0.5] * 4, 'uniform') == [
+        [1, 3, 4, 2], [2, 3, 4, 3], [3, 3, 4, 3], [4, 4, 4, 4]]
+    assert apply([0, 3, 4, 1], [0.4, 0.1, 0.05, 0.9], 'min') == [
+        [1, 3, 4, 1], [2, 3, 4, 1], [3, 3, 4, 1], [3, 3, 4, 2], [3, 3, 4, 3],
+        [3, 4, 4, 3], [4, 4, 4, 3], [4, 4, 4, 4]]
     assert apply([0, 0], [0.1, 0.1], 'fixed') == []
     with pytest.raises(ConfigError):
         list(steps([0], [0.1], 'greedy', 1, 0.5))

@@ -2,33 +2,42 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
-from neulens_ros.errors import ConfigError
+from neulens_ros.errors import BackendError, ConfigError
 from neulens_ros.gate.cgg import (GATE_INPUT, CompressionGuidingGate, gate_inputs,
                                   run_gate)
+from neulens_ros.gate.runtime import gate_net
+
+
+def random_image(height: int, width: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
 
 
 @pytest.mark.parametrize('k', [2, 3, 4])
 def test_each_gate_input_is_its_cell_resized(k: int) -> None:
-    torch.manual_seed(k)
-    image = torch.rand(3, 28 * k * 2, 28 * k * 3)  # cells of 56 x 84 pixels
+    image = random_image(28 * k * 2, 28 * k * 3, k)  # cells of 56 x 84 pixels
     tiles = gate_inputs(image, k)
     mean = torch.tensor((0.485, 0.456, 0.406)).view(3, 1, 1)
     std = torch.tensor((0.229, 0.224, 0.225)).view(3, 1, 1)
+    x = torch.from_numpy(image).permute(2, 0, 1).double()
     for r in range(k):
         for c in range(k):
-            cell = image[:, r * 56:(r + 1) * 56, c * 84:(c + 1) * 84]
-            expected = (torch.nn.functional.avg_pool2d(cell[None], (2, 3))[0] - mean) / std
-            torch.testing.assert_close(tiles[r * k + c], expected)
+            cell = x[:, r * 56:(r + 1) * 56, c * 84:(c + 1) * 84]
+            box = torch.nn.functional.avg_pool2d(cell[None], (2, 3))[0]  # 2 x 3 blocks
+            expected = ((box / 255.0 - mean) / std).float()
+            # PIL averages in 8-bit fixed point: within one grey level
+            torch.testing.assert_close(tiles[r * k + c], expected, atol=1.0 / 255 / 0.224,
+                                       rtol=0)
 
 
 @pytest.mark.parametrize('k', [2, 3, 4])
 def test_gate_shapes_and_confidences(k: int) -> None:
     torch.manual_seed(0)
     gate = CompressionGuidingGate().eval()
-    image = torch.rand(3, 240, 320)
+    image = random_image(240, 320, 0)
     tiles = gate_inputs(image, k)
     assert tiles.shape == (k * k, 3, GATE_INPUT, GATE_INPUT)
     assert gate(tiles).shape == (k * k, 5)
@@ -39,12 +48,23 @@ def test_gate_shapes_and_confidences(k: int) -> None:
 
 def test_gate_input_is_the_tile_content() -> None:
     """A tile's gate input depends only on its own cell."""
-    image = torch.zeros(3, 240, 320)
-    image[:, :120, :160] = 1.0  # top-left cell of k=2 white
+    image = np.zeros((240, 320, 3), np.uint8)
+    image[:120, :160] = 255  # top-left cell of k=2 white
     tiles = gate_inputs(image, 2)
     assert torch.allclose(tiles[0], tiles[0][:, :1, :1].expand_as(tiles[0]))
     assert not torch.allclose(tiles[0], tiles[3])
     assert torch.allclose(tiles[1], tiles[3])
+
+
+@pytest.mark.parametrize('k', [2, 3, 4])
+def test_onnxruntime_gate_is_the_same_function(k: int) -> None:
+    torch.manual_seed(k)
+    gate = CompressionGuidingGate().eval()
+    tiles = gate_inputs(random_image(192, 256, k), k)
+    with torch.inference_mode():
+        expected = gate(tiles)
+    got = gate_net(gate, 'onnxruntime')(tiles)
+    torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-4)
 
 
 def test_gate_parameter_count_matches_the_paper_layout() -> None:
@@ -53,11 +73,23 @@ def test_gate_parameter_count_matches_the_paper_layout() -> None:
 
 
 @pytest.mark.parametrize('call', [
-    lambda: gate_inputs(torch.zeros(3, 10, 10), 0),
-    lambda: gate_inputs(torch.zeros(3, 3, 10), 4),
-    lambda: gate_inputs(torch.rand(240, 320), 2),
+    lambda: gate_inputs(np.zeros((10, 10, 3), np.uint8), 0),
+    lambda: gate_inputs(np.zeros((3, 10, 3), np.uint8), 4),
+    lambda: gate_inputs(np.zeros((240, 320), np.uint8), 2),
+    lambda: gate_inputs(np.zeros((240, 320, 3), np.float32), 2),
     lambda: CompressionGuidingGate(num_levels=1),
 ])
 def test_gate_validation(call) -> None:  # noqa: ANN001
     with pytest.raises(ConfigError):
+        call()
+
+
+@pytest.mark.parametrize('call', [
+    lambda: gate_net(CompressionGuidingGate(), 'tensorrt'),
+    lambda: gate_net(CompressionGuidingGate(), 'onnxruntime', ks=(2,))(torch.zeros(9, 3, 28,
+                                                                                 28)),
+    lambda: gate_net(CompressionGuidingGate(), 'onnxruntime')(torch.zeros(5, 3, 28, 28)),
+])
+def test_gate_backend_validation(call) -> None:  # noqa: ANN001
+    with pytest.raises(BackendError):
         call()

@@ -1,10 +1,14 @@
 """Headset and edge steps without ROS: frame -> decision + tiles -> message -> detections."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
 
-from neulens_ros.bridge.tile_batch import pack_tile_batch, unpack_tile_batch
+from neulens_ros.bridge.image import numpy_to_compressed
+from neulens_ros.bridge.tile_batch import (JPEG_BLOCK, pack_tile_batch, paste_mosaic,
+                                          unpack_tile_batch)
 from neulens_ros.control.accuracy import AccuracyTable
 from neulens_ros.control.demux import SloConfig
 from neulens_ros.control.predictor import Predictor, ProfileRecord
@@ -13,6 +17,7 @@ from neulens_ros.errors import ConfigError, DataError, EncodingError, GeometryEr
 from neulens_ros.gate.cgg import CompressionGuidingGate
 from neulens_ros.pipeline.edge import EdgeConfig, EdgeDetector
 from neulens_ros.pipeline.headset import HeadsetGate
+from neulens_ros.pipeline.tiles import overlap
 from neulens_ros.supernet.centernet import decode
 from neulens_ros.supernet.detector import P_OPTIONS, DetectorConfig, TileDetector
 from neulens_ros.supernet.executor import crop_frames, normalise
@@ -93,7 +98,6 @@ def test_edge_rejects_what_it_cannot_serve(parts) -> None:
     frame = generate_scene(SceneConfig(width=320, height=240), 4).rgb
     out = headset(model, gate).process(frame, 1, 'cam')
     d = out.decision
-    from dataclasses import replace
     narrow = EdgeDetector(model, EdgeConfig(k_options=(5,)), {})
     with pytest.raises(ConfigError, match='not served'):
         narrow.run(d, out.tiles)
@@ -156,3 +160,40 @@ def test_mosaic_sends_fewer_bytes_than_one_jpeg_per_tile(parts) -> None:
     # one JPEG block grid for the whole input instead of one per tile: about as lossy (a tile
     # cut from the wrong place would be off by tens of grey levels)
     assert error(via_mosaic) < 1.25 * error(via_tiles)
+
+
+@pytest.mark.parametrize('block', [1, 8, 16])
+def test_mosaic_continues_tiles_to_the_block_grid_without_touching_them(parts, block) -> None:
+    model, gate, _ = parts
+    frame = generate_scene(SceneConfig(width=320, height=240), 12).rgb
+    out = headset(model, gate, k_options=(3,), policy='fixed', fixed_level=0).process(
+        frame, 1, 'cam')
+    d = replace(out.decision, levels=(0, 4, 4, 4, 4, 4, 4, 4, 0))  # two corner tiles
+    tiles = {i: out.tiles[i] for i in d.sent_tiles}
+    mosaic = paste_mosaic(d, tiles, block)
+    width, height = d.input_size
+    carried = np.zeros((height, width), bool)
+    for i, tile in tiles.items():
+        (rows, cols), inside = overlap(d.tile_rects[i], width, height)
+        np.testing.assert_array_equal(mosaic[rows, cols], tile[inside])
+        carried[rows, cols] = True
+    assert height % block == 0 and width % block == 0
+    blocks = np.kron(carried.reshape(height // block, block, width // block, block).any((1, 3)),
+                     np.ones((block, block), int)).astype(bool)
+    assert not mosaic[~blocks].any()  # outside the carried blocks: blank
+    if block > 1:  # the partly carried blocks are continued, not black
+        assert mosaic[blocks & ~carried].any()
+    else:
+        assert not mosaic[~carried].any()
+
+
+def test_block_continued_jpeg_mosaic_is_smaller(parts) -> None:
+    model, gate, _ = parts
+    frame = generate_scene(SceneConfig(width=320, height=240), 13).rgb
+    out = headset(model, gate, k_options=(3,), policy='fixed', fixed_level=0).process(
+        frame, 1, 'cam')
+    d = replace(out.decision, levels=(0, 4, 0, 4, 0, 4, 0, 4, 0))
+    tiles = {i: out.tiles[i] for i in d.sent_tiles}
+    sizes = {block: len(numpy_to_compressed(paste_mosaic(d, tiles, block), 'jpeg', 90).data)
+             for block in (1, JPEG_BLOCK)}
+    assert sizes[JPEG_BLOCK] < sizes[1]

@@ -4,10 +4,15 @@ A policy turns the gate's levels and confidences into a sequence of steps; each 
 some tiles by one level. DEMUX applies steps until the predicted cost fits the SLO. Every
 policy terminates: each step raises at least one tile and no tile goes past skip (4).
 
+Skipping is the last resort: every policy first narrows the tiles the gate kept down to the
+narrowest width (level 3), and only when that is not enough raises them, in the same order,
+to skip. A narrow tile still finds most of its objects, a skipped one none (docs/control.md
+has the SLO sweep with both orders).
+
 - 'cs' (confidence stepping, the paper's): tiles whose confidence is below theta_f, sorted
   from least to most confident, are raised dw at a time, cyclically (dw = 2 / 4 / 5 for
-  k = 2 / 3 / 4). When none is below theta_f, or all of those are already skipped, the
-  remaining tiles continue in the same confidence order.
+  k = 2 / 3 / 4). When none of those can be raised further, the remaining tiles continue in
+  the same confidence order.
 - 'uniform': every tile that can still be raised goes up one level per step.
 - 'min': one tile per step, the least confident one that can still be raised.
 - 'image': image-level dynamic width (DS-Net / LegoDNN style), the baseline: the gate is not
@@ -25,6 +30,7 @@ from neulens_ros.levels import LEVEL_SKIP
 
 POLICIES = ('cs', 'uniform', 'min', 'image', 'fixed')
 DEFAULT_DELTA_W = {2: 2, 3: 4, 4: 5}
+NARROWEST = LEVEL_SKIP - 1  # the last computed level
 
 
 def steps(levels: Sequence[int], confidences: Sequence[float], policy: str,
@@ -41,18 +47,20 @@ def steps(levels: Sequence[int], confidences: Sequence[float], policy: str,
     order = sorted(range(len(conf)), key=conf.__getitem__)  # least confident first (stable)
     low = [i for i in order if conf[i] < theta_f]
     rest = [i for i in order if conf[i] >= theta_f]
-    cursor = 0
-    top = LEVEL_SKIP - 1 if policy == 'image' else LEVEL_SKIP
-    while any(v < top for v in current):
-        if policy in ('uniform', 'image'):
-            chosen = [i for i, v in enumerate(current) if v < top]
-        elif policy == 'min':
-            chosen = [next(i for i in order if current[i] < LEVEL_SKIP)]
-        else:
-            pool = [i for i in low if current[i] < LEVEL_SKIP] or \
-                [i for i in rest if current[i] < LEVEL_SKIP]
-            chosen = [pool[(cursor + j) % len(pool)] for j in range(min(delta_w, len(pool)))]
-            cursor = (cursor + len(chosen)) % max(1, len(pool))
-        for i in chosen:
-            current[i] += 1
-        yield chosen
+    tops = (NARROWEST,) if policy == 'image' else (NARROWEST, LEVEL_SKIP)
+    for top in tops:  # first narrow every kept tile, then (not 'image') skip
+        cursor = 0
+        while any(v < top for v in current):
+            if policy in ('uniform', 'image'):
+                chosen = [i for i, v in enumerate(current) if v < top]
+            elif policy == 'min':
+                chosen = [next(i for i in order if current[i] < top)]
+            else:
+                pool = [i for i in low if current[i] < top] or \
+                    [i for i in rest if current[i] < top]
+                chosen = [pool[(cursor + j) % len(pool)]
+                          for j in range(min(delta_w, len(pool)))]
+                cursor = (cursor + len(chosen)) % len(pool)
+            for i in chosen:
+                current[i] += 1
+            yield chosen

@@ -12,7 +12,6 @@ Each gets mAP@0.5, mAP@0.5:0.95, mean MACs per frame (front + back) and the fron
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -21,7 +20,8 @@ import torch
 
 from neulens_ros.eval.map import COCO_THRESHOLDS, mean_ap
 from neulens_ros.gate.calibration import gate_levels
-from neulens_ros.gate.cgg import CompressionGuidingGate, run_gate
+from neulens_ros.gate.cgg import CompressionGuidingGate
+from neulens_ros.gate.runtime import GATE_BACKENDS, gate_net, time_gate
 from neulens_ros.supernet.centernet import decode
 from neulens_ros.supernet.detector import P_OPTIONS, TileDetector
 from neulens_ros.supernet.executor import MicroFlowExecutor, normalise
@@ -89,18 +89,6 @@ def interpolate(curve: list[dict[str, Any]], macs: float, key: str) -> float:
     return float(np.interp(macs, xs, [r[key] for r in points]))
 
 
-def gate_latency_ms(gate: CompressionGuidingGate, image: np.ndarray, k: int,
-                    repeats: int = 50) -> float:
-    x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 255.0
-    run_gate(gate, x, k)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        run_gate(gate, x, k)
-        times.append(time.perf_counter() - t0)
-    return 1e3 * float(np.median(times))
-
-
 def evaluate(model: TileDetector, gate: CompressionGuidingGate, data: DetectionSet,
              caution: float = 0.0, progress: bool = True) -> dict[str, Any]:
     """All variants on `data`; returns {'variants': {...}, 'headline': {...}}."""
@@ -145,8 +133,9 @@ def evaluate(model: TileDetector, gate: CompressionGuidingGate, data: DetectionS
         'cgg_front_mac_reduction': variants['cgg']['front_mac_reduction'],
         'map50_dynamic_width_at_cgg_macs': variants['cgg']['dynamic_width_map50_at_same_macs'],
         'cgg_level_histogram': np.bincount(cgg.ravel(), minlength=5).tolist(),
-        'gate_ms_per_frame': {f'k{k}': gate_latency_ms(gate, data.images[0], k)
-                              for k in (2, 3, 4)},
+        'gate_ms_per_frame': time_gate(
+            {name: gate_net(gate, name) for name in GATE_BACKENDS},
+            [np.ascontiguousarray(image) for image in data.images[:16]]),
     }
     return {'variants': variants, 'headline': headline}
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 from typing import Any, Callable, Sequence
 
 import numpy as np
-import torch
 
 from neulens_ros.gate.cgg import CompressionGuidingGate, run_gate
 from neulens_ros.train.data import DetectionSet
 
-CAUTIONS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)
+# fine steps where the MACs move (a logit shift of 0.5 per level already keeps most tiles)
+CAUTIONS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0)
 
 # (data, per-image levels or None for level 0) -> {'map50': ..., 'macs': ...}
 Evaluate = Callable[[DetectionSet, Callable[[int], np.ndarray] | None], dict[str, Any]]
@@ -26,8 +26,8 @@ Evaluate = Callable[[DetectionSet, Callable[[int], np.ndarray] | None], dict[str
 def gate_levels(gate: CompressionGuidingGate, data: DetectionSet, k: int, caution: float
                 ) -> np.ndarray:
     """[N, k*k] the gate's level per tile of every image at `caution`."""
-    return np.stack([run_gate(gate, torch.from_numpy(np.ascontiguousarray(img)).permute(
-        2, 0, 1).float() / 255.0, k, caution).levels for img in data.images])
+    return np.stack([run_gate(gate, np.ascontiguousarray(img), k, caution).levels
+                     for img in data.images])
 
 
 def calibrate_caution(gate: CompressionGuidingGate, data: DetectionSet, k: int,

@@ -26,6 +26,7 @@ from neulens_ros.control.clg import POLICIES
 from neulens_ros.control.demux import SloConfig
 from neulens_ros.control.link_estimator import LinkEstimator
 from neulens_ros.errors import NeulensError
+from neulens_ros.gate.runtime import GATE_BACKENDS
 from neulens_ros.nodes.common import (make_qos, publisher_events, qos_specs, run,
                                       subscription_events, time_to_ns)
 from neulens_ros.nodes.params import ParamSpec, declare_parameters
@@ -57,6 +58,9 @@ PARAMS = [
               '(jpeg, png) or one mosaic of the kept tiles', choices=TILE_ENCODINGS),
     ParamSpec('jpeg_quality', 90, 'JPEG quality of the tiles', minimum=1, maximum=100),
     ParamSpec('gate_checkpoint', 'neulens_cgg', 'Gate checkpoint name or .pt file',
+              read_only=True),
+    ParamSpec('gate_backend', 'onnxruntime', 'Runs the gate network: onnxruntime (same '
+              'output, less fixed cost per call) or torch', choices=GATE_BACKENDS,
               read_only=True),
     ParamSpec('detector_checkpoint', 'neulens_detector', 'Detector checkpoint (for its input '
               'size and tile geometry; the edge must run the same one)', read_only=True),
@@ -107,7 +111,8 @@ class GateNode(Node):
         kwargs = {key: Path(values[f'{key}_file']) for key in ('predictor', 'accuracy')
                   if values[f'{key}_file']}
         self.step = HeadsetGate.load(slo_from(values), values['gate_checkpoint'],
-                                     values['detector_checkpoint'], **kwargs)
+                                     values['detector_checkpoint'], **kwargs,
+                                     gate_backend=values['gate_backend'])
         self.link = LinkEstimator(prior_bandwidth_mbps=values['bandwidth_mbps'])
         self.problems = ProblemLog(self.get_logger())
         self.in_flight: OrderedDict[int, tuple[Any, int, int]] = OrderedDict()

@@ -22,6 +22,7 @@ from neulens_ros.control.link_estimator import LinkState
 from neulens_ros.control.predictor import Predictor
 from neulens_ros.errors import ConfigError
 from neulens_ros.gate.cgg import CompressionGuidingGate, run_gate
+from neulens_ros.gate.runtime import gate_net
 from neulens_ros.models.registry import WEIGHTS_DIR
 from neulens_ros.models.zoo import load_detector, load_gate
 from neulens_ros.pipeline.decision import FrameDecision
@@ -52,8 +53,8 @@ class HeadsetGate:
 
     def __init__(self, gate: CompressionGuidingGate, model: TileDetector, predictor: Predictor,
                  accuracy: AccuracyTable, slo: SloConfig, halo: str = 'paper',
-                 caution: float = 0.0) -> None:
-        self.gate = gate.eval()
+                 caution: float = 0.0, gate_backend: str = 'onnxruntime') -> None:
+        self.gate = gate_net(gate, gate_backend)
         self.caution = caution  # calibrated with the gate (gate/calibration.py)
         cfg = model.config
         self.input_size = (cfg.input_width, cfg.input_height)
@@ -72,12 +73,13 @@ class HeadsetGate:
 
     @classmethod
     def load(cls, slo: SloConfig, gate: str = 'neulens_cgg', detector: str = 'neulens_detector',
-             predictor: Path = PREDICTOR_FILE, accuracy: Path = ACCURACY_FILE
-             ) -> 'HeadsetGate':
+             predictor: Path = PREDICTOR_FILE, accuracy: Path = ACCURACY_FILE,
+             gate_backend: str = 'onnxruntime') -> 'HeadsetGate':
         model, meta = load_detector(detector)
         cgg, gate_meta = load_gate(gate)
         return cls(cgg, model, Predictor.load(predictor), AccuracyTable.load(accuracy), slo,
-                   meta.get('halo', 'paper'), float(gate_meta.get('caution', 0.0)))
+                   meta.get('halo', 'paper'), float(gate_meta.get('caution', 0.0)),
+                   gate_backend)
 
     def set_slo(self, slo: SloConfig) -> None:
         """Swap the SLO atomically (the next frame uses it)."""
@@ -88,11 +90,10 @@ class HeadsetGate:
                 link: LinkState | None = None) -> GateFrame:
         started = time.perf_counter()
         image = resize_to(rgb, self.input_size)
-        x = torch.from_numpy(np.array(image)).permute(2, 0, 1).float() / 255.0  # own copy
         slo = self.demux.config
         levels, confidences = {}, {}
         for k in slo.k_options:
-            out = run_gate(self.gate, x, k, self.caution)
+            out = run_gate(self.gate, image, k, self.caution)
             levels[k], confidences[k] = out.levels.tolist(), out.confidences.tolist()
         gate_ms = 1e3 * (time.perf_counter() - started)
         choice = self.demux.decide(levels, confidences, link)

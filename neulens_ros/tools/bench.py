@@ -1,6 +1,7 @@
 """neulens-bench [supernet]: speed of the tile-level supernet, side by side in one run.
 (`neulens-bench link ...` is the headset-edge experiment over the emulated link,
-`neulens-bench slo ...` the SLO sweep and contention run of DEMUX.)
+`neulens-bench slo ...` the SLO sweep and contention run of DEMUX, `neulens-bench gate ...`
+the gate's cost per backend.)
 
     neulens-bench --out runs/bench            # JSON + PNG, a few minutes
     neulens-bench --quick --out runs/bench_quick  # a few seconds, for tests
@@ -212,6 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     if args[:1] == ['link']:
         from neulens_ros.tools.bench_link import main as link_main
         return link_main(args[1:])
+    if args[:1] == ['gate']:
+        from neulens_ros.tools.bench_gate import main as gate_main
+        return gate_main(args[1:])
     if args[:1] == ['slo']:
         from neulens_ros.tools.bench_slo import main as slo_main
         return slo_main(args[1:])

@@ -4,6 +4,8 @@
                                                     # calibration, evaluation, export)
     neulens-train --work runs/train --stages gate,eval,export     # resume later stages
     neulens-train --smoke --work runs/smoke         # a minute-long end-to-end check
+    neulens-train --detector neulens_detector --stages labels,gate,calibrate,eval,export
+                                                    # retrain the gate of a trained detector
 
 Every stage is resumable: data sets are cached, the supernet checkpoints every 100 steps, and
 finished stages leave their result in --work. `export` writes the shipped checkpoints and
@@ -65,6 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help='where export writes the checkpoints (default: the package)')
     parser.add_argument('--threads', type=int, default=0, help='torch threads (0 = default)')
     parser.add_argument('--quiet', action='store_true', help='no progress bars')
+    parser.add_argument('--detector', default='',
+                        help='start the later stages from this detector checkpoint (name or '
+                             '.pt) instead of a supernet trained in --work; the supernet '
+                             'stage is then not allowed')
     return parser
 
 
@@ -100,7 +106,17 @@ def main(argv: list[str] | None = None) -> int:
           f'({time.monotonic() - started:.0f} s)')
     model = TileDetector(config)
     ckpt = work / 'supernet.ckpt'
-    if 'supernet' in stages or ckpt.is_file():
+    detector_command = command
+    if args.detector:
+        if 'supernet' in stages:
+            print('neulens-train: --detector starts after the supernet stage; drop "supernet" '
+                  'from --stages', file=sys.stderr)
+            return 2
+        from neulens_ros.models.zoo import load_detector
+        model, meta = load_detector(args.detector)
+        detector_command = f'{meta.get("training_command", "?")}; later stages: {command}'
+        print(f'neulens-train: detector from {args.detector}')
+    elif 'supernet' in stages or ckpt.is_file():
         cfg = SupernetTraining(steps=plan.supernet_steps, batch_size=plan.batch_size,
                                seed=args.seed)
         history = train_supernet(model, train, cfg, ckpt, log=None, progress=progress)
@@ -108,8 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f'neulens-train: supernet at step {len(history)} '
               f'({time.monotonic() - started:.0f} s)')
     from neulens_ros.train.pipeline import run_later_stages
-    return run_later_stages(stages, model, train, val, plan, work, args, command, config,
-                            started, log, progress)
+    return run_later_stages(stages, model, train, val, plan, work, args,
+                            (command, detector_command), config, started, log, progress)
 
 
 def architecture(config: DetectorConfig) -> dict:

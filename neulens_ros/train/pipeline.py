@@ -73,7 +73,7 @@ def gate_data(data: DetectionSet, labels: dict[str, np.ndarray], images: np.ndar
                        strict=True):
         key = (int(i), int(k))
         if key not in cache:
-            cache[key] = gate_inputs(image_tensor(data, int(i))[0] / 255.0, int(k))
+            cache[key] = gate_inputs(np.ascontiguousarray(data.images[int(i)]), int(k))
         inputs.append(cache[key][int(t)])
     return GateData(torch.stack(inputs), torch.as_tensor(labels['label'][keep]),
                     torch.as_tensor(labels['errors'][keep], dtype=torch.float32))
@@ -92,7 +92,7 @@ def level_mac_ratio(model: TileDetector) -> np.ndarray:
 
 def run_later_stages(stages: list[str], model: TileDetector, train: DetectionSet,
                      val: DetectionSet, plan: Any, work: Path, args: argparse.Namespace,
-                     command: str, config: DetectorConfig, started: float,
+                     commands: tuple[str, str], config: DetectorConfig, started: float,
                      log: Callable[[dict], None], progress: bool) -> int:
     """Run labels, gate, eval and export as asked, each from its cached predecessor."""
     model.eval()
@@ -140,7 +140,7 @@ def run_later_stages(stages: list[str], model: TileDetector, train: DetectionSet
         print(f'neulens-train: evaluation written to {results_path} '
               f'({time.monotonic() - started:.0f} s)')
     if 'export' in stages:
-        export(model, gate, work, args.export_dir or WEIGHTS_DIR, command, config, args.seed)
+        export(model, gate, work, args.export_dir or WEIGHTS_DIR, commands, config, args.seed)
     return 0
 
 
@@ -158,7 +158,9 @@ def calibrate(model: TileDetector, gate: CompressionGuidingGate, data: Detection
 
 
 def export(model: TileDetector, gate: CompressionGuidingGate, work: Path, out: Path,
-           command: str, config: DetectorConfig, seed: int) -> None:
+           commands: tuple[str, str], config: DetectorConfig, seed: int) -> None:
+    """Write the checkpoints and metadata; `commands` are (this command, the one that trained
+    the detector: the same unless the run started from a detector checkpoint)."""
     from neulens_ros.tools.train import architecture
     results = json.loads((work / 'eval.json').read_text()) if (work / 'eval.json').is_file() \
         else {}
@@ -166,16 +168,17 @@ def export(model: TileDetector, gate: CompressionGuidingGate, work: Path, out: P
         if (work / 'gate_summary.json').is_file() else {}
     calibration = json.loads((work / 'calibration.json').read_text()) \
         if (work / 'calibration.json').is_file() else {'caution': 0.0}
-    common = {'training_command': command, 'data_seed': seed,
-              'created': time.strftime('%Y-%m-%d %H:%M:%S')}
+    common = {'data_seed': seed, 'created': time.strftime('%Y-%m-%d %H:%M:%S')}
     det = save_checkpoint(out / f'{DETECTOR_NAME}.pt', model, 'detector', architecture(config),
-                          halo=HALO, metrics=results.get('headline', {}), **common)
+                          halo=HALO, metrics=results.get('headline', {}),
+                          training_command=commands[1], **common)
     gate_meta = save_checkpoint(out / f'{GATE_NAME}.pt', gate, 'gate',
                                 {'num_levels': 5, 'channels': 64, 'input': 28},
                                 label_p=LABEL_P, label_k=list(LABEL_K),
                                 caution=calibration['caution'], calibration=calibration,
                                 metrics={k: v for k, v in gate_summary.items()
-                                         if k != 'history'}, **common)
+                                         if k != 'history'},
+                                training_command=commands[0], **common)
     if results:
         AccuracyTable.from_evaluation(results).save(out / ACCURACY_FILE)
     plot_training(work, work / 'plots')
@@ -184,31 +187,38 @@ def export(model: TileDetector, gate: CompressionGuidingGate, work: Path, out: P
 
 
 def plot_training(work: Path, out: Path) -> None:
-    """Loss curves of the supernet (full / tiled / mixed) and the gate, when recorded."""
-    plt = pyplot()
-    out.mkdir(parents=True, exist_ok=True)
+    """Loss curves of the supernet (full / tiled / mixed) and the gate's training accuracy,
+    one panel for each that this work folder recorded (a run started from a detector
+    checkpoint has no supernet curves)."""
     history_path = work / 'supernet_history.json'
     gate_path = work / 'gate_summary.json'
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
-    if history_path.is_file():
+    panels = [path for path in (history_path, gate_path) if path.is_file()]
+    if not panels:
+        return
+    plt = pyplot()
+    out.mkdir(parents=True, exist_ok=True)
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.5), squeeze=False)
+    axes = dict(zip(panels, axes[0], strict=True))
+    if history_path in axes:
+        ax = axes[history_path]
         history = json.loads(history_path.read_text())
         steps = [r['step'] for r in history]
         for key in ('full', 'tiled', 'mixed'):
             values = np.convolve([r[key] for r in history], np.ones(20) / 20, mode='valid') \
                 if len(history) >= 20 else [r[key] for r in history]
-            axes[0].plot(steps[len(steps) - len(values):], values, label=key)
-        axes[0].set_yscale('log')
-        axes[0].set_xlabel('step')
-        axes[0].set_ylabel('loss (20-step mean)')
-        axes[0].legend()
-        axes[0].set_title('supernet')
-    if gate_path.is_file():
+            ax.plot(steps[len(steps) - len(values):], values, label=key)
+        ax.set_yscale('log')
+        ax.set_xlabel('step')
+        ax.set_ylabel('loss (20-step mean)')
+        ax.legend()
+        ax.set_title('supernet')
+    if gate_path in axes:
+        ax = axes[gate_path]
         history = json.loads(gate_path.read_text())['history']
-        axes[1].plot([r['epoch'] for r in history], [r['accuracy'] for r in history])
-        axes[1].set_xlabel('epoch')
-        axes[1].set_ylabel('training accuracy')
-        axes[1].set_title('gate')
-    for ax in axes:
+        ax.plot([r['epoch'] for r in history], [r['accuracy'] for r in history])
+        ax.set_xlabel('epoch')
+        ax.set_ylabel('training accuracy')
+        ax.set_title('gate')
+    for ax in axes.values():
         ax.grid(alpha=0.3)
     save(fig, out / 'training.png', dpi=110)
-

@@ -1,0 +1,91 @@
+"""The gate's network on ONNX Runtime: the same function as the PyTorch module, with much less
+fixed cost per call.
+
+The CGG is a few thousand multiply-adds per tile; in eager PyTorch most of its time is per-op
+dispatch, not arithmetic. The module is exported once, in memory, with the batch fixed at k*k
+for each k (fully static shapes let ONNX Runtime plan every buffer ahead), and run on one
+intra-op thread that sleeps when idle. The gate's inputs (the area resize and the split into
+tiles, `gate_inputs`) stay in PyTorch, so training and both backends share them.
+`time_gate` (`neulens-bench gate`, the training's evaluation) measures both side by side.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from neulens_ros.errors import BackendError
+from neulens_ros.gate.cgg import (GATE_INPUT, CompressionGuidingGate, GateNet, gate_inputs,
+                                  run_gate)
+from neulens_ros.runtime.backends import OPSET, ort_session_options
+from neulens_ros.runtime.timing import round_robin_ms
+
+GATE_BACKENDS = ('torch', 'onnxruntime')
+
+
+class OrtGate:
+    """[k*k, 3, 28, 28] normalised tiles -> [k*k, R] logits, one static session per k."""
+
+    def __init__(self, gate: CompressionGuidingGate, ks: tuple[int, ...] = (2, 3, 4),
+                 threads: int = 1) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError as exc:  # a pinned dependency; only a broken install lands here
+            raise BackendError(f'gate backend onnxruntime: cannot import onnxruntime ({exc}); '
+                               f'use gate backend torch') from exc
+        gate = gate.eval()
+        options = ort_session_options(ort, threads)
+        self.sessions: dict[int, Any] = {
+            k: ort.InferenceSession(_export(gate, k * k), options,
+                                    providers=['CPUExecutionProvider'])
+            for k in ks}
+
+    def __call__(self, tiles: torch.Tensor) -> torch.Tensor:
+        k = round(tiles.shape[0] ** 0.5)
+        session = self.sessions.get(k)
+        if session is None or k * k != tiles.shape[0]:
+            raise BackendError(f'gate backend onnxruntime has sessions for k in '
+                               f'{sorted(self.sessions)}, not for {tiles.shape[0]} tiles')
+        x = tiles.detach().numpy().astype(np.float32, copy=False)
+        return torch.from_numpy(session.run(None, {'tiles': x})[0])
+
+
+def _export(gate: CompressionGuidingGate, batch: int) -> bytes:
+    """ONNX bytes of `gate` for a [batch, 3, 28, 28] input."""
+    buffer = io.BytesIO()
+    example = torch.zeros(batch, 3, GATE_INPUT, GATE_INPUT)
+    with torch.no_grad():
+        torch.onnx.export(gate, (example,), buffer, input_names=['tiles'],
+                          output_names=['logits'], opset_version=OPSET, dynamo=False)
+    return buffer.getvalue()
+
+
+def time_gate(nets: Mapping[str, GateNet], images: Sequence[np.ndarray],
+              ks: Sequence[int] = (2, 3, 4), rounds: int = 100) -> dict[str, dict[str, float]]:
+    """{'k<k>': {backend: ms, 'inputs': ms}}: the median cost of `run_gate` per frame for each
+    net, and of its inputs alone, timed round robin; each call takes the next of `images`
+    ([H, W, 3] uint8 network inputs), so caches are as cold as for a new camera frame."""
+    cursor = itertools.count()
+
+    def image() -> np.ndarray:
+        return images[next(cursor) % len(images)]
+
+    funcs: dict[tuple[str, int], Callable[[], Any]] = {}
+    for k in ks:
+        funcs[('inputs', k)] = lambda k=k: gate_inputs(image(), k)
+        for name, net in nets.items():
+            funcs[(name, k)] = lambda net=net, k=k: run_gate(net, image(), k)
+    times = round_robin_ms(funcs, rounds, warmup=5)
+    return {f'k{k}': {name: times[(name, k)] for name in (*nets, 'inputs')} for k in ks}
+
+
+def gate_net(gate: CompressionGuidingGate, backend: str, ks: tuple[int, ...] = (2, 3, 4)
+             ) -> GateNet:
+    """The network `run_gate` calls: the module itself, or its ONNX Runtime twin."""
+    if backend not in GATE_BACKENDS:
+        raise BackendError(f'gate backend {backend!r} is not one of {GATE_BACKENDS}')
+    return gate.eval() if backend == 'torch' else OrtGate(gate, ks)
