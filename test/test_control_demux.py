@@ -12,10 +12,10 @@ from neulens_ros.control.predictor import (LinearModel, Predictor, ProfileRecord
 from neulens_ros.errors import ConfigError, DataError
 
 
-def apply(levels, conf, policy, dw=2, theta=0.5, n=None):
+def apply(levels, conf, policy, dw=2, theta=0.5, n=None, skip_last=True):
     current = list(levels)
     out = []
-    for i, chosen in enumerate(steps(levels, conf, policy, dw, theta)):
+    for i, chosen in enumerate(steps(levels, conf, policy, dw, theta, skip_last)):
         for t in chosen:
             current[t] += 1
         out.append(list(current))
@@ -45,6 +45,17 @@ def test_cs_k3_dw4_narrows_kept_tiles_before_skipping_any() -> None:
     assert seq[first_skip - 1] == [3, 3, 3, 4, 3, 3, 3, 3, 3]  # every kept tile narrowest
     assert seq[first_skip] == [4, 3, 3, 4, 3, 3, 3, 3, 4]  # then the low ones skip first
     assert seq[-1] == [4] * 9
+
+
+def test_plain_order_skips_a_tile_as_soon_as_its_turn_comes() -> None:
+    conf = [0.2, 0.9, 0.8, 0.1, 0.7, 0.95, 0.6, 0.85, 0.3]
+    levels = [3, 0, 0, 4, 0, 0, 0, 0, 3]
+    seq = apply(levels, conf, 'cs', dw=4, n=2, skip_last=False)
+    assert seq[0] == [4, 0, 0, 4, 0, 0, 0, 0, 4]  # the low-confidence tiles skip at once
+    assert seq[1] == [4, 0, 1, 4, 1, 0, 1, 1, 4]
+    assert apply([0, 3, 4, 1], [0.5] * 4, 'uniform', n=2, skip_last=False) == [
+        [1, 4, 4, 2], [2, 4, 4, 3]]
+    assert apply([0, 0], [0.5] * 2, 'image', skip_last=False)[-1] == [3, 3]  # never skips
 
 
 def test_cs_k4_terminates_with_everything_skipped() -> None:

@@ -34,8 +34,10 @@ NARROWEST = LEVEL_SKIP - 1  # the last computed level
 
 
 def steps(levels: Sequence[int], confidences: Sequence[float], policy: str,
-          delta_w: int, theta_f: float) -> Iterator[list[int]]:
-    """Yield the tile indices raised by each successive step (levels are not modified)."""
+          delta_w: int, theta_f: float, skip_last: bool = True) -> Iterator[list[int]]:
+    """Yield the tile indices raised by each successive step (levels are not modified).
+    `skip_last` False raises tiles to skip as soon as their turn comes (the plain order, kept
+    for comparison: `neulens-bench slo --skip-early`)."""
     if policy not in POLICIES:
         raise ConfigError(f'policy {policy!r} is not one of {POLICIES}')
     if delta_w < 1:
@@ -47,8 +49,11 @@ def steps(levels: Sequence[int], confidences: Sequence[float], policy: str,
     order = sorted(range(len(conf)), key=conf.__getitem__)  # least confident first (stable)
     low = [i for i in order if conf[i] < theta_f]
     rest = [i for i in order if conf[i] >= theta_f]
-    tops = (NARROWEST,) if policy == 'image' else (NARROWEST, LEVEL_SKIP)
-    for top in tops:  # first narrow every kept tile, then (not 'image') skip
+    if policy == 'image':
+        tops: tuple[int, ...] = (NARROWEST,)
+    else:
+        tops = (NARROWEST, LEVEL_SKIP) if skip_last else (LEVEL_SKIP,)
+    for top in tops:  # first narrow every kept tile, then skip
         cursor = 0
         while any(v < top for v in current):
             if policy in ('uniform', 'image'):

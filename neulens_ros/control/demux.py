@@ -39,6 +39,7 @@ class SloConfig:
     delta_w: Mapping[int, int] = field(default_factory=lambda: dict(DEFAULT_DELTA_W))
     k_options: tuple[int, ...] = (2, 3, 4)
     p_options: tuple[str, ...] = ('stem', 'layer1', 'layer2')
+    skip_last: bool = True  # CLG skips a kept tile only once every kept tile is narrowest
 
     def __post_init__(self) -> None:
         problems = []
@@ -185,7 +186,8 @@ class Demux:
 
         latency, memory, trans = predict()
         if not fits(latency, memory):
-            for chosen in steps(levels, conf, cfg.policy, cfg.delta_w[k], cfg.theta_f):
+            for chosen in steps(levels, conf, cfg.policy, cfg.delta_w[k], cfg.theta_f,
+                                cfg.skip_last):
                 for i in chosen:
                     old = levels[i]
                     levels[i] = old + 1

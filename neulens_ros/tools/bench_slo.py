@@ -82,13 +82,18 @@ class Bench:
     """The shipped gate, detector and one HeadsetGate per policy on one data set."""
 
     def __init__(self, data: DetectionSet, backend: str, predictor: Path = PREDICTOR_FILE,
-                 threads: int = 0, margin: float = 0.0) -> None:
+                 threads: int = 0, margin: float = 0.0, skip_last: bool = True) -> None:
         self.data = data
         self.predictor = predictor
         self.margin = margin
+        self.skip_last = skip_last
         self.edge = EdgeDetector.load(EdgeConfig(backend=backend, score_threshold=0.05,
                                                  num_threads=threads))
-        self.gates = {name: self.gate(SloConfig(policy=name)) for name in POLICIES}
+        self.gates = {name: self.gate(self.slo(policy=name)) for name in POLICIES}
+
+    def slo(self, **kwargs: Any) -> SloConfig:
+        """An SloConfig with this run's CLG order."""
+        return SloConfig(skip_last=self.skip_last, **kwargs)
 
     def gate(self, slo: SloConfig) -> HeadsetGate:
         gate = HeadsetGate.load(slo, predictor=self.predictor)
@@ -156,7 +161,7 @@ def sweep(bench: Bench, fractions: list[float], level0_ms: float, frames: int
     for fraction in fractions:
         slo = fraction * level0_ms
         for name, gate in bench.gates.items():
-            gate.set_slo(SloConfig(latency_ms=slo, policy=name))
+            gate.set_slo(bench.slo(latency_ms=slo, policy=name))
         runs: dict[str, list[FrameRun]] = {name: [] for name in POLICIES}
         for i in range(frames):
             for name, gate in bench.gates.items():
@@ -192,7 +197,7 @@ class Burners:
 def contention(bench: Bench, slo_ms: float, frames: int, burners: int, correct: bool
                ) -> dict[str, Any]:
     """cs at `slo_ms`, burners from frame frames/3 to 2 frames/3."""
-    gate = bench.gate(SloConfig(latency_ms=slo_ms, policy='cs'))
+    gate = bench.gate(bench.slo(latency_ms=slo_ms, policy='cs'))
     start, end = frames // 3, 2 * frames // 3
     runs, busy = [], None
     try:
@@ -287,6 +292,9 @@ def main(argv: list[str] | None = None) -> int:
                         help='deviations of the online correction DEMUX adds (0 = the mean)')
     parser.add_argument('--quick', action='store_true',
                         help='8 frames, two SLOs, 24 contention frames')
+    parser.add_argument('--skip-early', action='store_true',
+                        help='CLG raises kept tiles to skip as soon as their turn comes '
+                             '(the plain order) instead of narrowing every kept tile first')
     parser.add_argument('--predictor', type=Path, default=None,
                         help='DEMUX predictor from neulens-profile (default: the shipped one)')
     args = parser.parse_args(argv)
@@ -297,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     data = load_set(SetSpec(VAL_SEED, max(args.frames, 8), (640, 480), (256, 192)),
                     args.out / 'cache')
     bench = Bench(data, args.backend, args.predictor or PREDICTOR_FILE, args.threads,
-                  args.margin)
+                  args.margin, skip_last=not args.skip_early)
     level0 = bench.level0_ms(12)
     print(f'neulens-bench slo: level 0 at P={SHIPPED[0]}, k={SHIPPED[1]}: {level0:.1f} ms '
           f'({bench.edge.describe()})', flush=True)
@@ -307,6 +315,7 @@ def main(argv: list[str] | None = None) -> int:
             for correct in (True, False)] if args.contention_frames else []
     result = {'info': {'command': 'neulens-bench slo ' + ' '.join(argv or sys.argv[2:]),
                        'level0_ms': level0, 'shipped': list(SHIPPED), 'margin': args.margin,
+                       'skip_last': bench.skip_last,
                        'threads': torch.get_num_threads(), 'backend': bench.edge.backend_name,
                        'p_options': list(P_OPTIONS)},
               'sweep': rows, 'contention': cont}
