@@ -65,15 +65,15 @@ def _ccw(poly: np.ndarray) -> np.ndarray:
 
 def _hull(points: np.ndarray) -> np.ndarray:
     """Convex hull vertices [H, 2] counter-clockwise (Qhull); fewer than 3 distinct or
-    collinear points are returned as they are."""
+    collinear points are returned as they are (distinct). Qhull takes repeated points as they
+    come; only a degenerate set pays for finding the distinct ones."""
     from scipy.spatial import ConvexHull, QhullError
-    pts = np.unique(points, axis=0)
-    if len(pts) < 3:
-        return pts
-    try:
-        return pts[ConvexHull(pts).vertices]
-    except QhullError:
-        return pts
+    if len(points) >= 3:
+        try:
+            return points[ConvexHull(points).vertices]
+        except QhullError:
+            pass
+    return np.unique(points, axis=0)
 
 
 MIN_SIDE_M = 1e-3  # a footprint side at least this long (a cluster on one line has none)
