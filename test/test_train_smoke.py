@@ -32,3 +32,19 @@ def test_smoke_training_runs_every_stage(tmp_path) -> None:
 def test_unknown_stage_is_rejected(tmp_path, capsys) -> None:
     assert main(['--smoke', '--work', str(tmp_path), '--stages', 'data,polish']) == 2
     assert 'polish' in capsys.readouterr().err
+
+
+def test_later_stages_start_from_a_detector_checkpoint(tmp_path) -> None:
+    work = tmp_path / 'work'
+    assert main(['--smoke', '--quiet', '--work', str(work), '--detector', 'neulens_detector',
+                 '--stages', 'labels,gate']) == 0
+    assert not (work / 'supernet_history.json').exists()  # no supernet step ran
+    summary = json.loads((work / 'gate_summary.json').read_text())
+    assert summary['tiles_fit'] + summary['tiles_held_out'] == 6 * (4 + 9 + 16)
+    assert 0.0 <= summary['held_out_accuracy'] <= 1.0
+
+
+def test_detector_checkpoint_excludes_the_supernet_stage(tmp_path, capsys) -> None:
+    assert main(['--smoke', '--work', str(tmp_path), '--detector', 'neulens_detector',
+                 '--stages', 'supernet,gate']) == 2
+    assert 'drop "supernet"' in capsys.readouterr().err

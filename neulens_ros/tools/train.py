@@ -82,6 +82,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f'neulens-train: unknown stage(s) {unknown}; stages are {", ".join(STAGES)}',
               file=sys.stderr)
         return 2
+    if args.detector and 'supernet' in stages:
+        print('neulens-train: --detector starts after the supernet stage; drop "supernet" from '
+              '--stages', file=sys.stderr)
+        return 2
     if args.threads:
         torch.set_num_threads(args.threads)
     plan = SMOKE if args.smoke else FULL
@@ -108,10 +112,6 @@ def main(argv: list[str] | None = None) -> int:
     ckpt = work / 'supernet.ckpt'
     detector_command = command
     if args.detector:
-        if 'supernet' in stages:
-            print('neulens-train: --detector starts after the supernet stage; drop "supernet" '
-                  'from --stages', file=sys.stderr)
-            return 2
         from neulens_ros.models.zoo import load_detector
         model, meta = load_detector(args.detector)
         detector_command = f'{meta.get("training_command", "?")}; later stages: {command}'
