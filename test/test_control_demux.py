@@ -192,6 +192,22 @@ def test_slow_link_sends_fewer_tiles() -> None:
     assert slow.fits_slo and slow.predicted_latency_ms <= 60.0
 
 
+def test_demux_narrows_kept_tiles_before_skipping_any() -> None:
+    narrowed = make_demux(20.0).decide(*gate())
+    plain = make_demux(20.0, skip_last=False).decide(*gate())
+    assert narrowed.fits_slo and plain.fits_slo
+    assert 4 not in narrowed.levels and max(narrowed.levels) > 0  # compressed, none skipped
+    assert 4 in plain.levels  # the plain order skipped the least confident tiles
+
+
+def test_slow_link_skips_without_narrowing_the_sent_tiles() -> None:
+    """Narrowing saves no bytes: when the link is what does not fit, sent tiles keep the
+    gate's level."""
+    d = make_demux(60.0).decide(*gate(), link=LinkState(4.0, 10.0))
+    assert d.fits_slo and 4 in d.levels
+    assert all(v == g for v, g in zip(d.levels, d.gate_levels, strict=True) if v != 4)
+
+
 def test_online_correction_tracks_a_busier_machine() -> None:
     demux = make_demux(40.0)
     before = demux.decide(*gate())
@@ -207,7 +223,8 @@ def test_online_correction_tracks_a_busier_machine() -> None:
 
 @pytest.mark.parametrize('kwargs', [dict(latency_ms=-1), dict(policy='random'),
                                     dict(fixed_level=5), dict(theta_f=1.5),
-                                    dict(k_options=()), dict(delta_w={2: 2})])
+                                    dict(k_options=()), dict(delta_w={2: 2}),
+                                    dict(k_options=(5,), delta_w={5: 2})])
 def test_invalid_slo_config(kwargs: dict) -> None:
     with pytest.raises(ConfigError):
         SloConfig(**kwargs)

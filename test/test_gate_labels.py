@@ -11,7 +11,7 @@ from neulens_ros.gate.labels import MatchRule, label_frame, mismatches
 from neulens_ros.models.zoo import load_detector
 from neulens_ros.supernet.centernet import Detections, decode
 from neulens_ros.supernet.executor import MicroFlowExecutor, normalise
-from neulens_ros.train.data import resize
+from neulens_ros.data.resize import box_resize
 
 
 def dets(boxes, scores, classes) -> Detections:  # noqa: ANN001
@@ -36,7 +36,7 @@ def test_match_needs_class_box_and_score() -> None:
 def frame() -> tuple[MicroFlowExecutor, torch.Tensor, int]:
     model, _ = load_detector()
     cfg = model.config
-    rgb = resize(generate_scene(SceneConfig(density='dense'), 5).rgb,
+    rgb = box_resize(generate_scene(SceneConfig(density='dense'), 5).rgb,
                  (cfg.input_width, cfg.input_height))
     x = normalise(torch.from_numpy(np.array(rgb)).permute(2, 0, 1)[None].float())
     return MicroFlowExecutor(model, 'layer2'), x, cfg.output_stride

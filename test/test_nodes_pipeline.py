@@ -79,7 +79,7 @@ def test_every_frame_flows_through_the_graph(tmp_path: Path, ros_env: dict[str, 
     from neulens_ros.bridge.tile_batch import unpack_tile_batch
     from neulens_ros.models.zoo import load_detector
     from neulens_ros.pipeline.edge import EdgeConfig, EdgeDetector
-    from neulens_ros.pipeline.headset import resize_to
+    from neulens_ros.data.resize import box_resize
     from neulens_ros.pipeline.tiles import crop_tiles
 
     listener = Listener(rclpy_context, 'pl')
@@ -113,7 +113,7 @@ def test_every_frame_flows_through_the_graph(tmp_path: Path, ros_env: dict[str, 
         assert list(decision_msg.levels) == list(decision.levels)
         # the tiles are exactly the non-skipped crops of this frame's network input
         rgb = image_to_numpy(image, 'rgb8')
-        expected = crop_tiles(resize_to(np.ascontiguousarray(rgb), decision.input_size),
+        expected = crop_tiles(box_resize(np.ascontiguousarray(rgb), decision.input_size),
                               decision.tile_rects, decision.sent_tiles)
         for index, tile in tiles.items():
             np.testing.assert_array_equal(tile, expected[index])

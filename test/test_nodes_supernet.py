@@ -53,14 +53,14 @@ def valid_batch(k: int) -> Any:
     from neulens_ros.data.scenes import SceneConfig, generate_scene
     from neulens_ros.models.zoo import load_detector
     from neulens_ros.pipeline.decision import FrameDecision
-    from neulens_ros.pipeline.headset import resize_to
+    from neulens_ros.data.resize import box_resize
     from neulens_ros.pipeline.tiles import crop_tiles
     from neulens_ros.supernet.tiling import tile_grid, window_chain
     model, _ = load_detector()
     cfg = model.config
     grid = tile_grid(window_chain(model.front('layer2')), cfg.input_width,
                      cfg.input_height, k, 'paper')
-    image = resize_to(generate_scene(SceneConfig(), 21).rgb,
+    image = box_resize(generate_scene(SceneConfig(), 21).rgb,
                       (cfg.input_width, cfg.input_height))
     header = Header(frame_id='cam')
     header.stamp.sec = int(time.time())

@@ -197,3 +197,12 @@ def test_block_continued_jpeg_mosaic_is_smaller(parts) -> None:
     sizes = {block: len(numpy_to_compressed(paste_mosaic(d, tiles, block), 'jpeg', 90).data)
              for block in (1, JPEG_BLOCK)}
     assert sizes[JPEG_BLOCK] < sizes[1]
+
+
+def test_mosaic_block_must_be_positive(parts) -> None:
+    model, gate, _ = parts
+    frame = generate_scene(SceneConfig(width=320, height=240), 12).rgb
+    out = headset(model, gate, k_options=(2,), policy='fixed', fixed_level=0).process(
+        frame, 1, 'cam')
+    with pytest.raises(ConfigError, match='block must be >= 1'):
+        paste_mosaic(out.decision, out.tiles, 0)

@@ -3,9 +3,10 @@
 import json
 
 import pytest
+import torch
 
 from neulens_ros.models.zoo import load_detector, load_gate
-from neulens_ros.tools.train import main
+from neulens_ros.tools.train import LATER, STAGES, main, resolve_stages
 
 pytestmark = pytest.mark.slow
 
@@ -35,13 +36,26 @@ def test_unknown_stage_is_rejected(tmp_path, capsys) -> None:
 
 
 def test_later_stages_start_from_a_detector_checkpoint(tmp_path) -> None:
-    work = tmp_path / 'work'
+    work, export = tmp_path / 'work', tmp_path / 'export'
+    shipped, shipped_meta = load_detector('neulens_detector')
     assert main(['--smoke', '--quiet', '--work', str(work), '--detector', 'neulens_detector',
-                 '--stages', 'labels,gate']) == 0
+                 '--stages', 'labels,gate,export', '--export-dir', str(export)]) == 0
     assert not (work / 'supernet_history.json').exists()  # no supernet step ran
     summary = json.loads((work / 'gate_summary.json').read_text())
     assert summary['tiles_fit'] + summary['tiles_held_out'] == 6 * (4 + 9 + 16)
-    assert 0.0 <= summary['held_out_accuracy'] <= 1.0
+    model, meta = load_detector(export / 'neulens_detector.pt')
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(),
+                                                  shipped.state_dict().values(), strict=True))
+    _, gate_meta = load_gate(export / 'neulens_cgg.pt')
+    assert gate_meta['training_command'].startswith('neulens-train --smoke')
+    original = shipped_meta['training_command'].split(LATER)[0]
+    assert meta['training_command'] == original + LATER + gate_meta['training_command']
+
+
+def test_stages_default_to_the_later_ones_with_a_detector() -> None:
+    assert resolve_stages(None, False) == list(STAGES)
+    assert resolve_stages(None, True) == [s for s in STAGES if s != 'supernet']
+    assert resolve_stages('gate, eval', True) == ['gate', 'eval']
 
 
 def test_detector_checkpoint_excludes_the_supernet_stage(tmp_path, capsys) -> None:

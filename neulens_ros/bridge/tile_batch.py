@@ -21,7 +21,7 @@ from neulens_msgs.msg import TileBatch
 from neulens_ros.bridge.image import (compressed_to_numpy, image_to_numpy,
                                       numpy_to_compressed, numpy_to_image)
 from neulens_ros.bridge.tile_decision import decision_to_msg, msg_to_decision
-from neulens_ros.errors import DataError, EncodingError
+from neulens_ros.errors import ConfigError, DataError, EncodingError
 from neulens_ros.pipeline.decision import FrameDecision
 from neulens_ros.pipeline.tiles import crop_tile, overlap
 
@@ -52,11 +52,14 @@ def encode_tile(tile: np.ndarray, fmt: str, quality: int, header: Any) -> Any:
 def paste_mosaic(decision: FrameDecision, tiles: Mapping[int, np.ndarray],
                  block: int = JPEG_BLOCK) -> np.ndarray:
     """[H_in, W_in, 3] uint8 network-input image holding `tiles` at their rectangles (the
-    parts inside the image), zero elsewhere, except that each tile is first edge-extended to
-    the `block` grid. JPEG codes the image in blocks: a block holding a tile's edge and black
-    pays for that sharp edge in every frequency, a block continuing the tile's border pixels
-    costs little more than a flat one. The
-    extension never covers a carried pixel, so the edge cuts out the same tiles."""
+    parts inside the image), zero elsewhere, except that with `block` > 1 each tile is first
+    edge-extended to the `block` grid. JPEG codes the image in blocks: a block holding a
+    tile's edge and black pays for that sharp edge in every frequency, a block continuing the
+    tile's border pixels costs little more than a flat one. The tiles are pasted after all
+    extensions, so every carried pixel is the tile's own and the edge cuts out the same
+    tiles."""
+    if block < 1:
+        raise ConfigError(f'mosaic block must be >= 1 pixel, got {block}')
     width, height = decision.input_size
     mosaic = np.zeros((height, width, 3), dtype=np.uint8)
     placed = []
@@ -65,7 +68,7 @@ def paste_mosaic(decision: FrameDecision, tiles: Mapping[int, np.ndarray],
         in_image, in_tile = overlap(decision.tile_rects[index], width, height)
         rows, cols = in_image
         content = tile[in_tile]
-        if content.size:
+        if block > 1 and content.size:
             grown = (slice(rows.start // block * block, min(-(-rows.stop // block) * block,
                                                              height)),
                      slice(cols.start // block * block, min(-(-cols.stop // block) * block,

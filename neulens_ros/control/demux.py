@@ -21,10 +21,11 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from neulens_ros.control.accuracy import AccuracyTable
-from neulens_ros.control.clg import DEFAULT_DELTA_W, LEVEL_SKIP, POLICIES, steps
+from neulens_ros.control.clg import DEFAULT_DELTA_W, LEVEL_SKIP, NARROWEST, POLICIES, steps
 from neulens_ros.control.link_estimator import LinkState
 from neulens_ros.control.predictor import Predictor
 from neulens_ros.errors import ConfigError
+from neulens_ros.levels import TILE_GRIDS
 
 
 @dataclass(frozen=True)
@@ -37,9 +38,10 @@ class SloConfig:
     fixed_level: int = 0  # used by policy 'fixed'
     theta_f: float = 0.5
     delta_w: Mapping[int, int] = field(default_factory=lambda: dict(DEFAULT_DELTA_W))
-    k_options: tuple[int, ...] = (2, 3, 4)
+    k_options: tuple[int, ...] = TILE_GRIDS
     p_options: tuple[str, ...] = ('stem', 'layer1', 'layer2')
-    skip_last: bool = True  # CLG skips a kept tile only once every kept tile is narrowest
+    # CLG skips a kept tile only once every kept tile is narrowest (see _fit for the link)
+    skip_last: bool = True
 
     def __post_init__(self) -> None:
         problems = []
@@ -53,6 +55,9 @@ class SloConfig:
             problems.append('theta_f must be in [0, 1]')
         if not self.k_options or not self.p_options:
             problems.append('k_options and p_options must not be empty')
+        unsupported = sorted(set(self.k_options) - set(TILE_GRIDS))
+        if unsupported:
+            problems.append(f'k_options {unsupported} are not tile grids of {TILE_GRIDS}')
         missing = [k for k in self.k_options if self.delta_w.get(k, 0) < 1]
         if missing:
             problems.append(f'delta_w needs a value >= 1 for k = {missing}')
@@ -173,21 +178,27 @@ class Demux:
         sent_bytes = self.bytes_per_pixel * float(
             sum(pixels[i] for i, v in enumerate(levels) if v != LEVEL_SKIP))
 
-        def predict() -> tuple[float, float, float]:
-            if hist[LEVEL_SKIP] == len(levels):  # nothing sent: the frame is dropped, free
+        def predict(histogram: list[int]) -> tuple[float, float, float]:
+            if histogram[LEVEL_SKIP] == len(levels):  # nothing sent: the frame is dropped, free
                 return 0.0, 0.0, 0.0
             trans = rtt + (8.0 * sent_bytes / bits_per_ms if bits_per_ms else 0.0)
-            return ((lat_model(hist) + back_lat) * scale + trans, max(mem_model(hist), back_mem),
-                    trans)
+            return ((lat_model(histogram) + back_lat) * scale + trans,
+                    max(mem_model(histogram), back_mem), trans)
 
         def fits(latency: float, memory: float) -> bool:
             return ((cfg.latency_ms <= 0 or latency <= cfg.latency_ms)
                     and (cfg.memory_mb <= 0 or memory <= cfg.memory_mb))
 
-        latency, memory, trans = predict()
+        latency, memory, trans = predict(hist)
         if not fits(latency, memory):
+            # narrowing saves compute and memory, not bytes: over a measured link, when even
+            # every sent tile at the narrowest width does not fit, skip in the policy's order
+            narrowest = [0] * NARROWEST + [len(levels) - hist[LEVEL_SKIP], hist[LEVEL_SKIP]]
+            narrow_latency, narrow_memory, _ = predict(narrowest)
+            narrow_first = cfg.skip_last and (not bits_per_ms
+                                              or fits(narrow_latency, narrow_memory))
             for chosen in steps(levels, conf, cfg.policy, cfg.delta_w[k], cfg.theta_f,
-                                cfg.skip_last):
+                                narrow_first):
                 for i in chosen:
                     old = levels[i]
                     levels[i] = old + 1
@@ -195,7 +206,7 @@ class Demux:
                     hist[old + 1] += 1
                     if old + 1 == LEVEL_SKIP:
                         sent_bytes -= pixels[i] * self.bytes_per_pixel
-                latency, memory, trans = predict()
+                latency, memory, trans = predict(hist)
                 if fits(latency, memory):
                     break
         return latency, memory, trans, levels, fits(latency, memory)

@@ -44,7 +44,7 @@ def detector_boxes(score_threshold: float = 0.3, checkpoint: str = 'neulens_dete
     import torch
 
     from neulens_ros.models.zoo import load_detector
-    from neulens_ros.pipeline.headset import resize_to
+    from neulens_ros.data.resize import box_resize
     from neulens_ros.supernet.centernet import decode
     from neulens_ros.supernet.executor import normalise
     model, _ = load_detector(checkpoint)
@@ -52,7 +52,7 @@ def detector_boxes(score_threshold: float = 0.3, checkpoint: str = 'neulens_dete
 
     @torch.inference_mode()
     def detect(scene: Scene) -> list[Box2D]:
-        image = resize_to(scene.rgb, (cfg.input_width, cfg.input_height))
+        image = box_resize(scene.rgb, (cfg.input_width, cfg.input_height))
         x = normalise(torch.from_numpy(np.array(image)).permute(2, 0, 1)[None])  # own copy
         found = decode(model(x), cfg.output_stride, score_threshold)[0]
         sx, sy = scene.rgb.shape[1] / cfg.input_width, scene.rgb.shape[0] / cfg.input_height

@@ -15,9 +15,9 @@ from typing import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from torch import nn
 
+from neulens_ros.data.resize import box_resize
 from neulens_ros.errors import ConfigError
 from neulens_ros.levels import NUM_LEVELS
 
@@ -51,11 +51,12 @@ class CompressionGuidingGate(nn.Module):
 def gate_inputs(image: np.ndarray, k: int) -> torch.Tensor:
     """[H, W, 3] uint8 network input -> [k*k, 3, 28, 28] normalised gate inputs, row-major.
 
-    One area (box) resize of the whole image to 28k x 28k in uint8 (PIL, the filter the
-    pipeline resizes camera frames with), split into k x k tiles: each tile is its cell of the
-    k x k partition resized to 28 x 28, in one call instead of k*k. Resizing the 8-bit image
-    reads a quarter of the bytes of a float one and is several times faster than PyTorch's
-    adaptive pooling (neulens-bench gate).
+    One area (box) resize of the whole image to 28k x 28k in uint8 (data/resize.py, the filter
+    the pipeline resizes camera frames with), split into k x k tiles: each tile is its cell of
+    the k x k partition resized to 28 x 28, in one call instead of k*k (where a cell border
+    falls inside a pixel, the box filter weighs that pixel into both cells by its share).
+    Resizing the 8-bit image reads a quarter of the bytes of a float one and took about half
+    the time of PyTorch's adaptive pooling (docs/training.md).
     """
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ConfigError(f'gate expects an [H, W, 3] uint8 image, got {image.dtype} '
@@ -64,7 +65,7 @@ def gate_inputs(image: np.ndarray, k: int) -> torch.Tensor:
     if k < 1 or k > min(width, height):
         raise ConfigError(f'k={k} does not fit a {width}x{height} image')
     side = GATE_INPUT * k
-    small = np.asarray(Image.fromarray(image).resize((side, side), Image.Resampling.BOX))
+    small = box_resize(image, (side, side))
     tiles = small.reshape(k, GATE_INPUT, k, GATE_INPUT, 3).transpose(0, 2, 4, 1, 3).reshape(
         k * k, 3, GATE_INPUT, GATE_INPUT)  # [k*k, 3, 28, 28] uint8
     return torch.from_numpy(tiles).float() * _SCALE + _SHIFT

@@ -4,8 +4,9 @@ fixed cost per call.
 The CGG is a few thousand multiply-adds per tile; in eager PyTorch most of its time is per-op
 dispatch, not arithmetic. The module is exported once, in memory, with the batch fixed at k*k
 for each k (fully static shapes let ONNX Runtime plan every buffer ahead), and run on one
-intra-op thread that sleeps when idle. The gate's inputs (the area resize and the split into
-tiles, `gate_inputs`) stay in PyTorch, so training and both backends share them.
+intra-op thread that sleeps when idle (as the gate node runs it, whatever PyTorch's thread
+count). The gate's inputs (the 8-bit box resize and the split into tiles, `gate_inputs`) are
+the same for training and both backends.
 `time_gate` (`neulens-bench gate`, the training's evaluation) measures both side by side.
 """
 
@@ -21,6 +22,7 @@ import torch
 from neulens_ros.errors import BackendError
 from neulens_ros.gate.cgg import (GATE_INPUT, CompressionGuidingGate, GateNet, gate_inputs,
                                   run_gate)
+from neulens_ros.levels import TILE_GRIDS
 from neulens_ros.runtime.backends import OPSET, ort_session_options
 from neulens_ros.runtime.timing import round_robin_ms
 
@@ -30,7 +32,7 @@ GATE_BACKENDS = ('torch', 'onnxruntime')
 class OrtGate:
     """[k*k, 3, 28, 28] normalised tiles -> [k*k, R] logits, one static session per k."""
 
-    def __init__(self, gate: CompressionGuidingGate, ks: tuple[int, ...] = (2, 3, 4),
+    def __init__(self, gate: CompressionGuidingGate, ks: tuple[int, ...] = TILE_GRIDS,
                  threads: int = 1) -> None:
         try:
             import onnxruntime as ort
@@ -65,7 +67,7 @@ def _export(gate: CompressionGuidingGate, batch: int) -> bytes:
 
 
 def time_gate(nets: Mapping[str, GateNet], images: Sequence[np.ndarray],
-              ks: Sequence[int] = (2, 3, 4), rounds: int = 100) -> dict[str, dict[str, float]]:
+              ks: Sequence[int] = TILE_GRIDS, rounds: int = 100) -> dict[str, dict[str, float]]:
     """{'k<k>': {backend: ms, 'inputs': ms}}: the median cost of `run_gate` per frame for each
     net, and of its inputs alone, timed round robin; each call takes the next of `images`
     ([H, W, 3] uint8 network inputs), so caches are as cold as for a new camera frame."""
@@ -83,7 +85,7 @@ def time_gate(nets: Mapping[str, GateNet], images: Sequence[np.ndarray],
     return {f'k{k}': {name: times[(name, k)] for name in (*nets, 'inputs')} for k in ks}
 
 
-def gate_net(gate: CompressionGuidingGate, backend: str, ks: tuple[int, ...] = (2, 3, 4)
+def gate_net(gate: CompressionGuidingGate, backend: str, ks: tuple[int, ...] = TILE_GRIDS
              ) -> GateNet:
     """The network `run_gate` calls: the module itself, or its ONNX Runtime twin."""
     if backend not in GATE_BACKENDS:

@@ -14,15 +14,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from neulens_ros.control.accuracy import AccuracyTable
 from neulens_ros.control.demux import Demux, SloConfig
 from neulens_ros.control.link_estimator import LinkState
 from neulens_ros.control.predictor import Predictor
+from neulens_ros.data.resize import box_resize
 from neulens_ros.errors import ConfigError
 from neulens_ros.gate.cgg import CompressionGuidingGate, run_gate
 from neulens_ros.gate.runtime import gate_net
+from neulens_ros.levels import TILE_GRIDS
 from neulens_ros.models.registry import WEIGHTS_DIR
 from neulens_ros.models.zoo import load_detector, load_gate
 from neulens_ros.pipeline.decision import FrameDecision
@@ -32,13 +33,6 @@ from neulens_ros.supernet.tiling import TileGrid, tile_grid, window_chain
 
 PREDICTOR_FILE = WEIGHTS_DIR / 'predictor_cpu.json'
 ACCURACY_FILE = WEIGHTS_DIR / 'accuracy.json'
-
-
-def resize_to(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """[H, W, 3] uint8 -> size (width, height), box filter (as the training data)."""
-    if (rgb.shape[1], rgb.shape[0]) == size:
-        return rgb
-    return np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BOX))
 
 
 @dataclass(frozen=True)
@@ -65,7 +59,7 @@ class HeadsetGate:
                               f'{P_OPTIONS}')
         self.grids: dict[tuple[str, int], TileGrid] = {
             (p, k): tile_grid(window_chain(model.front(p)), *self.input_size, k, halo)
-            for p in P_OPTIONS for k in (2, 3, 4)}
+            for p in P_OPTIONS for k in TILE_GRIDS}
         pixels = {key: (g.in_rects[:, 2] - g.in_rects[:, 0]) * (g.in_rects[:, 3]
                                                                   - g.in_rects[:, 1])
                   for key, g in self.grids.items()}
@@ -89,7 +83,7 @@ class HeadsetGate:
     def process(self, rgb: np.ndarray, stamp_ns: int, frame_id: str,
                 link: LinkState | None = None) -> GateFrame:
         started = time.perf_counter()
-        image = resize_to(rgb, self.input_size)
+        image = box_resize(rgb, self.input_size)
         slo = self.demux.config
         levels, confidences = {}, {}
         for k in slo.k_options:

@@ -24,11 +24,11 @@ import torch
 
 from neulens_ros.gate.cgg import gate_inputs
 from neulens_ros.gate.runtime import GATE_BACKENDS, gate_net, time_gate
+from neulens_ros.levels import TILE_GRIDS as KS
 from neulens_ros.models.zoo import load_gate
 from neulens_ros.plots import pyplot, save
 from neulens_ros.train.data import SetSpec, load_set
 
-KS = (2, 3, 4)
 
 
 def agreement(nets: dict[str, Any], images: list[np.ndarray]) -> dict[str, float]:
@@ -70,10 +70,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--images', type=int, default=16, help='held-out scenes cycled')
     parser.add_argument('--rounds', type=int, default=200)
     parser.add_argument('--threads', type=int, default=1,
-                        help='torch threads (1 = as the gate node runs)')
+                        help='torch threads (1 = as the gate node runs; 0 = its default); '
+                             'ONNX Runtime runs the gate on one thread either way')
     parser.add_argument('--gate', default='neulens_cgg', help='gate checkpoint')
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     from neulens_ros.tools.train import VAL_SEED
     data = load_set(SetSpec(VAL_SEED, args.images, (640, 480), (256, 192)),

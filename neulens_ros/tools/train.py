@@ -26,11 +26,13 @@ from pathlib import Path
 import torch
 
 from neulens_ros.data.shapes import CLASSES
+from neulens_ros.errors import ConfigError, NeulensError
 from neulens_ros.supernet.detector import P_LAYERS, P_OPTIONS, DetectorConfig, TileDetector
 from neulens_ros.train.data import SetSpec, load_set
 from neulens_ros.train.supernet import SupernetTraining, train_supernet
 
 STAGES = ('data', 'supernet', 'labels', 'gate', 'calibrate', 'eval', 'export')
+LATER = '; later stages: '  # joins a detector's training command and a --detector run's
 
 
 @dataclass(frozen=True)
@@ -60,8 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--work', type=Path, default=Path('runs/train'),
                         help='folder for caches, checkpoints, logs and plots')
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--stages', default=','.join(STAGES),
-                        help=f'comma-separated subset of {",".join(STAGES)}')
+    parser.add_argument('--stages', default=None,
+                        help=f'comma-separated subset of {",".join(STAGES)} (default: all; '
+                             f'with --detector all but supernet)')
     parser.add_argument('--smoke', action='store_true', help='tiny sizes, for tests')
     parser.add_argument('--export-dir', type=Path, default=None,
                         help='where export writes the checkpoints (default: the package)')
@@ -74,9 +77,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def resolve_stages(given: str | None, from_detector: bool) -> list[str]:
+    """The --stages list; by default every stage, but for the supernet when the run starts
+    from a detector checkpoint."""
+    if given is not None:
+        return [s.strip() for s in given.split(',') if s.strip()]
+    return [s for s in STAGES if not (from_detector and s == 'supernet')]
+
+
+def detector_from_checkpoint(name: str, command: str) -> tuple[TileDetector, str]:
+    """(the detector of checkpoint `name`, the training command its export records: the
+    checkpoint's own, then `command`, replacing what an earlier --detector run appended)."""
+    from neulens_ros.models.zoo import load_detector
+    from neulens_ros.train.pipeline import HALO
+    model, meta = load_detector(name)
+    if meta.get('halo', HALO) != HALO:
+        raise ConfigError(f'{name} was trained for halo {meta["halo"]!r}; the later stages '
+                          f'label and evaluate with {HALO!r}')
+    return model, f'{meta.get("training_command", "?").split(LATER)[0]}{LATER}{command}'
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    stages = [s.strip() for s in args.stages.split(',') if s.strip()]
+    stages = resolve_stages(args.stages, bool(args.detector))
     unknown = sorted(set(stages) - set(STAGES))
     if unknown:
         print(f'neulens-train: unknown stage(s) {unknown}; stages are {", ".join(STAGES)}',
@@ -89,12 +112,22 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     plan = SMOKE if args.smoke else FULL
-    config = DetectorConfig(num_classes=len(CLASSES))
+    command = 'neulens-train ' + ' '.join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+    detector_command = command
+    if args.detector:
+        try:
+            model, detector_command = detector_from_checkpoint(args.detector, command)
+        except NeulensError as exc:
+            print(f'neulens-train: {exc}', file=sys.stderr)
+            return 2
+        print(f'neulens-train: detector from {args.detector}')
+    else:
+        model = TileDetector(DetectorConfig(num_classes=len(CLASSES)))
+    config = model.config
     size = (config.input_width, config.input_height)
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
     progress = not args.quiet
-    command = 'neulens-train ' + ' '.join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     log_path = work / 'log.jsonl'
 
     def log(record: dict) -> None:
@@ -108,15 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     val = load_set(val_spec, work / 'cache', progress)
     print(f'neulens-train: {len(train)} training and {len(val)} validation scenes '
           f'({time.monotonic() - started:.0f} s)')
-    model = TileDetector(config)
     ckpt = work / 'supernet.ckpt'
-    detector_command = command
-    if args.detector:
-        from neulens_ros.models.zoo import load_detector
-        model, meta = load_detector(args.detector)
-        detector_command = f'{meta.get("training_command", "?")}; later stages: {command}'
-        print(f'neulens-train: detector from {args.detector}')
-    elif 'supernet' in stages or ckpt.is_file():
+    if not args.detector and ('supernet' in stages or ckpt.is_file()):
         cfg = SupernetTraining(steps=plan.supernet_steps, batch_size=plan.batch_size,
                                seed=args.seed)
         history = train_supernet(model, train, cfg, ckpt, log=None, progress=progress)

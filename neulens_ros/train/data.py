@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
+from neulens_ros.data.resize import box_resize
 from neulens_ros.data.scenes import SceneConfig, generate_scene, is_labelled
 from neulens_ros.errors import DataError
 
@@ -48,13 +48,6 @@ class DetectionSet:
         return len(self.images)
 
 
-def resize(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """[H, W, 3] uint8 -> size (width, height) with area-like (box) filtering."""
-    if (rgb.shape[1], rgb.shape[0]) == tuple(size):
-        return rgb
-    return np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BOX))
-
-
 def render_set(spec: SetSpec, progress: bool = True) -> DetectionSet:
     from tqdm import tqdm
     config = SceneConfig(width=spec.render_size[0], height=spec.render_size[1],
@@ -65,7 +58,7 @@ def render_set(spec: SetSpec, progress: bool = True) -> DetectionSet:
     for seed in tqdm(range(spec.first_seed, spec.first_seed + spec.count), desc='rendering',
                      unit='scene', disable=not progress, leave=False):
         scene = generate_scene(config, seed)
-        images.append(resize(scene.rgb, spec.input_size))
+        images.append(box_resize(scene.rgb, spec.input_size))
         keep = [o for o in scene.objects if is_labelled(o, *spec.render_size)]
         b = np.array([o.box2d for o in keep], np.float64).reshape(-1, 4) * [sx, sy, sx, sy]
         boxes.append(b)

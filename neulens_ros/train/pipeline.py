@@ -197,8 +197,8 @@ def plot_training(work: Path, out: Path) -> None:
         return
     plt = pyplot()
     out.mkdir(parents=True, exist_ok=True)
-    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.5), squeeze=False)
-    axes = dict(zip(panels, axes[0], strict=True))
+    fig, grid = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.5), squeeze=False)
+    axes = dict(zip(panels, grid[0], strict=True))
     if history_path in axes:
         ax = axes[history_path]
         history = json.loads(history_path.read_text())
