@@ -1,9 +1,10 @@
 """The gate's network on ONNX Runtime: the same function as the PyTorch module, with much less
 fixed cost per call.
 
-The CGG is a few thousand multiply-adds per tile; in eager PyTorch most of its time is per-op
-dispatch, not arithmetic. The module is exported once, in memory, with the batch fixed at k*k
-for each k (fully static shapes let ONNX Runtime plan every buffer ahead), and run on one
+The CGG is about 0.35 M multiply-adds per tile (5.5 M for k = 4); in eager PyTorch much of its
+time is per-op dispatch and kernel set-up, not arithmetic. The module is exported once, in
+memory, with the batch fixed at k*k for each k (fully static shapes let ONNX Runtime plan
+every buffer ahead), and run on one
 intra-op thread that sleeps when idle (as the gate node runs it, whatever PyTorch's thread
 count). The gate's inputs (the 8-bit box resize and the split into tiles, `gate_inputs`) are
 the same for training and both backends.
