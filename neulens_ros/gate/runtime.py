@@ -4,11 +4,10 @@ fixed cost per call.
 The CGG is about 0.35 M multiply-adds per tile (5.5 M for k = 4); in eager PyTorch much of its
 time is per-op dispatch and kernel set-up, not arithmetic. The module is exported once, in
 memory, with the batch fixed at k*k for each k (fully static shapes let ONNX Runtime plan
-every buffer ahead), and run on one
-intra-op thread that sleeps when idle (as the gate node runs it, whatever PyTorch's thread
-count). The gate's inputs (the 8-bit box resize and the split into tiles, `gate_inputs`) are
-the same for training and both backends.
-`time_gate` (`neulens-bench gate`, the training's evaluation) measures both side by side.
+every buffer ahead), and run on one intra-op thread that sleeps when idle (as the gate node
+runs it, whatever PyTorch's thread count). The gate's inputs (the 8-bit box resize and the
+split into tiles, `gate_inputs`) are the same for training and both backends. `time_gate`
+(`neulens-bench gate`, the training's evaluation) measures both side by side.
 """
 
 from __future__ import annotations
