@@ -22,6 +22,7 @@ from neulens_ros.eval.map import COCO_THRESHOLDS, mean_ap
 from neulens_ros.gate.calibration import gate_levels
 from neulens_ros.gate.cgg import CompressionGuidingGate
 from neulens_ros.gate.runtime import GATE_BACKENDS, gate_net, time_gate
+from neulens_ros.levels import TILE_GRIDS
 from neulens_ros.supernet.centernet import decode
 from neulens_ros.supernet.detector import P_OPTIONS, TileDetector
 from neulens_ros.supernet.executor import MicroFlowExecutor, normalise
@@ -102,7 +103,7 @@ def evaluate(model: TileDetector, gate: CompressionGuidingGate, data: DetectionS
     for halo in ('paper', 'exact', '8'):
         jobs[f'tiled_l0_{halo}'] = (SHIP_P, SHIP_K, halo, None)
     for p in P_OPTIONS:
-        for k in (2, 3, 4):
+        for k in TILE_GRIDS:
             jobs.setdefault(f'tiled_l0_{p}_k{k}', (p, k, SHIP_HALO, None))
     for level in range(LEVEL_SKIP):
         jobs[f'uniform_{level}'] = (SHIP_P, SHIP_K, SHIP_HALO,

@@ -27,6 +27,7 @@ from neulens_ros.control.demux import SloConfig
 from neulens_ros.control.link_estimator import LinkEstimator
 from neulens_ros.errors import NeulensError
 from neulens_ros.gate.runtime import GATE_BACKENDS
+from neulens_ros.levels import TILE_GRIDS
 from neulens_ros.nodes.common import (make_qos, publisher_events, qos_specs, run,
                                       subscription_events, time_to_ns)
 from neulens_ros.nodes.params import ParamSpec, declare_parameters
@@ -85,7 +86,7 @@ def slo_from(values: dict[str, Any]) -> SloConfig:
     return SloConfig(latency_ms=values['latency_slo_ms'], memory_mb=values['memory_slo_mb'],
                      policy=values['policy'], fixed_level=values['fixed_level'],
                      theta_f=values['theta_f'],
-                     delta_w=dict(zip((2, 3, 4), values['delta_w'], strict=False)),
+                     delta_w=dict(zip(TILE_GRIDS, values['delta_w'], strict=False)),
                      k_options=tuple(values['k_options']),
                      p_options=tuple(values['p_options']))
 

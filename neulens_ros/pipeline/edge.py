@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from neulens_ros.errors import ConfigError, GeometryError
+from neulens_ros.levels import TILE_GRIDS
 from neulens_ros.models.zoo import load_detector
 from neulens_ros.pipeline.decision import FrameDecision
 from neulens_ros.runtime.backends import BACKENDS, make_runners
@@ -34,7 +35,7 @@ class EdgeConfig:
     cache_dir: str = ''
     # onnxruntime: also one session per batch size of every tile size (faster, slower start)
     static_batches: bool = False
-    k_options: tuple[int, ...] = (2, 3, 4)
+    k_options: tuple[int, ...] = TILE_GRIDS
     score_threshold: float = 0.3
     max_detections: int = 100
 

@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from neulens_ros.errors import BackendError
+from neulens_ros.levels import TILE_GRIDS
 from neulens_ros.supernet.detector import P_OPTIONS, TileDetector
 from neulens_ros.supernet.slim import COMPUTED_LEVELS, set_level
 from neulens_ros.supernet.tiling import tile_grid, window_chain
@@ -108,7 +109,7 @@ def static_path(dynamic: Path, shape: Shape) -> Path:
 
 
 def paper_tile_shapes(fronts: Mapping[str, nn.Module], full_hw: tuple[int, int],
-                      ks: Iterable[int] = (2, 3, 4), batches: bool = False
+                      ks: Iterable[int] = TILE_GRIDS, batches: bool = False
                       ) -> dict[str, set[Shape]]:
     """P -> the input shapes of the paper-halo grids for `ks`: each tile size with any batch,
     and with `batches` also every batch size 1..k*k of it and the whole frame (1, H, W)."""
@@ -246,7 +247,7 @@ def front_runners(fronts: Mapping[str, nn.Module], tag: str, backend: str, preci
 
 def make_runners(model: TileDetector, backend: str, precision: str, cache_dir: str,
                  max_batch: int, static_batches: bool = False,
-                 ks: Iterable[int] = (2, 3, 4)) -> tuple[str, Runners]:
+                 ks: Iterable[int] = TILE_GRIDS) -> tuple[str, Runners]:
     """Runners for the detector's fronts at every split point. ONNX Runtime sessions are also
     specialised to the tile sizes of the paper-halo grids `ks` (the halo the shipped model
     uses) and, with `static_batches`, to every batch size of them: fully static shapes ran

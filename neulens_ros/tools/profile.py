@@ -23,6 +23,7 @@ from neulens_ros.control.demux import Demux, SloConfig
 from neulens_ros.control.link_estimator import LinkState
 from neulens_ros.control.predictor import Predictor, held_out_error
 from neulens_ros.control.profile import profile_back, profile_front
+from neulens_ros.levels import TILE_GRIDS
 from neulens_ros.models.registry import WEIGHTS_DIR
 from neulens_ros.models.zoo import DETECTOR, load_detector
 from neulens_ros.runtime.backends import BACKENDS, make_runners
@@ -50,8 +51,8 @@ def decision_time(model: TileDetector, predictor: Predictor, frames: int = 200
     link = LinkState(20.0, 5.0)
     times = []
     for _ in range(frames):
-        levels = {k: rng.integers(0, 4, k * k).tolist() for k in (2, 3, 4)}
-        conf = {k: rng.random(k * k).tolist() for k in (2, 3, 4)}
+        levels = {k: rng.integers(0, 4, k * k).tolist() for k in TILE_GRIDS}
+        conf = {k: rng.random(k * k).tolist() for k in TILE_GRIDS}
         times.append(demux.decide(levels, conf, link).decision_time_ms)
     return {'median': float(np.median(times)), 'p90': float(np.percentile(times, 90))}
 
@@ -85,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
                                     args.static_batches)
     rng = np.random.default_rng(0)
     fit, test = [], []
-    jobs = [(p, k) for p in P_OPTIONS for k in (2, 3, 4)]
+    jobs = [(p, k) for p in P_OPTIONS for k in TILE_GRIDS]
     for p, k in tqdm(jobs, desc='profiling', unit='(P,k)'):
         records = list(profile_front(model, p, k, args.halo, 2 * args.samples, args.repeats,
                                      rng, runners.get(p)))

@@ -18,6 +18,7 @@ from neulens_ros.gate.calibration import calibrate_caution
 from neulens_ros.gate.cgg import CompressionGuidingGate, gate_inputs
 from neulens_ros.gate.labels import label_frame
 from neulens_ros.gate.training import GateData, GateTraining, gate_accuracy, train_gate
+from neulens_ros.levels import TILE_GRIDS
 from neulens_ros.models.registry import WEIGHTS_DIR, save_checkpoint
 from neulens_ros.supernet.detector import DetectorConfig, TileDetector
 from neulens_ros.supernet.executor import MicroFlowExecutor, normalise
@@ -26,7 +27,7 @@ from neulens_ros.train.data import DetectionSet
 from neulens_ros.plots import pyplot, save
 
 LABEL_P = SHIP_P  # labels at the split point the model ships with (the gate serves every P)
-LABEL_K = (2, 3, 4)
+LABEL_K = TILE_GRIDS
 HALO = 'paper'
 DETECTOR_NAME = 'neulens_detector'
 GATE_NAME = 'neulens_cgg'

@@ -21,6 +21,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from neulens_ros.levels import TILE_GRIDS
 from neulens_ros.supernet.centernet import build_targets, detection_loss, distillation_loss
 from neulens_ros.supernet.detector import P_OPTIONS, TileDetector
 from neulens_ros.supernet.executor import MicroFlowExecutor, normalise
@@ -35,7 +36,7 @@ class SupernetTraining:
     lr: float = 2e-3
     weight_decay: float = 1e-4
     halo: str = 'paper'
-    k_options: tuple[int, ...] = (2, 3, 4)
+    k_options: tuple[int, ...] = TILE_GRIDS
     skip_probability: float = 0.1  # chance a tile is skipped in the mixed pass
     seed: int = 0
     checkpoint_every: int = 100
