@@ -48,10 +48,12 @@ def test_quick_slo_bench_reports_every_policy(tmp_path) -> None:
     for r in rows:
         assert r['met_fraction'] is None or 0.0 <= r['met_fraction'] <= 1.0
         assert 0.0 <= r['dropped_fraction'] <= 1.0 and 0.0 <= r['map50'] <= 1.0
-        assert r['slo_ms'] == pytest.approx(r['slo_fraction'] * data['info']['level0_ms'])
+        assert r['slo_ms'] == pytest.approx(r['slo_fraction'] * r['level0_ms'])
         if r['policy'] == 'image':
             assert r['skipped_tile_fraction'] == 0.0  # one width for the frame, never dropped
     assert max(r['map50'] for r in rows if r['slo_fraction'] == 1.2) > 0.5
+    for fraction in (0.8, 1.2):  # one level-0 reference per SLO point, shared by the policies
+        assert len({r['level0_ms'] for r in rows if r['slo_fraction'] == fraction}) == 1
     runs = data['contention']
     assert [r['correction'] for r in runs] == [True, False]
     for run in runs:

@@ -10,7 +10,8 @@ process, with no transport: the latency compared with the SLO is the edge's meas
 reported separately as overhead.
 
 Sweep: latency SLOs are fractions of the measured compute of level 0 at the shipped (P, k)
-(median over warm-up frames, measured first in the same run). For every SLO, every frame runs
+(median over 12 frames, measured again just before each SLO point: the shared machine's speed
+drifts during a run by more than the steps between the points). For every SLO, every frame runs
 once under every policy, round robin (so machine noise hits all policies alike):
 - cs:      the CGG's levels, raised by confidence stepping (the paper's CLG);
 - uniform: the CGG's levels, all raised together;
@@ -153,12 +154,16 @@ def summarize(runs: list[FrameRun], slo_ms: float) -> dict[str, Any]:
     }
 
 
-def sweep(bench: Bench, fractions: list[float], level0_ms: float, frames: int
+def sweep(bench: Bench, fractions: list[float], frames: int, reference_frames: int = 12
           ) -> list[dict[str, Any]]:
+    """Every policy at every SLO fraction; each fraction is of level 0 measured again just
+    before its point (`reference_frames` frames), so the machine's speed drifting during the
+    run does not turn a loose SLO into a tight one or the other way round."""
     rows = []
     bar = tqdm(total=len(fractions) * frames * len(POLICIES), desc='SLO sweep', unit='run',
                leave=False)
     for fraction in fractions:
+        level0_ms = bench.level0_ms(reference_frames)
         slo = fraction * level0_ms
         for name, gate in bench.gates.items():
             gate.set_slo(bench.slo(latency_ms=slo, policy=name))
@@ -169,6 +174,7 @@ def sweep(bench: Bench, fractions: list[float], level0_ms: float, frames: int
                 bar.update()
         for name in POLICIES:
             rows.append({'policy': name, 'slo_fraction': fraction, 'slo_ms': slo,
+                         'level0_ms': level0_ms,
                          'map50': bench.score(runs[name]), **summarize(runs[name], slo)})
     bar.close()
     return rows
@@ -309,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     level0 = bench.level0_ms(12)
     print(f'neulens-bench slo: level 0 at P={SHIPPED[0]}, k={SHIPPED[1]}: {level0:.1f} ms '
           f'({bench.edge.describe()})', flush=True)
-    rows = sweep(bench, args.fractions, level0, min(args.frames, len(data)))
+    rows = sweep(bench, args.fractions, min(args.frames, len(data)))
     slo = args.contention_fraction * level0
     cont = [contention(bench, slo, args.contention_frames, args.burners, correct)
             for correct in (True, False)] if args.contention_frames else []
