@@ -65,6 +65,15 @@ def test_quick_slo_bench_reports_every_policy(tmp_path) -> None:
     assert (tmp_path / 'slo_sweep.png').is_file() and (tmp_path / 'slo_contention.png').is_file()
 
 
+def test_slo_sweep_variants_name_their_clg_order() -> None:
+    from neulens_ros.tools.bench_slo import POLICIES, slo_for, variants
+    assert variants(False) == POLICIES
+    assert set(variants(True)) - set(POLICIES) == {'cs_plain', 'uniform_plain', 'min_plain'}
+    plain, narrow = slo_for('cs_plain', 12.0), slo_for('cs', 12.0)
+    assert (plain.policy, plain.skip_last, plain.latency_ms) == ('cs', False, 12.0)
+    assert (narrow.policy, narrow.skip_last) == ('cs', True)
+
+
 @pytest.mark.parametrize('level', [1, 2, 3])
 def test_masked_baseline_zeroes_channels_beyond_the_level_width(level: int) -> None:
     import torch

@@ -16,7 +16,10 @@ once under every policy, round robin (so machine noise hits all policies alike):
 - cs:      the CGG's levels, raised by confidence stepping (the paper's CLG);
 - uniform: the CGG's levels, all raised together;
 - min:     the CGG's levels, the least confident tile raised first;
-- image:   image-level dynamic width, no gate: one width for every tile.
+- image:   image-level dynamic width, no gate: one width for every tile;
+- with --skip-early also cs_plain, uniform_plain, min_plain: the same CLG policies in the
+  plain order (a kept tile skipped as soon as its turn comes, instead of after every kept tile
+  has been narrowed), in the same round robin.
 Each policy keeps its own online correction across the sweep, as a running gate node would.
 A frame whose tiles DEMUX all skipped is dropped (nothing computed, no detections): drops are
 counted apart, the SLO is judged on the computed frames and also strictly (a drop = a miss).
@@ -56,6 +59,15 @@ from neulens_ros.supernet.detector import P_OPTIONS
 from neulens_ros.train.data import DetectionSet, SetSpec, load_set
 
 POLICIES = ('cs', 'uniform', 'min', 'image')
+PLAIN = '_plain'  # a CLG policy run in the plain order: skip as soon as a tile's turn comes
+
+
+def variants(plain_order: bool) -> tuple[str, ...]:
+    """The policies the sweep runs round robin; with `plain_order` also each CLG policy in
+    the plain order ('cs_plain', ...), so both orders meet the same frames and the same
+    moments of the machine."""
+    extra = tuple(p + PLAIN for p in POLICIES if p != 'image') if plain_order else ()
+    return POLICIES + extra
 SHIPPED = ('layer2', 3)  # (P, k) of the level-0 reference
 BURN = ('import sys, time\nend = time.monotonic() + float(sys.argv[1])\n'
         'while time.monotonic() < end:\n    pass\n')  # one busy core, ends by itself
@@ -79,22 +91,24 @@ class FrameRun:
         return all(lv == LEVEL_SKIP for lv in self.levels)
 
 
+def slo_for(name: str, latency_ms: float = 0.0) -> SloConfig:
+    """The SloConfig of a sweep variant ('cs', 'cs_plain', ...)."""
+    return SloConfig(latency_ms=latency_ms, policy=name.removesuffix(PLAIN),
+                     skip_last=not name.endswith(PLAIN))
+
+
 class Bench:
     """The shipped gate, detector and one HeadsetGate per policy on one data set."""
 
     def __init__(self, data: DetectionSet, backend: str, predictor: Path = PREDICTOR_FILE,
-                 threads: int = 0, margin: float = 0.0, skip_last: bool = True) -> None:
+                 threads: int = 0, margin: float = 0.0, names: tuple[str, ...] = POLICIES
+                 ) -> None:
         self.data = data
         self.predictor = predictor
         self.margin = margin
-        self.skip_last = skip_last
         self.edge = EdgeDetector.load(EdgeConfig(backend=backend, score_threshold=0.05,
                                                  num_threads=threads))
-        self.gates = {name: self.gate(self.slo(policy=name)) for name in POLICIES}
-
-    def slo(self, **kwargs: Any) -> SloConfig:
-        """An SloConfig with this run's CLG order."""
-        return SloConfig(skip_last=self.skip_last, **kwargs)
+        self.gates = {name: self.gate(slo_for(name)) for name in names}
 
     def gate(self, slo: SloConfig) -> HeadsetGate:
         gate = HeadsetGate.load(slo, predictor=self.predictor)
@@ -160,19 +174,19 @@ def sweep(bench: Bench, fractions: list[float], frames: int, reference_frames: i
     before its point (`reference_frames` frames), so the machine's speed drifting during the
     run does not turn a loose SLO into a tight one or the other way round."""
     rows = []
-    bar = tqdm(total=len(fractions) * frames * len(POLICIES), desc='SLO sweep', unit='run',
-               leave=False)
+    bar = tqdm(total=len(fractions) * frames * len(bench.gates), desc='SLO sweep',
+               unit='run', leave=False)
     for fraction in fractions:
         level0_ms = bench.level0_ms(reference_frames)
         slo = fraction * level0_ms
         for name, gate in bench.gates.items():
-            gate.set_slo(bench.slo(latency_ms=slo, policy=name))
-        runs: dict[str, list[FrameRun]] = {name: [] for name in POLICIES}
+            gate.set_slo(slo_for(name, slo))
+        runs: dict[str, list[FrameRun]] = {name: [] for name in bench.gates}
         for i in range(frames):
             for name, gate in bench.gates.items():
                 runs[name].append(bench.run(gate, i))
                 bar.update()
-        for name in POLICIES:
+        for name in bench.gates:
             rows.append({'policy': name, 'slo_fraction': fraction, 'slo_ms': slo,
                          'level0_ms': level0_ms,
                          'map50': bench.score(runs[name]), **summarize(runs[name], slo)})
@@ -203,7 +217,7 @@ class Burners:
 def contention(bench: Bench, slo_ms: float, frames: int, burners: int, correct: bool
                ) -> dict[str, Any]:
     """cs at `slo_ms`, burners from frame frames/3 to 2 frames/3."""
-    gate = bench.gate(bench.slo(latency_ms=slo_ms, policy='cs'))
+    gate = bench.gate(slo_for('cs', slo_ms))
     start, end = frames // 3, 2 * frames // 3
     runs, busy = [], None
     try:
@@ -233,7 +247,7 @@ def contention(bench: Bench, slo_ms: float, frames: int, burners: int, correct: 
 def plot(rows: list[dict[str, Any]], cont: list[dict[str, Any]], out: Path) -> list[Path]:
     plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    for name in POLICIES:
+    for name in dict.fromkeys(r['policy'] for r in rows):
         mine = [r for r in rows if r['policy'] == name]
         x = [r['slo_ms'] for r in mine]
         line, = axes[0].plot(x, [r['met_fraction'] or 0.0 for r in mine], 'o-', label=name)
@@ -299,8 +313,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--quick', action='store_true',
                         help='8 frames, two SLOs, 24 contention frames')
     parser.add_argument('--skip-early', action='store_true',
-                        help='CLG raises kept tiles to skip as soon as their turn comes '
-                             '(the plain order) instead of narrowing every kept tile first')
+                        help='also run cs, uniform and min in the plain CLG order (a kept '
+                             'tile skipped as soon as its turn comes), as cs_plain, ...')
     parser.add_argument('--predictor', type=Path, default=None,
                         help='DEMUX predictor from neulens-profile (default: the shipped one)')
     args = parser.parse_args(argv)
@@ -311,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     data = load_set(SetSpec(VAL_SEED, max(args.frames, 8), (640, 480), (256, 192)),
                     args.out / 'cache')
     bench = Bench(data, args.backend, args.predictor or PREDICTOR_FILE, args.threads,
-                  args.margin, skip_last=not args.skip_early)
+                  args.margin, variants(args.skip_early))
     level0 = bench.level0_ms(12)
     print(f'neulens-bench slo: level 0 at P={SHIPPED[0]}, k={SHIPPED[1]}: {level0:.1f} ms '
           f'({bench.edge.describe()})', flush=True)
@@ -321,7 +335,6 @@ def main(argv: list[str] | None = None) -> int:
             for correct in (True, False)] if args.contention_frames else []
     result = {'info': {'command': 'neulens-bench slo ' + ' '.join(argv or sys.argv[2:]),
                        'level0_ms': level0, 'shipped': list(SHIPPED), 'margin': args.margin,
-                       'skip_last': bench.skip_last,
                        'threads': torch.get_num_threads(), 'backend': bench.edge.backend_name,
                        'p_options': list(P_OPTIONS)},
               'sweep': rows, 'contention': cont}
