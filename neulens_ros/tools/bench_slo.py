@@ -247,19 +247,23 @@ def contention(bench: Bench, slo_ms: float, frames: int, burners: int, correct: 
 def plot(rows: list[dict[str, Any]], cont: list[dict[str, Any]], out: Path) -> list[Path]:
     plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    # x: the SLO as a fraction of level 0, which is measured again before every point
     for name in dict.fromkeys(r['policy'] for r in rows):
-        mine = [r for r in rows if r['policy'] == name]
-        x = [r['slo_ms'] for r in mine]
-        line, = axes[0].plot(x, [r['met_fraction'] or 0.0 for r in mine], 'o-', label=name)
+        mine = sorted((r for r in rows if r['policy'] == name), key=lambda r: r['slo_fraction'])
+        x = [r['slo_fraction'] for r in mine]
+        style = '--' if name.endswith(PLAIN) else '-'
+        line, = axes[0].plot(x, [r['met_fraction'] or 0.0 for r in mine], 'o' + style,
+                             label=name)
         axes[0].plot(x, [r['dropped_fraction'] for r in mine], 'x:', color=line.get_color())
-        axes[1].plot(x, [r['map50'] for r in mine], 'o-', label=name)
-        axes[2].plot(x, [r['latency_ms_mean'] for r in mine], 'o-', label=name)
-    slos = sorted({r['slo_ms'] for r in rows})
-    axes[2].plot(slos, slos, 'k--', lw=1, label='SLO')
+        axes[1].plot(x, [r['map50'] for r in mine], 'o' + style, label=name)
+        axes[2].plot(x, [r['latency_ms_mean'] / r['level0_ms'] for r in mine], 'o' + style,
+                     label=name)
+    fractions = sorted({r['slo_fraction'] for r in rows})
+    axes[2].plot(fractions, fractions, 'k--', lw=1, label='SLO')
     for ax, title in zip(axes, ('computed frames within the SLO (o)\nframes dropped (x)',
-                                'mAP@0.5 (drops count)', 'mean latency, computed frames (ms)'),
-                         strict=True):
-        ax.set_xlabel('latency SLO (ms)')
+                                'mAP@0.5 (drops count)',
+                                'mean latency of computed frames\n(x level 0)'), strict=True):
+        ax.set_xlabel('latency SLO (x level 0)')
         ax.set_title(title)
         ax.grid(alpha=0.3)
     axes[0].axhline(0.95, color='grey', lw=0.8, ls=':')
