@@ -69,10 +69,7 @@ def paste_mosaic(decision: FrameDecision, tiles: Mapping[int, np.ndarray],
         rows, cols = in_image
         content = tile[in_tile]
         if block > 1 and content.size:
-            grown = (slice(rows.start // block * block, min(-(-rows.stop // block) * block,
-                                                             height)),
-                     slice(cols.start // block * block, min(-(-cols.stop // block) * block,
-                                                             width)))
+            grown = (to_block_grid(rows, block, height), to_block_grid(cols, block, width))
             pad = ((rows.start - grown[0].start, grown[0].stop - rows.stop),
                    (cols.start - grown[1].start, grown[1].stop - cols.stop), (0, 0))
             mosaic[grown] = np.pad(content, pad, mode='edge')
@@ -80,6 +77,11 @@ def paste_mosaic(decision: FrameDecision, tiles: Mapping[int, np.ndarray],
     for in_image, content in placed:
         mosaic[in_image] = content
     return mosaic
+
+
+def to_block_grid(part: slice, block: int, limit: int) -> slice:
+    """`part` (pixels start..stop) widened to whole `block`s, clipped to 0..limit."""
+    return slice(part.start // block * block, min(-(-part.stop // block) * block, limit))
 
 
 def check_tile_size(decision: FrameDecision, index: int, tile: np.ndarray) -> None:
