@@ -193,10 +193,10 @@ class Demux:
         if not fits(latency, memory):
             # narrowing saves compute and memory, not bytes: over a measured link, when even
             # every sent tile at the narrowest width does not fit, skip in the policy's order
-            narrowest = [0] * NARROWEST + [len(levels) - hist[LEVEL_SKIP], hist[LEVEL_SKIP]]
-            narrow_latency, narrow_memory, _ = predict(narrowest)
-            narrow_first = cfg.skip_last and (not bits_per_ms
-                                              or fits(narrow_latency, narrow_memory))
+            narrow_first = cfg.skip_last
+            if narrow_first and bits_per_ms:
+                narrowest = [0] * NARROWEST + [len(levels) - hist[LEVEL_SKIP], hist[LEVEL_SKIP]]
+                narrow_first = fits(*predict(narrowest)[:2])
             for chosen in steps(levels, conf, cfg.policy, cfg.delta_w[k], cfg.theta_f,
                                 narrow_first):
                 for i in chosen:
