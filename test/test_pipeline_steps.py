@@ -16,7 +16,7 @@ from neulens_ros.data.scenes import SceneConfig, generate_scene
 from neulens_ros.errors import ConfigError, DataError, EncodingError, GeometryError
 from neulens_ros.gate.cgg import CompressionGuidingGate
 from neulens_ros.pipeline.edge import EdgeConfig, EdgeDetector
-from neulens_ros.pipeline.headset import HeadsetGate
+from neulens_ros.pipeline.headset import GateFrame, HeadsetGate
 from neulens_ros.pipeline.tiles import overlap
 from neulens_ros.supernet.centernet import decode
 from neulens_ros.supernet.detector import P_OPTIONS, DetectorConfig, TileDetector
@@ -51,6 +51,13 @@ def parts():
 def headset(model, gate, **slo) -> HeadsetGate:
     return HeadsetGate(gate, model, synthetic_predictor(), AccuracyTable(),
                        SloConfig(**slo))
+
+
+def level0_frame(model, gate, seed: int, k: int = 3) -> GateFrame:
+    """The headset step on generated scene `seed`: every tile at level 0, sent."""
+    frame = generate_scene(SceneConfig(width=320, height=240), seed).rgb
+    return headset(model, gate, k_options=(k,), policy='fixed', fixed_level=0).process(
+        frame, 1, 'cam')
 
 
 @pytest.mark.parametrize('encoding', ['raw', 'png', 'png_mosaic'])
@@ -144,9 +151,7 @@ def test_mosaic_sends_fewer_bytes_than_one_jpeg_per_tile(parts) -> None:
     """On a real scene the mosaic carries the same tiles (within JPEG loss) in fewer bytes:
     one header, shared halos sent once."""
     model, gate, _ = parts
-    frame = generate_scene(SceneConfig(width=320, height=240), 11).rgb
-    out = headset(model, gate, k_options=(3,), policy='fixed', fixed_level=0).process(
-        frame, 1, 'cam')
+    out = level0_frame(model, gate, 11)
     per_tile = pack_tile_batch(out.decision, _header(), out.tiles, 'jpeg')
     mosaic = pack_tile_batch(out.decision, _header(), out.tiles, 'jpeg_mosaic')
     assert len(mosaic.compressed_tiles) == 1 and len(per_tile.compressed_tiles) == 9
@@ -165,9 +170,7 @@ def test_mosaic_sends_fewer_bytes_than_one_jpeg_per_tile(parts) -> None:
 @pytest.mark.parametrize('block', [1, 8, 16])
 def test_mosaic_continues_tiles_to_the_block_grid_without_touching_them(parts, block) -> None:
     model, gate, _ = parts
-    frame = generate_scene(SceneConfig(width=320, height=240), 12).rgb
-    out = headset(model, gate, k_options=(3,), policy='fixed', fixed_level=0).process(
-        frame, 1, 'cam')
+    out = level0_frame(model, gate, 12)
     d = replace(out.decision, levels=(0, 4, 4, 4, 4, 4, 4, 4, 0))  # two corner tiles
     tiles = {i: out.tiles[i] for i in d.sent_tiles}
     mosaic = paste_mosaic(d, tiles, block)
@@ -189,9 +192,7 @@ def test_mosaic_continues_tiles_to_the_block_grid_without_touching_them(parts, b
 
 def test_block_continued_jpeg_mosaic_is_smaller(parts) -> None:
     model, gate, _ = parts
-    frame = generate_scene(SceneConfig(width=320, height=240), 13).rgb
-    out = headset(model, gate, k_options=(3,), policy='fixed', fixed_level=0).process(
-        frame, 1, 'cam')
+    out = level0_frame(model, gate, 13)
     d = replace(out.decision, levels=(0, 4, 0, 4, 0, 4, 0, 4, 0))
     tiles = {i: out.tiles[i] for i in d.sent_tiles}
     sizes = {block: len(numpy_to_compressed(paste_mosaic(d, tiles, block), 'jpeg', 90).data)
@@ -201,8 +202,6 @@ def test_block_continued_jpeg_mosaic_is_smaller(parts) -> None:
 
 def test_mosaic_block_must_be_positive(parts) -> None:
     model, gate, _ = parts
-    frame = generate_scene(SceneConfig(width=320, height=240), 12).rgb
-    out = headset(model, gate, k_options=(2,), policy='fixed', fixed_level=0).process(
-        frame, 1, 'cam')
+    out = level0_frame(model, gate, 12, k=2)
     with pytest.raises(ConfigError, match='block must be >= 1'):
         paste_mosaic(out.decision, out.tiles, 0)

@@ -30,7 +30,6 @@ from neulens_ros.plots import pyplot, save
 from neulens_ros.train.data import SetSpec, load_set
 
 
-
 def agreement(nets: dict[str, Any], images: list[np.ndarray]) -> dict[str, float]:
     """Largest |logit difference| and the share of tiles with the same level, ONNX Runtime
     against PyTorch, over every image and k."""

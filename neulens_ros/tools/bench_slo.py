@@ -60,6 +60,9 @@ from neulens_ros.train.data import DetectionSet, SetSpec, load_set
 
 POLICIES = ('cs', 'uniform', 'min', 'image')
 PLAIN = '_plain'  # a CLG policy run in the plain order: skip as soon as a tile's turn comes
+SHIPPED = ('layer2', 3)  # (P, k) of the level-0 reference
+BURN = ('import sys, time\nend = time.monotonic() + float(sys.argv[1])\n'
+        'while time.monotonic() < end:\n    pass\n')  # one busy core, ends by itself
 
 
 def variants(plain_order: bool) -> tuple[str, ...]:
@@ -68,9 +71,6 @@ def variants(plain_order: bool) -> tuple[str, ...]:
     moments of the machine."""
     extra = tuple(p + PLAIN for p in POLICIES if p != 'image') if plain_order else ()
     return POLICIES + extra
-SHIPPED = ('layer2', 3)  # (P, k) of the level-0 reference
-BURN = ('import sys, time\nend = time.monotonic() + float(sys.argv[1])\n'
-        'while time.monotonic() < end:\n    pass\n')  # one busy core, ends by itself
 
 
 @dataclass(frozen=True)
