@@ -38,7 +38,7 @@ def test_quick_bench_writes_consistent_records(tmp_path) -> None:
 
 
 def test_quick_slo_bench_reports_every_policy(tmp_path) -> None:
-    from neulens_ros.tools.bench_slo import POLICIES
+    from neulens_ros.tools.bench_slo import CORRECTIONS, POLICIES
     from neulens_ros.tools.bench_slo import main as slo_main
     assert slo_main(['--quick', '--out', str(tmp_path), '--burners', '1']) == 0
     data = json.loads((tmp_path / 'slo.json').read_text())
@@ -55,7 +55,7 @@ def test_quick_slo_bench_reports_every_policy(tmp_path) -> None:
     for fraction in (0.8, 1.2):  # one level-0 reference per SLO point, shared by the policies
         assert len({r['level0_ms'] for r in rows if r['slo_fraction'] == fraction}) == 1
     runs = data['contention']
-    assert [r['correction'] for r in runs] == [True, False]
+    assert [r['correction'] for r in runs] == list(CORRECTIONS)
     for run in runs:
         kept = [v for v, d in zip(run['latency_ms'], run['dropped'], strict=True) if not d]
         assert run['dropped_fraction'] == pytest.approx(1 - len(kept) / len(run['dropped']))

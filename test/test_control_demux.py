@@ -221,6 +221,36 @@ def test_online_correction_tracks_a_busier_machine() -> None:
     assert c.ratio('x', 2) == 1.0
 
 
+def test_correction_is_machine_wide_unless_per_candidate() -> None:
+    """Load learned on the candidate that ran scales the one DEMUX moves to."""
+    machine, candidate = OnlineCorrection(), OnlineCorrection(per_candidate=True)
+    for c in (machine, candidate):
+        for _ in range(30):
+            c.update('layer2', 3, 10.0, 20.0)
+    assert machine.ratio('stem', 2) == pytest.approx(2.0, rel=0.01)
+    assert candidate.ratio('stem', 2) == 1.0
+    assert candidate.ratio('layer2', 3) == pytest.approx(2.0, rel=0.01)
+
+
+def test_busier_machine_is_planned_for_on_a_candidate_that_has_not_run() -> None:
+    """After the load is learned on one (P, k), DEMUX's prediction for every other (P, k)
+    includes it too, so the frame it moves to still fits."""
+    demux = make_demux(40.0)
+    before = demux.decide(*gate())
+    for _ in range(30):
+        demux.correction.update(before.p, before.k, 10.0, 20.0)
+    after = demux.decide(*gate())
+    assert after.fits_slo and after.predicted_latency_ms <= 40.0
+    base = demux.predictor.predict(after.p, after.k, np.bincount(after.levels, minlength=5))[0]
+    assert after.predicted_latency_ms == pytest.approx(2.0 * base, rel=0.02)
+
+
+@pytest.mark.parametrize('kwargs', [dict(alpha=0.0), dict(alpha=1.5), dict(margin=-1.0)])
+def test_invalid_online_correction(kwargs: dict) -> None:
+    with pytest.raises(ConfigError):
+        OnlineCorrection(**kwargs)
+
+
 @pytest.mark.parametrize('kwargs', [dict(latency_ms=-1), dict(policy='random'),
                                     dict(fixed_level=5), dict(theta_f=1.5),
                                     dict(k_options=()), dict(delta_w={2: 2}),

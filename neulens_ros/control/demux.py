@@ -81,19 +81,34 @@ class Decision:
 
 @dataclass
 class OnlineCorrection:
-    """EWMA of measured / predicted compute latency per (P, k) (paper 7.5: contention), and
-    of its absolute deviation: with `margin` > 0 DEMUX plans with mean + margin x deviation,
-    so a jittery machine keeps the SLO for most frames, not only on average."""
+    """EWMA of measured / predicted compute latency (paper 7.5: contention), and of its
+    absolute deviation: with `margin` > 0 DEMUX plans with mean + margin x deviation, so a
+    jittery machine keeps the SLO for most frames, not only on average.
+
+    One ratio for the whole machine by default: a busier machine slows every (P, k) alike, and
+    DEMUX moves between candidates as the load changes, so a ratio learned on the candidate
+    that ran must also scale the one it moves to (one ratio per candidate would plan the new
+    one with the profile's, stale, cost). `per_candidate` keeps one ratio per (P, k), for
+    `neulens-bench slo`'s side-by-side comparison."""
 
     alpha: float = 0.2
     margin: float = 0.0  # deviations added to the mean ratio (0 = the paper's mean)
-    ratios: dict[tuple[str, int], float] = field(default_factory=dict)
-    deviations: dict[tuple[str, int], float] = field(default_factory=dict)
+    per_candidate: bool = False
+    ratios: dict[tuple[str, int] | None, float] = field(default_factory=dict)
+    deviations: dict[tuple[str, int] | None, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.alpha <= 1.0 or self.margin < 0:
+            raise ConfigError(f'online correction needs 0 < alpha <= 1 and margin >= 0 '
+                              f'(got alpha {self.alpha}, margin {self.margin})')
+
+    def _key(self, p: str, k: int) -> tuple[str, int] | None:
+        return (p, k) if self.per_candidate else None
 
     def update(self, p: str, k: int, predicted_ms: float, measured_ms: float) -> None:
         if predicted_ms <= 0 or measured_ms <= 0:
             return
-        key = (p, k)
+        key = self._key(p, k)
         old = self.ratios.get(key, 1.0)
         sample = measured_ms / predicted_ms
         self.ratios[key] = (1 - self.alpha) * old + self.alpha * sample
@@ -108,9 +123,9 @@ class OnlineCorrection:
             self.ratios[key] = 1.0 + (1.0 - beta) * (value - 1.0)
 
     def ratio(self, p: str, k: int) -> float:
-        """The factor DEMUX multiplies the predicted compute by."""
-        return (self.ratios.get((p, k), 1.0)
-                + self.margin * self.deviations.get((p, k), 0.0))
+        """The factor DEMUX multiplies the predicted compute of (p, k) by."""
+        key = self._key(p, k)
+        return self.ratios.get(key, 1.0) + self.margin * self.deviations.get(key, 0.0)
 
 
 @dataclass

@@ -27,9 +27,15 @@ Per (policy, SLO): those fractions, mAP@0.5 against the generator's ground truth
 frames (drops included), mean and p95 latency of the computed frames.
 
 Contention: policy cs at one SLO, frames back to back; after a third of them CPU-burning
-processes start (ended by PID after the second third, and bounded in time by themselves).
-The same frames run twice, with DEMUX's online correction and without, and the fraction of
-frames within the SLO is reported for both, overall and while the burners ran.
+processes start (ended by PID after the second third, and bounded in time by themselves; by
+default one per core, so the detector's thread has to share a core with one). The same frames
+run three times: with DEMUX's machine-wide online correction, with one correction per (P, k)
+(the first design), and without; the fraction of frames within the SLO is reported for each,
+overall and while the burners ran.
+
+Threads: one by default, as the pipeline's supernet node runs (OMP_NUM_THREADS=1 from the
+launch helpers); the shipped profile was measured with two, a ratio the online correction
+learns within a few frames.
 """
 
 from __future__ import annotations
@@ -48,7 +54,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from neulens_ros.control.demux import SloConfig
+from neulens_ros.control.demux import OnlineCorrection, SloConfig
 from neulens_ros.data.shapes import CLASSES
 from neulens_ros.eval.map import mean_ap
 from neulens_ros.levels import LEVEL_SKIP
@@ -60,6 +66,9 @@ from neulens_ros.train.data import DetectionSet, SetSpec, load_set
 
 POLICIES = ('cs', 'uniform', 'min', 'image')
 PLAIN = '_plain'  # a CLG policy run in the plain order: skip as soon as a tile's turn comes
+CORRECTIONS = {'machine': 'machine-wide online correction',  # the contention run's variants
+               'per_candidate': 'online correction per (P, k)',
+               'none': 'no online correction'}
 SHIPPED = ('layer2', 3)  # (P, k) of the level-0 reference
 BURN = ('import sys, time\nend = time.monotonic() + float(sys.argv[1])\n'
         'while time.monotonic() < end:\n    pass\n')  # one busy core, ends by itself
@@ -110,9 +119,10 @@ class Bench:
                                                  num_threads=threads))
         self.gates = {name: self.gate(slo_for(name)) for name in names}
 
-    def gate(self, slo: SloConfig) -> HeadsetGate:
+    def gate(self, slo: SloConfig, correction: str = 'machine') -> HeadsetGate:
         gate = HeadsetGate.load(slo, predictor=self.predictor)
-        gate.demux.correction.margin = self.margin
+        gate.demux.correction = OnlineCorrection(margin=self.margin,
+                                                 per_candidate=correction == 'per_candidate')
         return gate
 
     def run(self, gate: HeadsetGate, i: int, correct: bool = True) -> FrameRun:
@@ -214,15 +224,17 @@ class Burners:
                 p.wait()
 
 
-def contention(bench: Bench, slo_ms: float, frames: int, burners: int, correct: bool
+def contention(bench: Bench, slo_ms: float, frames: int, burners: int, correction: str
                ) -> dict[str, Any]:
-    """cs at `slo_ms`, burners from frame frames/3 to 2 frames/3."""
-    gate = bench.gate(slo_for('cs', slo_ms))
+    """cs at `slo_ms` with `correction` (one of CORRECTIONS), burners from frame frames/3 to
+    2 frames/3."""
+    gate = bench.gate(slo_for('cs', slo_ms), correction)
+    correct = correction != 'none'
     start, end = frames // 3, 2 * frames // 3
     runs, busy = [], None
     try:
-        for i in tqdm(range(frames), desc=f'contention ({"with" if correct else "no"} '
-                      'correction)', unit='frame', leave=False):
+        for i in tqdm(range(frames), desc=f'contention ({correction} correction)',
+                      unit='frame', leave=False):
             if i == start:
                 busy = Burners(burners, seconds=120.0)
                 time.sleep(0.2)  # the burners are running before the next frame
@@ -234,7 +246,7 @@ def contention(bench: Bench, slo_ms: float, frames: int, burners: int, correct: 
         if busy:
             busy.stop()
     during = summarize(runs[start:end], slo_ms)
-    return {'correction': correct, 'slo_ms': slo_ms, 'burners': burners,
+    return {'correction': correction, 'slo_ms': slo_ms, 'burners': burners,
             'contention_frames': [start, end],
             'latency_ms': [round(r.latency_ms, 2) for r in runs],
             'dropped': [r.dropped for r in runs],
@@ -272,7 +284,7 @@ def plot(rows: list[dict[str, Any]], cont: list[dict[str, Any]], out: Path) -> l
     if cont:
         fig, ax = plt.subplots(figsize=(9, 3.4))
         for run in cont:
-            label = (f'{"with" if run["correction"] else "without"} online correction '
+            label = (f'{CORRECTIONS[run["correction"]]} '
                      f'({percent(run["met_fraction"])} within SLO, '
                      f'{percent(run["dropped_fraction"])} dropped)')
             ax.plot(run['latency_ms'], lw=1, label=label)
@@ -307,11 +319,13 @@ def main(argv: list[str] | None = None) -> int:
                         help='latency SLOs as fractions of level 0 at the shipped (P, k)')
     parser.add_argument('--contention-frames', type=int, default=150)
     parser.add_argument('--contention-fraction', type=float, default=1.2)
-    parser.add_argument('--burners', type=int, default=max(1, (os.cpu_count() or 2) // 2),
-                        help='CPU-burning processes during the contention run (default: '
-                        'half the cores)')
+    parser.add_argument('--burners', type=int, default=os.cpu_count() or 2,
+                        help='CPU-burning processes during the contention run (default: one '
+                        'per core)')
     parser.add_argument('--backend', default='torch')
-    parser.add_argument('--threads', type=int, default=0, help='torch threads (0 = default)')
+    parser.add_argument('--threads', type=int, default=1,
+                        help='torch threads (default 1, as the supernet node runs; 0 = '
+                        "torch's default)")
     parser.add_argument('--margin', type=float, default=0.0,
                         help='deviations of the online correction DEMUX adds (0 = the mean)')
     parser.add_argument('--quick', action='store_true',
@@ -334,11 +348,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f'neulens-bench slo: level 0 at P={SHIPPED[0]}, k={SHIPPED[1]}: {level0:.1f} ms '
           f'({bench.edge.describe()})', flush=True)
     rows = sweep(bench, args.fractions, min(args.frames, len(data)))
-    slo = args.contention_fraction * level0
-    cont = [contention(bench, slo, args.contention_frames, args.burners, correct)
-            for correct in (True, False)] if args.contention_frames else []
+    # the contention SLO from level 0 measured just before it, as every sweep point's
+    contention_level0 = bench.level0_ms(12) if args.contention_frames else level0
+    slo = args.contention_fraction * contention_level0
+    cont = [contention(bench, slo, args.contention_frames, args.burners, correction)
+            for correction in CORRECTIONS] if args.contention_frames else []
     result = {'info': {'command': 'neulens-bench slo ' + ' '.join(argv or sys.argv[2:]),
-                       'level0_ms': level0, 'shipped': list(SHIPPED), 'margin': args.margin,
+                       'level0_ms': level0, 'contention_level0_ms': contention_level0,
+                       'shipped': list(SHIPPED), 'margin': args.margin,
                        'threads': torch.get_num_threads(), 'backend': bench.edge.backend_name,
                        'p_options': list(P_OPTIONS)},
               'sweep': rows, 'contention': cont}
@@ -347,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     for line in table(rows):
         print(line)
     for run in cont:
-        print(f'contention, {"with" if run["correction"] else "without"} online correction: '
+        print(f'contention, {CORRECTIONS[run["correction"]]}: '
               f'{percent(run["met_fraction"])} of computed frames within {run["slo_ms"]:.1f} ms '
               f'({percent(run["met_fraction_during"])} while {run["burners"]} burner(s) ran; '
               f'{percent(run["dropped_fraction"])} of frames dropped)')
