@@ -93,3 +93,23 @@ def test_gate_validation(call) -> None:  # noqa: ANN001
 def test_gate_backend_validation(call) -> None:  # noqa: ANN001
     with pytest.raises(BackendError):
         call()
+
+
+def test_gate_eval_needs_labels(tmp_path, capsys) -> None:
+    from neulens_ros.tools.eval_gate import main as eval_gate
+    assert eval_gate(['--work', str(tmp_path)]) == 2
+    assert 'neulens-train --detector' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('shares', ['0', '1.5', ',', '-0.5,1'])
+def test_gate_eval_rejects_shares_outside_0_1(shares: str) -> None:
+    from neulens_ros.tools.eval_gate import main as eval_gate
+    with pytest.raises(SystemExit):
+        eval_gate(['--fractions', shares])
+
+
+def test_capacity_probe_scores_gate_inputs() -> None:
+    from neulens_ros.tools.eval_gate import parameters, probe_network
+    probe = probe_network().eval()
+    assert probe(torch.zeros(7, 3, 28, 28)).shape == (7, 5)
+    assert parameters(probe) > 40 * parameters(CompressionGuidingGate())

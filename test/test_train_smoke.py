@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from neulens_ros.models.zoo import load_detector, load_gate
+from neulens_ros.tools.eval_gate import main as eval_gate
 from neulens_ros.tools.train import LATER, STAGES, main, resolve_stages
 
 pytestmark = pytest.mark.slow
@@ -50,6 +51,19 @@ def test_later_stages_start_from_a_detector_checkpoint(tmp_path) -> None:
     assert gate_meta['training_command'].startswith('neulens-train --smoke')
     original = shipped_meta['training_command'].split(LATER)[0]
     assert meta['training_command'] == original + LATER + gate_meta['training_command']
+    # neulens-eval gate: same split and training as the gate stage, so its last point is it
+    out = tmp_path / 'eval_gate'
+    assert eval_gate(['--smoke', '--work', str(work), '--fractions', '0.5,1',
+                      '--probe-epochs', '1', '--out', str(out)]) == 0
+    result = json.loads((out / 'gate_eval.json').read_text())
+    curve = result['curve']
+    assert [r['fraction'] for r in curve] == [0.5, 1.0]
+    assert curve[0]['tiles'] < curve[1]['tiles'] == summary['tiles_fit']
+    assert result['held_out_tiles'] == summary['tiles_held_out']
+    assert curve[1]['held_out_accuracy'] == pytest.approx(summary['held_out_accuracy'])
+    assert result['probe']['parameters'] > 40 * result['gate_parameters']
+    assert (out / 'gate_learning_curve.png').is_file()
+
 
 
 def test_stages_default_to_the_later_ones_with_a_detector() -> None:

@@ -249,6 +249,7 @@ def contention(bench: Bench, slo_ms: float, frames: int, burners: int, correctio
     return {'correction': correction, 'slo_ms': slo_ms, 'burners': burners,
             'contention_frames': [start, end],
             'latency_ms': [round(r.latency_ms, 2) for r in runs],
+            'predicted_ms': [round(r.predicted_ms, 2) for r in runs],  # x the correction
             'dropped': [r.dropped for r in runs],
             **summarize(runs, slo_ms),
             'met_fraction_during': during['met_fraction'],

@@ -2,6 +2,7 @@
 
     neulens-eval lifting ...     3D lifting against generated ground truth
     neulens-eval detector ...    detector mAP side by side (shipped or trained checkpoints)
+    neulens-eval gate ...        gate accuracy: learning curve and a capacity probe
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import sys
 COMMANDS = {
     'lifting': 'neulens_ros.tools.eval_lifting',
     'detector': 'neulens_ros.tools.eval_detector',
+    'gate': 'neulens_ros.tools.eval_gate',
 }
 
 

@@ -54,6 +54,13 @@ FULL = Plan(train_scenes=3000, val_scenes=300, label_scenes=250, supernet_steps=
 SMOKE = Plan(train_scenes=24, val_scenes=8, label_scenes=6, supernet_steps=4, batch_size=4,
              gate_epochs=2, val_render=(320, 240), calibration_scenes=6)
 VAL_SEED = 1_000_000  # validation scenes never overlap the training seeds
+TRAIN_RENDER = (320, 240)  # (width, height) the training scenes are rendered at
+
+
+def training_set(plan: Plan, seed: int, size: tuple[int, int]) -> SetSpec:
+    """The training scenes of a run: rendered at 320 x 240, resized to the network's `size`
+    (width, height)."""
+    return SetSpec(seed, plan.train_scenes, TRAIN_RENDER, size)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -135,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
             f.write(json.dumps(record) + '\n')
 
     started = time.monotonic()
-    train_spec = SetSpec(args.seed, plan.train_scenes, (320, 240), size)
+    train_spec = training_set(plan, args.seed, size)
     val_spec = SetSpec(VAL_SEED + args.seed, plan.val_scenes, plan.val_render, size)
     train = load_set(train_spec, work / 'cache', progress)
     val = load_set(val_spec, work / 'cache', progress)

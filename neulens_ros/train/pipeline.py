@@ -65,6 +65,15 @@ def compute_labels(model: TileDetector, data: DetectionSet, count: int, path: Pa
     return labels
 
 
+def split_labelled(labels: dict[str, np.ndarray], seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(images the gate fits, held-out images): a fifth of the labelled images, drawn with
+    `seed`, are held out."""
+    images = np.unique(labels['image'])
+    held_out = np.random.default_rng(seed).choice(images, max(1, len(images) // 5),
+                                                  replace=False)
+    return np.setdiff1d(images, held_out), held_out
+
+
 def gate_data(data: DetectionSet, labels: dict[str, np.ndarray], images: np.ndarray
               ) -> GateData:
     """Gate inputs, labels and errors of the labelled tiles of `images`."""
@@ -106,10 +115,8 @@ def run_later_stages(stages: list[str], model: TileDetector, train: DetectionSet
               f'{np.bincount(labels["label"], minlength=5).tolist()} '
               f'({time.monotonic() - started:.0f} s)')
     if 'gate' in stages:
-        images = np.unique(labels['image'])
-        rng = np.random.default_rng(args.seed)
-        held_out = rng.choice(images, max(1, len(images) // 5), replace=False)
-        fit = gate_data(train, labels, np.setdiff1d(images, held_out))
+        fit_images, held_out = split_labelled(labels, args.seed)
+        fit = gate_data(train, labels, fit_images)
         test = gate_data(train, labels, held_out)
         ratio = level_mac_ratio(model)
         history = train_gate(gate, fit, ratio, GateTraining(epochs=plan.gate_epochs,
