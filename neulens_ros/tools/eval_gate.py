@@ -4,8 +4,8 @@
     neulens-eval gate --work runs/train --out runs/eval_gate
 
 On the labelled tiles of a neulens-train work folder, with the gate stage's own split (the
-same held-out images, so the last point of the curve is the gate stage's result):
-- learning curve: the paper's gate, trained as the gate stage trains it, on growing shares
+same held-out images; the last point of the curve fits the same tiles as the gate stage):
+- learning curve: the paper's gate, trained with the gate stage's recipe, on growing shares
   of the fitting images; accuracy on the same held-out tiles;
 - capacity probe: a five-layer CNN with about 45 times the gate's parameters, on the same
   28 x 28 inputs with the same loss: how much of the labels one tile's content determines
@@ -131,12 +131,14 @@ def main(argv: list[str] | None = None) -> int:
     curve = []
     for share in args.fractions:
         images = fit_images[:max(1, round(share * len(fit_images)))]
+        torch.manual_seed(args.seed)  # every model starts from weights drawn from the seed
         row = fit_and_score(CompressionGuidingGate(), gate_data(train, labels, images), test,
                             mac_ratio, cfg)
         curve.append({'fraction': share, 'images': len(images), **row})
         print(f'neulens-eval gate: paper gate on {row["tiles"]} tiles: '
               f'{row["held_out_accuracy"]:.3f} held out, {row["train_accuracy"]:.3f} fitted',
               flush=True)
+    torch.manual_seed(args.seed)
     probe = probe_network()
     probe_row = fit_and_score(probe, gate_data(train, labels, fit_images), test, mac_ratio,
                               GateTraining(epochs=args.probe_epochs, lr=1e-3, seed=args.seed))
