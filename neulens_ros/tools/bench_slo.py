@@ -34,8 +34,7 @@ run three times: with DEMUX's machine-wide online correction, with one correctio
 overall and while the burners ran.
 
 Threads: one by default, as the pipeline's supernet node runs (OMP_NUM_THREADS=1 from the
-launch helpers); the shipped profile was measured with two, a ratio the online correction
-learns within a few frames.
+launch helpers) and as the shipped profile was measured.
 """
 
 from __future__ import annotations

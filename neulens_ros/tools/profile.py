@@ -1,11 +1,13 @@
 """neulens-profile: measure the detector's front and back on this machine, fit the DEMUX
 predictors and report their held-out error.
 
-    neulens-profile --out runs/profile                  # writes predictor.json + report
-    neulens-profile --samples 40 --repeats 5 --install  # also replace the shipped profile
+    neulens-profile --out runs/profile                  # predictor_cpu.json + profile.json
+    neulens-profile --samples 30 --repeats 25 --install # also replace the shipped profile
     neulens-profile --backend torchscript --out runs/profile_ts  # for a TorchScript edge
 
 Half of the random level histograms fit the predictors, the other half measure their error.
+One torch thread by default, as the supernet node runs (OMP_NUM_THREADS=1 from the launch
+helpers).
 """
 
 from __future__ import annotations
@@ -65,7 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--out', type=Path, default=Path('runs/profile'))
     parser.add_argument('--samples', type=int, default=30, help='histograms per (P, k)')
     parser.add_argument('--repeats', type=int, default=5, help='timed runs per histogram')
-    parser.add_argument('--threads', type=int, default=0, help='torch threads (0 = default)')
+    parser.add_argument('--threads', type=int, default=1,
+                        help="torch threads (default 1, as the supernet node runs; 0 = torch's "
+                             'default)')
     parser.add_argument('--halo', default='paper')
     parser.add_argument('--backend', default='torch', choices=BACKENDS,
                         help="the supernet node's backend to profile (the fronts; the back "
