@@ -108,6 +108,12 @@ def test_gate_eval_rejects_shares_outside_0_1(shares: str) -> None:
         eval_gate(['--fractions', shares])
 
 
+def test_gate_eval_needs_a_probe_epoch(tmp_path) -> None:
+    from neulens_ros.tools.eval_gate import main as eval_gate
+    with pytest.raises(SystemExit):
+        eval_gate(['--work', str(tmp_path), '--probe-epochs', '0'])
+
+
 def test_capacity_probe_scores_gate_inputs() -> None:
     from neulens_ros.tools.eval_gate import parameters, probe_network
     probe = probe_network().eval()

@@ -56,7 +56,7 @@ def parameters(model: nn.Module) -> int:
 def fit_and_score(model: nn.Module, fit: GateData, test: GateData, mac_ratio: np.ndarray,
                   cfg: GateTraining) -> dict[str, Any]:
     started = time.monotonic()
-    train_gate(model, fit, mac_ratio, cfg, progress=False)
+    train_gate(model, fit, mac_ratio, cfg)  # a progress bar over the epochs
     return {'tiles': len(fit.labels), 'train_accuracy': gate_accuracy(model, fit),
             'held_out_accuracy': gate_accuracy(model, test), 'epochs': cfg.epochs,
             'seconds': round(time.monotonic() - started, 1)}
@@ -105,10 +105,13 @@ def main(argv: list[str] | None = None) -> int:
                         help='detector of the labels (for the MAC fraction of each level)')
     parser.add_argument('--fractions', type=fractions, default=fractions('0.25,0.5,1'),
                         help='shares of the fitting images for the learning curve')
-    parser.add_argument('--probe-epochs', type=int, default=15)
+    parser.add_argument('--probe-epochs', type=int, default=15,
+                        help='epochs of the capacity probe (about 30 s each on 2 cores)')
     parser.add_argument('--threads', type=int, default=0, help='torch threads (0 = default)')
     parser.add_argument('--out', type=Path, default=Path('runs/eval_gate'))
     args = parser.parse_args(argv)
+    if args.probe_epochs < 1:
+        parser.error('--probe-epochs must be at least 1')
     labels_path = args.work / 'labels.npz'
     if not labels_path.is_file():
         print(f'neulens-eval gate: {labels_path} not found: label the tiles first with '
