@@ -12,8 +12,8 @@ from pathlib import Path
 
 from neulens_ros.eval.detector import evaluate, plot_results
 from neulens_ros.models.zoo import DETECTOR, GATE, load_detector, load_gate
-from neulens_ros.tools.train import VAL_SEED
-from neulens_ros.train.data import SetSpec, load_set
+from neulens_ros.tools.train import held_out_set
+from neulens_ros.train.data import load_set
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     model, _ = load_detector(args.detector)
     gate, _ = load_gate(args.gate)
     size = (model.config.input_width, model.config.input_height)
-    data = load_set(SetSpec(VAL_SEED, args.scenes, (640, 480), size), args.out / 'cache')
+    data = load_set(held_out_set(args.scenes, size), args.out / 'cache')
     results = evaluate(model, gate, data)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / 'eval.json').write_text(json.dumps(results, indent=1))

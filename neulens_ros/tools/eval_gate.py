@@ -94,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     from neulens_ros.models.zoo import load_detector
     from neulens_ros.tools.train import FULL, SMOKE, training_set
     from neulens_ros.train.data import load_set
-    from neulens_ros.train.pipeline import gate_data, level_mac_ratio, split_labelled
+    from neulens_ros.train.pipeline import (gate_data, level_mac_ratio, load_labels,
+                                            split_labelled)
     parser = argparse.ArgumentParser(prog='neulens-eval gate', description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--work', type=Path, default=Path('runs/train'),
@@ -125,8 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     config = model.config
     train = load_set(training_set(plan, args.seed, (config.input_width, config.input_height)),
                      args.work / 'cache')
-    with np.load(labels_path) as z:
-        labels = dict(z)
+    labels = load_labels(labels_path)
     fit_images, held_out = split_labelled(labels, args.seed)
     test = gate_data(train, labels, held_out)
     mac_ratio = level_mac_ratio(model)

@@ -63,6 +63,12 @@ def training_set(plan: Plan, seed: int, size: tuple[int, int]) -> SetSpec:
     return SetSpec(seed, plan.train_scenes, TRAIN_RENDER, size)
 
 
+def held_out_set(count: int, size: tuple[int, int]) -> SetSpec:
+    """`count` held-out scenes (seeds from VAL_SEED, never trained on) rendered at 640 x 480
+    as the full run's validation set is, resized to the network's `size` (width, height)."""
+    return SetSpec(VAL_SEED, count, FULL.val_render, size)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog='neulens-train', description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -44,8 +44,7 @@ def compute_labels(model: TileDetector, data: DetectionSet, count: int, path: Pa
     """Label the tiles of the first `count` images for every k in LABEL_K (cached)."""
     from tqdm import tqdm
     if path.is_file():
-        with np.load(path) as z:
-            return dict(z)
+        return load_labels(path)
     executor = MicroFlowExecutor(model, LABEL_P)
     stride = model.config.output_stride
     rows: dict[str, list[Any]] = {'image': [], 'k': [], 'tile': [], 'label': [], 'errors': []}
@@ -63,6 +62,12 @@ def compute_labels(model: TileDetector, data: DetectionSet, count: int, path: Pa
     labels = {key: np.asarray(v) for key, v in rows.items()}
     np.savez(path, **labels)
     return labels
+
+
+def load_labels(path: Path) -> dict[str, np.ndarray]:
+    """The labelled tiles `compute_labels` saved: image, k, tile, label [N], errors [N, R]."""
+    with np.load(path) as z:
+        return dict(z)
 
 
 def split_labelled(labels: dict[str, np.ndarray], seed: int) -> tuple[np.ndarray, np.ndarray]:
