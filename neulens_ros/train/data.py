@@ -20,7 +20,6 @@ from neulens_ros.data.scenes import SceneConfig, generate_scene, is_labelled
 from neulens_ros.errors import DataError
 
 
-
 @dataclass(frozen=True)
 class SetSpec:
     """A generated data set: which seeds, rendered at what size, resized to what."""
@@ -30,11 +29,14 @@ class SetSpec:
     render_size: tuple[int, int]  # width, height
     input_size: tuple[int, int]
     density: str = 'mixed'
+    preset: str = 'easy'  # scene preset (data/scenes.py)
 
     def key(self) -> str:
-        text = json.dumps([self.first_seed, self.count, self.render_size, self.input_size,
-                           self.density, 40, 0.25])  # is_labelled()'s thresholds
-        return hashlib.sha256(text.encode()).hexdigest()[:12]
+        fields = [self.first_seed, self.count, self.render_size, self.input_size,
+                  self.density, 40, 0.25]  # is_labelled()'s thresholds
+        if self.preset != 'easy':  # easy keys stay those of the caches made before presets
+            fields.append(self.preset)
+        return hashlib.sha256(json.dumps(fields).encode()).hexdigest()[:12]
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,7 @@ class DetectionSet:
 def render_set(spec: SetSpec, progress: bool = True) -> DetectionSet:
     from tqdm import tqdm
     config = SceneConfig(width=spec.render_size[0], height=spec.render_size[1],
-                         density=spec.density)
+                         density=spec.density, preset=spec.preset)
     sx = spec.input_size[0] / spec.render_size[0]
     sy = spec.input_size[1] / spec.render_size[1]
     images, boxes, classes, dense = [], [], [], []
