@@ -73,3 +73,17 @@ def test_on_set_is_atomic_and_cross_checked() -> None:
     cross = live.on_set([Parameter('policy', value='fixed')])
     assert not cross.successful and 'needs k=2' in cross.reason
     assert live.values['policy'] == 'min'
+
+
+def test_pre_set_turns_integers_into_doubles_for_float_knobs_only() -> None:
+    up = ParamSpec('up', [0.0, 1.0], 'up vector', item_type=float, minimum=-1.0, maximum=1.0)
+    live = LiveParameters(specs=[*SPECS, up])
+    out = live.pre_set([Parameter('latency_slo_ms', value=60), Parameter('up', value=[0, -1]),
+                        Parameter('k_options', value=[2, 3]), Parameter('policy', value='min'),
+                        Parameter('use_sim_time', value=1)])
+    assert [p.type_ for p in out] == [Parameter.Type.DOUBLE, Parameter.Type.DOUBLE_ARRAY,
+                                      Parameter.Type.INTEGER_ARRAY, Parameter.Type.STRING,
+                                      Parameter.Type.INTEGER]
+    assert out[0].value == 60.0 and list(out[1].value) == [0.0, -1.0]
+    assert [r.from_value for r in up.descriptor().floating_point_range] == [-1.0]
+    assert [(r.from_value, r.to_value) for r in SPECS[2].descriptor().integer_range] == [(2, 4)]

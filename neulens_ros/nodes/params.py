@@ -4,6 +4,11 @@ Every knob is declared with a ParameterDescriptor (description, range, read-only
 and one on-set callback validates a whole batch of changes against the specs and the node's own
 cross-field check before anything is applied, so `ros2 param set` (or `neulens-param set`) gets
 a reason back when a value is rejected and nothing changes.
+
+An integer for a float knob (`ros2 param set /gate latency_slo_ms 60`, `rate_hz: 10` in a
+parameter file, `-p rate_hz:=10`) is taken as that number as a double: a pre-set callback
+converts it before rclpy checks the declared type and the range, and start values are converted
+before they are declared.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
                                 SetParametersResult)
+from rclpy.exceptions import ParameterException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
@@ -43,20 +49,39 @@ class ParamSpec:
             if problem:
                 raise ConfigError(f'parameter {self.name}: default is invalid: {problem}')
 
+    @property
+    def kind(self) -> type:
+        """The type of the value, or of each item of a list parameter."""
+        return self.item_type or type(self.default)
+
     def descriptor(self) -> ParameterDescriptor:
+        """The ROS descriptor: description, read-only flag and the range (shown by
+        `ros2 param describe`; rclpy enforces it on single numbers, `check` on lists too)."""
         text = self.description + (f' [{self.units}]' if self.units else '')
         if self.choices:
             text += ' (one of: ' + ', '.join(str(c) for c in self.choices) + ')'
         desc = ParameterDescriptor(description=text, read_only=self.read_only)
-        if isinstance(self.default, bool) or self.minimum is None or self.maximum is None:
+        if self.minimum is None or self.maximum is None:
             return desc
-        if isinstance(self.default, int):
+        if self.kind is int:
             desc.integer_range = [IntegerRange(from_value=int(self.minimum),
                                                to_value=int(self.maximum), step=0)]
-        elif isinstance(self.default, float):
+        elif self.kind is float:
             desc.floating_point_range = [FloatingPointRange(
                 from_value=float(self.minimum), to_value=float(self.maximum), step=0.0)]
         return desc
+
+    def as_declared(self, param: Parameter) -> Parameter:
+        """`param` with an integer (array) value turned into a double (array) when this spec
+        holds floats; any other parameter unchanged (rclpy then rejects a wrong type)."""
+        if self.kind is not float:
+            return param
+        if param.type_ == Parameter.Type.INTEGER:
+            return Parameter(param.name, Parameter.Type.DOUBLE, float(param.value))
+        if param.type_ == Parameter.Type.INTEGER_ARRAY:
+            return Parameter(param.name, Parameter.Type.DOUBLE_ARRAY,
+                             [float(v) for v in param.value])
+        return param
 
     def check(self, value: Any) -> str:
         """Return '' when `value` is acceptable, else the reason (shown to the user)."""
@@ -103,6 +128,15 @@ class LiveParameters:
     def spec(self, name: str) -> ParamSpec | None:
         return next((s for s in self.specs if s.name == name), None)
 
+    def as_declared(self, param: Parameter) -> Parameter:
+        spec = self.spec(param.name)
+        return param if spec is None else spec.as_declared(param)
+
+    def pre_set(self, params: list[Parameter]) -> list[Parameter]:
+        """rclpy's pre-set callback: runs before the type and range checks of the
+        descriptors, so an integer reaches a float knob as a double."""
+        return [self.as_declared(param) for param in params]
+
     def on_set(self, params: list[Parameter]) -> SetParametersResult:
         proposed = dict(self.values)
         for param in params:
@@ -110,8 +144,6 @@ class LiveParameters:
             if spec is None:  # a parameter another part of rclpy owns (e.g. use_sim_time)
                 continue
             value = param.value
-            if isinstance(spec.default, float) and isinstance(value, int):
-                value = float(value)
             if isinstance(value, tuple) or (hasattr(value, 'tolist') and isinstance(
                     spec.default, list)):
                 value = list(value)
@@ -136,13 +168,18 @@ def declare_parameters(node: Node, specs: Sequence[ParamSpec],
     initial values and register the live on-set callback. Raises ConfigError on a bad start
     value, naming the parameter and what is wrong."""
     live = LiveParameters(specs=specs, validate=validate, apply=apply)
+    # rclpy keeps the start values (--ros-args, parameter files) here, with no public
+    # accessor, and declare_parameter rejects an integer one for a double parameter.
+    overrides = node._parameter_overrides
+    overrides.update({name: live.as_declared(p) for name, p in overrides.items()})
     for spec in specs:
-        declared = node.declare_parameter(spec.name, spec.default, spec.descriptor())
+        try:
+            declared = node.declare_parameter(spec.name, spec.default, spec.descriptor())
+        except ParameterException as exc:
+            raise ConfigError(f'{node.get_name()}: {exc}') from exc
         value = declared.value
         if isinstance(spec.default, list):
             value = list(value) if value is not None else []
-        elif isinstance(spec.default, float) and isinstance(value, int):
-            value = float(value)
         problem = spec.check(value)
         if problem:
             raise ConfigError(f'{node.get_name()}: {problem}')
@@ -153,5 +190,6 @@ def declare_parameters(node: Node, specs: Sequence[ParamSpec],
             raise ConfigError(f'{node.get_name()}: {problem}')
     if apply is not None:
         apply(live.values)
+    node.add_pre_set_parameters_callback(live.pre_set)
     node.add_on_set_parameters_callback(live.on_set)
     return live

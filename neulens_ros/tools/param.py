@@ -132,12 +132,8 @@ def run_command(client: ParamClient, args: argparse.Namespace) -> int:
         for r in list(desc.integer_range) + list(desc.floating_point_range):
             print(f'  range: {r.from_value} .. {r.to_value}')
     else:
-        value = yaml.safe_load(args.value)
-        (desc,) = client.describe([args.name])
-        if desc.type == ParameterType.PARAMETER_DOUBLE and isinstance(value, int) \
-                and not isinstance(value, bool):
-            value = float(value)  # `60` for a double parameter means 60.0
-        ok, reason = client.set(args.name, value)
+        # Sent as typed, as `ros2 param set` does: the node takes `60` for a float as 60.0.
+        ok, reason = client.set(args.name, yaml.safe_load(args.value))
         print('Set parameter successful' if ok else f'Setting parameter failed: {reason}')
         return 0 if ok else 1
     return 0
