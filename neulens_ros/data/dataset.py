@@ -20,8 +20,8 @@ from PIL import Image
 
 from neulens_ros.bridge.image import depth_to_metres, depth_to_millimetres
 from neulens_ros.data.camera import PinholeCamera
+from neulens_ros.data.frame import RGBDFrame
 from neulens_ros.data.scenes import CLASSES, Scene, SceneConfig, SceneObject, generate_scene
-from neulens_ros.data.sequence import RGBDFrame
 from neulens_ros.errors import ConfigError, DataError
 
 

@@ -3,27 +3,14 @@
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-import numpy as np
-
-from neulens_ros.data.camera import PinholeCamera
-from neulens_ros.data.scenes import SceneConfig, SceneObject, generate_scene
+from neulens_ros.data.frame import RGBDFrame
+from neulens_ros.data.scenes import SceneConfig, generate_scene
 from neulens_ros.errors import ConfigError
 
 SOURCES = ('generated', 'sample', 'folder')
-
-
-@dataclass(frozen=True)
-class RGBDFrame:
-    """One registered colour + depth frame (same optical frame and intrinsics)."""
-
-    rgb: np.ndarray = field(repr=False)  # [H, W, 3] uint8
-    depth_m: np.ndarray = field(repr=False)  # [H, W] float32 metres, NaN = no depth
-    camera: PinholeCamera
-    objects: tuple[SceneObject, ...] | None = None  # ground truth, when known
 
 
 def frame_stream(kind: str, folder: str = '', seed: int = 0, density: str = 'mixed',

@@ -9,29 +9,37 @@ supernet at level 0 on training images, and ships in the gate's metadata.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Protocol, Sequence, TypeVar
 
 import numpy as np
 
 from neulens_ros.gate.cgg import CompressionGuidingGate, run_gate
-from neulens_ros.train.data import DetectionSet
 
 # fine steps where the MACs move (a logit shift of 0.5 per level already keeps most tiles)
 CAUTIONS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0)
 
+
+class Images(Protocol):
+    """A set of network-input images (e.g. neulens_ros.train.data.DetectionSet)."""
+
+    @property
+    def images(self) -> np.ndarray: ...  # [N, H, W, 3] uint8
+
+
+Data = TypeVar('Data', bound=Images)
 # (data, per-image levels or None for level 0) -> {'map50': ..., 'macs': ...}
-Evaluate = Callable[[DetectionSet, Callable[[int], np.ndarray] | None], dict[str, Any]]
+Evaluate = Callable[[Data, Callable[[int], np.ndarray] | None], dict[str, Any]]
 
 
-def gate_levels(gate: CompressionGuidingGate, data: DetectionSet, k: int, caution: float
+def gate_levels(gate: CompressionGuidingGate, data: Images, k: int, caution: float
                 ) -> np.ndarray:
     """[N, k*k] the gate's level per tile of every image at `caution`."""
     return np.stack([run_gate(gate, np.ascontiguousarray(img), k, caution).levels
                      for img in data.images])
 
 
-def calibrate_caution(gate: CompressionGuidingGate, data: DetectionSet, k: int,
-                      evaluate: Evaluate, max_loss_points: float = 1.0,
+def calibrate_caution(gate: CompressionGuidingGate, data: Data, k: int,
+                      evaluate: Evaluate[Data], max_loss_points: float = 1.0,
                       cautions: Sequence[float] = CAUTIONS) -> dict[str, Any]:
     """The chosen caution and the (caution, mAP, MACs) sweep behind it."""
     reference = evaluate(data, None)

@@ -28,6 +28,7 @@ from neulens_ros.levels import TILE_GRIDS as KS
 from neulens_ros.models.zoo import load_gate
 from neulens_ros.plots import pyplot, save
 from neulens_ros.train.data import load_set
+from neulens_ros.train.plan import held_out_set
 
 
 def agreement(nets: dict[str, Any], images: list[np.ndarray]) -> dict[str, float]:
@@ -76,7 +77,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
-    from neulens_ros.tools.train import held_out_set
     data = load_set(held_out_set(args.images, (256, 192)), args.out / 'cache')
     images = [np.ascontiguousarray(image) for image in data.images]
     gate, _ = load_gate(args.gate)

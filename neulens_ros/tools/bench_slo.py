@@ -62,6 +62,7 @@ from neulens_ros.pipeline.headset import PREDICTOR_FILE, HeadsetGate
 from neulens_ros.plots import pyplot, save
 from neulens_ros.supernet.detector import P_OPTIONS
 from neulens_ros.train.data import DetectionSet, load_set
+from neulens_ros.train.plan import held_out_set
 
 POLICIES = ('cs', 'uniform', 'min', 'image')
 PLAIN = '_plain'  # a CLG policy run in the plain order: skip as soon as a tile's turn comes
@@ -339,7 +340,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.frames, args.fractions, args.contention_frames = 8, [0.8, 1.2], 24
     args.out.mkdir(parents=True, exist_ok=True)
-    from neulens_ros.tools.train import held_out_set
     data = load_set(held_out_set(max(args.frames, 8), (256, 192)), args.out / 'cache')
     bench = Bench(data, args.backend, args.predictor or PREDICTOR_FILE, args.threads,
                   args.margin, variants(args.skip_early))

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from neulens_ros.eval.detector import evaluate, plot_results
 from neulens_ros.models.zoo import DETECTOR, GATE, load_detector, load_gate
-from neulens_ros.tools.train import held_out_set
 from neulens_ros.train.data import load_set
+from neulens_ros.train.plan import held_out_set
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -92,10 +92,10 @@ def fractions(text: str) -> list[float]:
 
 def main(argv: list[str] | None = None) -> int:
     from neulens_ros.models.zoo import load_detector
-    from neulens_ros.tools.train import FULL, SMOKE, training_set
     from neulens_ros.train.data import load_set
     from neulens_ros.train.pipeline import (gate_data, level_mac_ratio, load_labels,
                                             split_labelled)
+    from neulens_ros.train.plan import FULL, SMOKE, training_set
     parser = argparse.ArgumentParser(prog='neulens-eval gate', description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--work', type=Path, default=Path('runs/train'),

@@ -20,53 +20,19 @@ import json
 import shlex
 import sys
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 
 from neulens_ros.data.shapes import CLASSES
 from neulens_ros.errors import ConfigError, NeulensError
-from neulens_ros.supernet.detector import P_LAYERS, P_OPTIONS, DetectorConfig, TileDetector
+from neulens_ros.supernet.detector import DetectorConfig, TileDetector
 from neulens_ros.train.data import SetSpec, load_set
+from neulens_ros.train.plan import FULL, SMOKE, VAL_SEED, training_set
 from neulens_ros.train.supernet import SupernetTraining, train_supernet
 
 STAGES = ('data', 'supernet', 'labels', 'gate', 'calibrate', 'eval', 'export')
 LATER = '; later stages: '  # joins a detector's training command and a --detector run's
-
-
-@dataclass(frozen=True)
-class Plan:
-    """Sizes of one training run (full or smoke)."""
-
-    train_scenes: int
-    val_scenes: int
-    label_scenes: int
-    supernet_steps: int
-    batch_size: int
-    gate_epochs: int
-    val_render: tuple[int, int]
-    calibration_scenes: int
-
-
-FULL = Plan(train_scenes=3000, val_scenes=300, label_scenes=250, supernet_steps=1200,
-            batch_size=16, gate_epochs=30, val_render=(640, 480), calibration_scenes=200)
-SMOKE = Plan(train_scenes=24, val_scenes=8, label_scenes=6, supernet_steps=4, batch_size=4,
-             gate_epochs=2, val_render=(320, 240), calibration_scenes=6)
-VAL_SEED = 1_000_000  # validation scenes never overlap the training seeds
-TRAIN_RENDER = (320, 240)  # (width, height) the training scenes are rendered at
-
-
-def training_set(plan: Plan, seed: int, size: tuple[int, int]) -> SetSpec:
-    """The training scenes of a run: rendered at 320 x 240, resized to the network's `size`
-    (width, height)."""
-    return SetSpec(seed, plan.train_scenes, TRAIN_RENDER, size)
-
-
-def held_out_set(count: int, size: tuple[int, int]) -> SetSpec:
-    """`count` held-out scenes (seeds from VAL_SEED, never trained on) rendered at 640 x 480
-    as the full run's validation set is, resized to the network's `size` (width, height)."""
-    return SetSpec(VAL_SEED, count, FULL.val_render, size)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -165,11 +131,6 @@ def main(argv: list[str] | None = None) -> int:
     from neulens_ros.train.pipeline import run_later_stages
     return run_later_stages(stages, model, train, val, plan, work, args,
                             (command, detector_command), config, started, log, progress)
-
-
-def architecture(config: DetectorConfig) -> dict:
-    return {**asdict(config), 'classes': list(CLASSES), 'p_options': list(P_OPTIONS),
-            'p_layers': P_LAYERS}
 
 
 if __name__ == '__main__':

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable
 
@@ -12,6 +13,7 @@ import numpy as np
 import torch
 
 from neulens_ros.control.accuracy import AccuracyTable
+from neulens_ros.data.shapes import CLASSES
 from neulens_ros.eval.detector import (SHIP_HALO, SHIP_K, SHIP_P, evaluate, plot_results,
                                        run_variant)
 from neulens_ros.gate.calibration import calibrate_caution
@@ -20,10 +22,11 @@ from neulens_ros.gate.labels import label_frame
 from neulens_ros.gate.training import GateData, GateTraining, gate_accuracy, train_gate
 from neulens_ros.levels import TILE_GRIDS
 from neulens_ros.models.registry import WEIGHTS_DIR, save_checkpoint
-from neulens_ros.supernet.detector import DetectorConfig, TileDetector
+from neulens_ros.supernet.detector import P_LAYERS, P_OPTIONS, DetectorConfig, TileDetector
 from neulens_ros.supernet.executor import MicroFlowExecutor, normalise
 from neulens_ros.supernet.macs import MacTable
 from neulens_ros.train.data import DetectionSet
+from neulens_ros.train.plan import Plan
 from neulens_ros.plots import pyplot, save
 
 LABEL_P = SHIP_P  # labels at the split point the model ships with (the gate serves every P)
@@ -106,7 +109,7 @@ def level_mac_ratio(model: TileDetector) -> np.ndarray:
 
 
 def run_later_stages(stages: list[str], model: TileDetector, train: DetectionSet,
-                     val: DetectionSet, plan: Any, work: Path, args: argparse.Namespace,
+                     val: DetectionSet, plan: Plan, work: Path, args: argparse.Namespace,
                      commands: tuple[str, str], config: DetectorConfig, started: float,
                      log: Callable[[dict], None], progress: bool) -> int:
     """Run labels, gate, eval and export as asked, each from its cached predecessor."""
@@ -170,11 +173,16 @@ def calibrate(model: TileDetector, gate: CompressionGuidingGate, data: Detection
     return calibrate_caution(gate, subset, SHIP_K, score)
 
 
+def architecture(config: DetectorConfig) -> dict:
+    """The detector checkpoint's architecture metadata: its config, classes and split points."""
+    return {**asdict(config), 'classes': list(CLASSES), 'p_options': list(P_OPTIONS),
+            'p_layers': P_LAYERS}
+
+
 def export(model: TileDetector, gate: CompressionGuidingGate, work: Path, out: Path,
            commands: tuple[str, str], config: DetectorConfig, seed: int) -> None:
     """Write the checkpoints and metadata; `commands` are (this command, the one that trained
     the detector: the same unless the run started from a detector checkpoint)."""
-    from neulens_ros.tools.train import architecture
     results = json.loads((work / 'eval.json').read_text()) if (work / 'eval.json').is_file() \
         else {}
     gate_summary = json.loads((work / 'gate_summary.json').read_text()) \

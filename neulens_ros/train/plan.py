@@ -1,0 +1,42 @@
+"""The sizes of a neulens-train run (full or smoke) and the scene sets it draws: the training
+set and the held-out scenes that validation, the evaluation and the benchmarks share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from neulens_ros.train.data import SetSpec
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Sizes of one training run (full or smoke)."""
+
+    train_scenes: int
+    val_scenes: int
+    label_scenes: int
+    supernet_steps: int
+    batch_size: int
+    gate_epochs: int
+    val_render: tuple[int, int]
+    calibration_scenes: int
+
+
+FULL = Plan(train_scenes=3000, val_scenes=300, label_scenes=250, supernet_steps=1200,
+            batch_size=16, gate_epochs=30, val_render=(640, 480), calibration_scenes=200)
+SMOKE = Plan(train_scenes=24, val_scenes=8, label_scenes=6, supernet_steps=4, batch_size=4,
+             gate_epochs=2, val_render=(320, 240), calibration_scenes=6)
+VAL_SEED = 1_000_000  # validation scenes never overlap the training seeds
+TRAIN_RENDER = (320, 240)  # (width, height) the training scenes are rendered at
+
+
+def training_set(plan: Plan, seed: int, size: tuple[int, int]) -> SetSpec:
+    """The training scenes of a run: rendered at 320 x 240, resized to the network's `size`
+    (width, height)."""
+    return SetSpec(seed, plan.train_scenes, TRAIN_RENDER, size)
+
+
+def held_out_set(count: int, size: tuple[int, int]) -> SetSpec:
+    """`count` held-out scenes (seeds from VAL_SEED, never trained on) rendered at 640 x 480
+    as the full run's validation set is, resized to the network's `size` (width, height)."""
+    return SetSpec(VAL_SEED, count, FULL.val_render, size)
