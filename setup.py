@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from setuptools import find_packages, setup
+from distutils.command.install_data import install_data  # setuptools' distutils, after it
 
 PACKAGE = 'neulens_ros'
 HERE = Path(__file__).resolve().parent
@@ -35,6 +36,34 @@ TOOLS = {
     'neulens-top': 'neulens_ros.tools.top:main',
 }
 
+# `ros2 run` and launch_ros start <prefix>/lib/neulens_ros/<node>; pip puts console scripts in
+# <prefix>/bin. This launcher, written there for each node, runs the console script next to
+# it (its first line names the Python that has the package), else the module with python3.
+LAUNCHER = '''#!/bin/sh
+script="$(dirname "$0")/../../bin/{name}"
+[ -x "$script" ] && exec "$script" "$@"
+exec python3 -m {module} "$@"
+'''
+
+
+class InstallData(install_data):
+    """install_data plus a launcher per node in lib/neulens_ros, unless the console scripts
+    are installed there already (colcon: setup.cfg's install_scripts)."""
+
+    def run(self) -> None:
+        super().run()
+        libexec = Path(self.install_dir, 'lib', PACKAGE)
+        scripts = Path(self.get_finalized_command('install').install_scripts)
+        if scripts.resolve() == libexec.resolve():
+            return
+        self.mkpath(str(libexec))
+        for name, target in NODES.items():
+            path = libexec / name
+            path.write_text(LAUNCHER.format(name=name, module=target.split(':')[0]))
+            path.chmod(0o755)
+            self.outfiles.append(str(path))
+
+
 setup(
     name=PACKAGE,
     version='0.1.0',
@@ -48,6 +77,7 @@ setup(
         (f'share/{PACKAGE}/config', share_files('config')),
     ],
     install_requires=['setuptools'],
+    cmdclass={'install_data': InstallData},
     zip_safe=False,
     maintainer='neulens_ros maintainers',
     maintainer_email='neulens-ros@users.noreply.github.com',

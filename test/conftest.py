@@ -4,8 +4,11 @@ the shipped Fast DDS profile, and CPU threads limited so parallel jobs do not st
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
+import sysconfig
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -27,6 +30,29 @@ os.environ.setdefault('OMP_NUM_THREADS', '1')
 def ros_env() -> dict[str, str]:
     """Environment for node subprocesses: same isolated domain, source tree on PYTHONPATH."""
     return dict(os.environ)
+
+
+@pytest.fixture
+def user_env() -> dict[str, str]:
+    """Environment of a user's shell for the installed package: the same isolated domain,
+    without the source tree on PYTHONPATH."""
+    env = dict(os.environ)
+    env['PYTHONPATH'] = os.pathsep.join(
+        p for p in env['PYTHONPATH'].split(os.pathsep) if Path(p).resolve() != ROOT)
+    return env
+
+
+@pytest.fixture
+def run_installed(tmp_path: Path, user_env: dict[str, str]
+                  ) -> Callable[..., subprocess.CompletedProcess]:
+    """Runs a command as a user types it, from tmp_path (outside the checkout) with user_env:
+    its first word is a console script where pip installed them for this interpreter."""
+    scripts = Path(sysconfig.get_path('scripts'))
+
+    def run(*command: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        return subprocess.run([str(scripts / command[0]), *command[1:]], cwd=tmp_path,
+                              env=user_env, capture_output=True, text=True, timeout=timeout)
+    return run
 
 
 @pytest.fixture

@@ -12,9 +12,12 @@ from neulens_ros.tools.train import LATER, STAGES, main, resolve_stages
 pytestmark = pytest.mark.slow
 
 
-def test_smoke_training_runs_every_stage(tmp_path) -> None:
+def test_smoke_training_runs_every_stage(tmp_path, run_installed) -> None:
     work, export = tmp_path / 'work', tmp_path / 'export'
-    assert main(['--smoke', '--quiet', '--work', str(work), '--export-dir', str(export)]) == 0
+    # the installed command, from outside the checkout
+    run = run_installed('neulens-train', '--smoke', '--quiet', '--work', str(work),
+                        '--export-dir', str(export), timeout=500)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
     history = json.loads((work / 'supernet_history.json').read_text())
     assert len(history) == 4 and all(r['full'] > 0 for r in history)
     results = json.loads((work / 'eval.json').read_text())

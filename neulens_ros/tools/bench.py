@@ -24,6 +24,7 @@ latency ratio, MAC ratio and the latency conversion efficiency (1 - latency rati
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from dataclasses import dataclass, replace
@@ -49,6 +50,11 @@ MIXED_K3 = (0, 2, 3, 0, 2, 4, 3, 2, 4)  # 2 x level 0, 3 x level 2, 2 x level 3,
 # ONNX Runtime with a session per exact input shape (every batch size, and the whole frame)
 STATIC_ORT = 'onnxruntime-static'
 OTHER_HALOS = ('exact', 8)  # besides the paper halo every variant uses
+COMMANDS = {  # sub-commands besides the default one, `supernet`
+    'link': 'neulens_ros.tools.bench_link',
+    'slo': 'neulens_ros.tools.bench_slo',
+    'gate': 'neulens_ros.tools.bench_gate',
+}
 
 
 @dataclass(frozen=True)
@@ -210,15 +216,8 @@ def plot(records: list[dict[str, Any]], out: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    if args[:1] == ['link']:
-        from neulens_ros.tools.bench_link import main as link_main
-        return link_main(args[1:])
-    if args[:1] == ['gate']:
-        from neulens_ros.tools.bench_gate import main as gate_main
-        return gate_main(args[1:])
-    if args[:1] == ['slo']:
-        from neulens_ros.tools.bench_slo import main as slo_main
-        return slo_main(args[1:])
+    if args and args[0] in COMMANDS:
+        return importlib.import_module(COMMANDS[args[0]]).main(args[1:])
     return supernet_main(args[1:] if args[:1] == ['supernet'] else args)
 
 

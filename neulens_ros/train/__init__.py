@@ -1,0 +1,1 @@
+"""Training: the data sets, the supernet and the later stages of neulens-train."""
