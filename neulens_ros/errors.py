@@ -39,3 +39,7 @@ class LiftingError(NeulensError, ValueError):
 
 class DataError(NeulensError, ValueError):
     """A data set, scene description or recorded bag is malformed."""
+
+
+class LaunchError(NeulensError, RuntimeError):
+    """A node process did not come up, or did not stop, as expected."""

@@ -98,6 +98,11 @@ class ProcessGroup:
         """Processes that have ended, with their exit codes."""
         return {n: p.returncode for n, p in self.procs.items() if p.poll() is not None}
 
+    def log(self, name: str) -> str:
+        """What the process has written so far ('' without a log folder)."""
+        path = self.log_dir / f'{name}.log' if self.log_dir is not None else None
+        return path.read_text(errors='replace') if path and path.is_file() else ''
+
     def wait(self, name: str, timeout: float) -> int | None:
         """Wait up to `timeout` s for one process; its exit code, or None if still running."""
         try:

@@ -59,6 +59,8 @@ def parse_topic(entry: str) -> tuple[str, str]:
 class RecorderNode(Node):
     """Records topics into one bag until shutdown."""
 
+    bag: BagWriter | None = None  # also when the constructor failed before opening it
+
     def __init__(self) -> None:
         super().__init__('recorder')
         self.params = declare_parameters(self, PARAMS)
@@ -66,7 +68,7 @@ class RecorderNode(Node):
         wanted = [parse_topic(t) for t in values['topics']]
         name = values['bag_name'] or datetime.now().strftime('neulens_%Y%m%d_%H%M%S')
         self.bag_path = Path(values['output_dir']).expanduser() / name
-        self.bag: BagWriter | None = BagWriter(self.bag_path, storage=values['storage'])
+        self.bag = BagWriter(self.bag_path, storage=values['storage'])
         self.qos = make_qos(values['qos_profile'], values['qos_depth'])
         self.pending: dict[str, str] = {}
         self.subs: list[Subscription] = []

@@ -149,9 +149,19 @@ class SupernetNode(LifecycleNode):
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.stop_processing()
+        released = self.detector is not None
         self.detector = None
         self.lifecycle_state = 'finalized'
+        self.get_logger().info('finalized' + (': detector and engines released' if released
+                                              else ''))
         return TransitionCallbackReturn.SUCCESS
+
+    def destroy_node(self) -> None:
+        """The lifecycle's shutdown transition first (stops processing, releases the
+        engines), as a managed node does when its process is stopped."""
+        if self.lifecycle_state in ('unconfigured', 'inactive', 'active'):
+            self.trigger_shutdown()
+        super().destroy_node()
 
     # --- processing -----------------------------------------------------------------------
     def on_batch(self, msg: TileBatch) -> None:
