@@ -37,6 +37,17 @@ def test_3d_round_trip() -> None:
     np.testing.assert_allclose(out['scores'], [0.8, 0.6])
 
 
+def test_3d_hypothesis_carries_the_box_pose() -> None:
+    msg = boxes3d_to_detection3d_array(Header(frame_id='cam'), np.array([[0.1, -0.2, 2.5]]),
+                                       np.ones((1, 3)), np.array([[0.0, 0.6, 0.0, 0.8]]), [2],
+                                       [0.7])
+    (det,) = msg.detections
+    (result,) = det.results
+    assert result.pose.pose == det.bbox.center
+    assert result.pose.pose.position.z == 2.5 and result.pose.pose.orientation.w == 0.8
+    assert result.pose.pose is not det.bbox.center
+
+
 def test_empty_arrays() -> None:
     msg = boxes3d_to_detection3d_array(Header(), np.zeros((0, 3)), np.zeros((0, 3)),
                                        np.zeros((0, 4)), [], [])

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import numpy as np
+from geometry_msgs.msg import Pose
 from vision_msgs.msg import (BoundingBox2D, Detection2D, Detection2DArray, Detection3D,
                              Detection3DArray, ObjectHypothesisWithPose)
 
@@ -37,11 +38,25 @@ def boxes_to_detection2d_array(header: Any, boxes: Sequence[Sequence[float]],
     return out
 
 
-def _hypothesis(class_id: int, score: float) -> ObjectHypothesisWithPose:
+def _hypothesis(class_id: int, score: float, pose: Pose | None = None
+                ) -> ObjectHypothesisWithPose:
+    """One hypothesis; 3D detections carry the object's pose in it too (vision_msgs readers
+    take it from there)."""
     hyp = ObjectHypothesisWithPose()
     hyp.hypothesis.class_id = str(int(class_id))
     hyp.hypothesis.score = float(score)
+    if pose is not None:
+        hyp.pose.pose = pose
     return hyp
+
+
+def _pose(centre: np.ndarray, quaternion: np.ndarray) -> Pose:
+    """A Pose from a centre (x, y, z) and a quaternion (x, y, z, w)."""
+    pose = Pose()
+    pose.position.x, pose.position.y, pose.position.z = (float(v) for v in centre)
+    (pose.orientation.x, pose.orientation.y, pose.orientation.z,
+     pose.orientation.w) = (float(v) for v in quaternion)
+    return pose
 
 
 def boxes3d_to_detection3d_array(header: Any, centres: np.ndarray, sizes: np.ndarray,
@@ -51,8 +66,9 @@ def boxes3d_to_detection3d_array(header: Any, centres: np.ndarray, sizes: np.nda
     """Detection3DArray from 3D boxes in the header's (camera optical) frame.
 
     centres [N, 3] metres, sizes [N, 3] metres (box extent along its own x, y, z axes),
-    quaternions [N, 4] x, y, z, w rotating box axes into the frame; `ids` (e.g. the index of
-    the 2D detection each box was lifted from) go into Detection3D.id.
+    quaternions [N, 4] x, y, z, w rotating box axes into the frame; the box's pose is also the
+    hypothesis's pose; `ids` (e.g. the index of the 2D detection each box was lifted from) go
+    into Detection3D.id.
     """
     centres = np.asarray(centres, dtype=np.float64).reshape(-1, 3)
     sizes = np.asarray(sizes, dtype=np.float64).reshape(-1, 3)
@@ -66,12 +82,9 @@ def boxes3d_to_detection3d_array(header: Any, centres: np.ndarray, sizes: np.nda
     out = Detection3DArray(header=header)
     for i in range(n):
         det = Detection3D(header=header, id=ids[i] if ids is not None else '')
-        pose = det.bbox.center
-        pose.position.x, pose.position.y, pose.position.z = (float(v) for v in centres[i])
-        (pose.orientation.x, pose.orientation.y, pose.orientation.z,
-         pose.orientation.w) = (float(v) for v in quaternions[i])
+        det.bbox.center = _pose(centres[i], quaternions[i])
         det.bbox.size.x, det.bbox.size.y, det.bbox.size.z = (float(v) for v in sizes[i])
-        det.results = [_hypothesis(class_ids[i], scores[i])]
+        det.results = [_hypothesis(class_ids[i], scores[i], _pose(centres[i], quaternions[i]))]
         out.detections.append(det)
     return out
 
