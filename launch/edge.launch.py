@@ -1,7 +1,7 @@
 """The edge half: the supernet node.
 
-    ros2 launch neulens_ros edge.launch.py [namespace:=NS] [use_sample_data:=false]
-        [record_bag:=true] [bag_dir:=DIR] [backend:=torch|onnxruntime|tensorrt]
+    ros2 launch neulens_ros edge.launch.py [namespace:=NS]
+        [backend:=auto|torch|torchscript|onnxruntime|tensorrt]
 
 The graph comes from config/topology.yaml, which `neulens-pipeline` (pip-only ROS 2) reads too.
 """

@@ -1,7 +1,7 @@
 """The headset / robot half: source, gate, lifting (+ recorder).
 
     ros2 launch neulens_ros headset.launch.py [namespace:=NS] [use_sample_data:=false]
-        [record_bag:=true] [bag_dir:=DIR] [backend:=torch|onnxruntime|tensorrt]
+        [record_bag:=true] [bag_dir:=DIR]
 
 The graph comes from config/topology.yaml, which `neulens-pipeline` (pip-only ROS 2) reads too.
 """

@@ -1,7 +1,8 @@
 """The whole MR pipeline on one machine: source, gate, supernet, lifting (+ recorder).
 
     ros2 launch neulens_ros mr_pipeline.launch.py [namespace:=NS] [use_sample_data:=false]
-        [record_bag:=true] [bag_dir:=DIR] [backend:=torch|onnxruntime|tensorrt]
+        [record_bag:=true] [bag_dir:=DIR]
+        [backend:=auto|torch|torchscript|onnxruntime|tensorrt]
 
 The graph comes from config/topology.yaml, which `neulens-pipeline` (pip-only ROS 2) reads too.
 """

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any, Sequence
 
-from neulens_ros.topology import LAUNCH_ARGS, ROLES, config_dir, load_topology
+from neulens_ros.topology import ROLES, config_dir, launch_args, load_topology
 
 
 def pipeline_launch_description(roles: Sequence[str] = ROLES) -> Any:
@@ -22,15 +22,16 @@ def pipeline_launch_description(roles: Sequence[str] = ROLES) -> Any:
     from launch.substitutions import LaunchConfiguration
     from launch_ros.actions import Node
 
+    nodes = load_topology()
     actions: list[Any] = [DeclareLaunchArgument(name, default_value=default, description=doc)
-                          for name, (default, doc) in LAUNCH_ARGS.items()]
+                          for name, (default, doc) in launch_args(nodes, roles).items()]
     config = config_dir()
     # The shipped Fast DDS profile (shared memory with a large segment) unless the user
     # chose one; SetEnvironmentVariable only affects the processes this launch starts.
     if 'FASTDDS_DEFAULT_PROFILES_FILE' not in os.environ:
         actions.append(SetEnvironmentVariable('FASTDDS_DEFAULT_PROFILES_FILE',
                                               str(config / 'fastdds_local.xml')))
-    for entry in load_topology():
+    for entry in nodes:
         if entry.role not in roles:
             continue
         params: list[Any] = [str(config / entry.config)]

@@ -8,25 +8,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import yaml
 
 from neulens_ros.errors import ConfigError
 from neulens_ros.resources import package_share
+from neulens_ros.runtime import BACKENDS
 
 ROLES = ('headset', 'edge')
 
-# Launch arguments both launchers accept, with their defaults (strings, as `launch` has them).
+# Launch arguments, with their defaults (strings, as `launch` has them). A launch file declares
+# those that act on its nodes (launch_args).
 LAUNCH_ARGS: dict[str, tuple[str, str]] = {
     'namespace': ('', 'ROS namespace of every node'),
     'use_sample_data': ('true', 'start the source node on generated/sample data; false = use '
                         'live camera topics'),
     'record_bag': ('false', 'start the recorder node'),
     'bag_dir': ('bags', 'folder that receives recorded bags'),
-    'backend': ('auto', 'supernet backend: auto (TensorRT when present, else torch), torch, '
-                'onnxruntime or tensorrt'),
+    'backend': ('auto', 'supernet backend: ' + ', '.join(BACKENDS) + ' (auto: TensorRT where '
+                'present, else torch)'),
 }
+EVERY_NODE_ARGS = ('namespace',)  # applied to every node by the launchers
 
 
 @dataclass(frozen=True)
@@ -44,9 +47,9 @@ class NodeEntry:
         if not self.name.isidentifier() or not self.executable.isidentifier():
             raise ConfigError(f'topology: node name and executable must be identifiers, got '
                               f'{self.name!r} / {self.executable!r}')
-        unknown = set(self.arg_params.values()) - set(LAUNCH_ARGS)
+        unknown = ({self.when, *self.arg_params.values()} - {''}) - set(LAUNCH_ARGS)
         if unknown:
-            raise ConfigError(f'topology: node {self.name} maps unknown launch arguments '
+            raise ConfigError(f'topology: node {self.name} reads unknown launch arguments '
                               f'{sorted(unknown)} (known: {sorted(LAUNCH_ARGS)})')
         if self.role not in ROLES:
             raise ConfigError(f'topology: node {self.name} has role {self.role!r}, expected '
@@ -62,6 +65,15 @@ class NodeEntry:
             return True
         value = args.get(self.when, False)
         return value is True or str(value).lower() in ('true', '1', 'yes')
+
+
+def launch_args(nodes: Sequence[NodeEntry], roles: Sequence[str] = ROLES
+                ) -> dict[str, tuple[str, str]]:
+    """The launch arguments that act on the nodes of `roles`: those applied to every node, and
+    those a node's `when` or `arg_params` reads."""
+    used = set(EVERY_NODE_ARGS) | {arg for node in nodes if node.role in roles
+                                   for arg in (node.when, *node.arg_params.values()) if arg}
+    return {name: value for name, value in LAUNCH_ARGS.items() if name in used}
 
 
 def config_dir() -> Path:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -10,7 +12,10 @@ from neulens_ros.errors import ConfigError
 from neulens_ros.launching import format_param, node_command
 from neulens_ros.tools.pipeline import main as pipeline_main
 from neulens_ros.tools.pipeline import parse_overrides
-from neulens_ros.topology import NodeEntry, config_dir, load_topology
+from neulens_ros.runtime import BACKENDS
+from neulens_ros.topology import LAUNCH_ARGS, NodeEntry, config_dir, launch_args, load_topology
+
+LAUNCH_DIR = Path(__file__).resolve().parent.parent / 'launch'
 
 
 def test_shipped_topology_is_valid_and_has_config_files() -> None:
@@ -45,6 +50,8 @@ def test_format_param(value: object, text: str) -> None:
     ('nodes:\n  - {name: a, executable: b, role: edge, config: c, colour: red}', 'node #0'),
     ('nodes:\n  - {name: a, executable: b, role: edge, config: c, arg_params: {x: nope}}',
      'unknown launch arguments'),
+    ('nodes:\n  - {name: a, executable: b, role: edge, config: c, when: nope}',
+     'unknown launch arguments'),
     ('nodes:\n  - {name: a, executable: b, role: edge, config: c}\n'
      '  - {name: a, executable: b, role: edge, config: c}', 'unique'),
     (': [', 'cannot read'),
@@ -73,3 +80,30 @@ def test_overrides_parse_and_reject() -> None:
 def test_pipeline_cli_rejects_unknown_node(capsys: pytest.CaptureFixture[str]) -> None:
     assert pipeline_main(['--set', 'nonode.x=1', '--duration', '0.1']) == 2
     assert 'not started' in capsys.readouterr().out
+
+
+def launch_file_roles(path: Path) -> tuple[str, ...]:
+    """The roles a launch file passes to pipeline_launch_description (read, not run: `launch`
+    is not installed everywhere)."""
+    (call,) = [n for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Call)
+               and getattr(n.func, 'id', '') == 'pipeline_launch_description']
+    (roles,) = [k.value for k in call.keywords if k.arg == 'roles']
+    return ast.literal_eval(roles)
+
+
+@pytest.mark.parametrize('name,expected', [
+    ('edge', {'namespace', 'backend'}),
+    ('headset', {'namespace', 'use_sample_data', 'record_bag', 'bag_dir'}),
+    ('mr_pipeline', set(LAUNCH_ARGS)),
+])
+def test_launch_files_declare_the_arguments_that_act(name: str, expected: set[str]) -> None:
+    path = LAUNCH_DIR / f'{name}.launch.py'
+    assert set(launch_args(load_topology(), launch_file_roles(path))) == expected
+    usage = ast.get_docstring(ast.parse(path.read_text()))
+    assert set(re.findall(r'\[(\w+):=', usage)) == expected
+
+
+def test_backend_argument_lists_every_backend() -> None:
+    description = LAUNCH_ARGS['backend'][1]
+    assert 'torchscript' in BACKENDS
+    assert all(backend in description for backend in BACKENDS), description

@@ -38,7 +38,7 @@ AT_CONFIGURE = ' (applied at configure)'
 PARAMS = [
     ParamSpec('checkpoint', 'neulens_detector', 'Detector checkpoint: a shipped model name or '
               'a .pt file' + AT_CONFIGURE),
-    ParamSpec('backend', 'auto', 'Inference backend; auto = the fastest available'
+    ParamSpec('backend', 'auto', 'Inference backend; auto = TensorRT where present, else torch'
               + AT_CONFIGURE, choices=BACKENDS),
     ParamSpec('precision', 'fp32', 'Numeric precision (fp16 needs TensorRT)' + AT_CONFIGURE,
               choices=('fp32', 'fp16')),

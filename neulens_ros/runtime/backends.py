@@ -29,11 +29,11 @@ from torch import nn
 
 from neulens_ros.errors import BackendError
 from neulens_ros.levels import TILE_GRIDS
+from neulens_ros.runtime import BACKENDS
 from neulens_ros.supernet.detector import P_OPTIONS, TileDetector
 from neulens_ros.supernet.slim import COMPUTED_LEVELS, set_level
 from neulens_ros.supernet.tiling import tile_grid, window_chain
 
-BACKENDS = ('auto', 'torch', 'torchscript', 'onnxruntime', 'tensorrt')
 OPSET = 17
 Runner = Callable[[torch.Tensor], torch.Tensor]
 Runners = dict[str, dict[int, Runner]]  # P -> level -> runner
