@@ -4,10 +4,15 @@ Variants (all at the shipped split point and grid unless named otherwise):
 - untiled full-width model;
 - tiled level 0 for each halo mode ('paper', 'exact', 8 px), each P option and each k;
 - every uniform level 0..3 (one width for the whole image = image-level dynamic width);
-- the CGG's per-tile choice, and the CGG choice raised by 1 and 2 levels;
+- the CGG's per-tile choice, the CGG choice raised by 1 and 2 levels, and the gate at more
+  caution (CGG_CAUTIONS: wider tiles, the CGG's points above its calibrated cost);
 - the CGG's level histogram placed on random tiles (same MACs, no content awareness);
-- image-level dynamic width at the CGG's MACs, interpolated on the uniform-level curve.
+- image-level dynamic width at the CGG's MACs, interpolated on the uniform-level curve;
+- the ground-truth oracle family (eval/oracle.py: levels from where the boxes are);
+- random tiles at each budget (eval/oracle.py random_levels).
 Each gets mAP@0.5, mAP@0.5:0.95, mean MACs per frame (front + back) and the front's MACs.
+`budgets` compares image-level width, the oracle and the CGG family at 40, 55 and 70% of
+tiled level 0's MACs (eval/oracle.py budget_rows) and adds random tiles at each budget.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ import numpy as np
 import torch
 
 from neulens_ros.eval.map import COCO_THRESHOLDS, mean_ap
+from neulens_ros.eval.oracle import (BUDGETS, Point, at_budget, budget_rows, oracle_levels,
+                                     pareto_front, random_levels)
 from neulens_ros.gate.calibration import gate_levels
 from neulens_ros.gate.cgg import CompressionGuidingGate
 from neulens_ros.gate.runtime import GATE_BACKENDS, gate_net, time_gate
@@ -28,6 +35,7 @@ from neulens_ros.supernet.detector import P_OPTIONS, TileDetector
 from neulens_ros.supernet.executor import MicroFlowExecutor, normalise
 from neulens_ros.supernet.macs import MacTable
 from neulens_ros.supernet.slim import LEVEL_SKIP
+from neulens_ros.supernet.tiling import TileGrid
 from neulens_ros.train.data import DetectionSet
 from neulens_ros.plots import pyplot, save
 
@@ -35,8 +43,11 @@ SHIP_P = 'layer2'
 SHIP_K = 3
 SHIP_HALO = 'paper'
 BATCH = 16
+CGG_CAUTIONS = (0.5, 0.75)  # the gate at more caution: CGG points above its calibrated cost
+WIDTH = tuple(f'uniform_{level}' for level in range(LEVEL_SKIP))
 
 LevelFn = Callable[[int], np.ndarray]  # image index -> levels [k*k]
+Job = tuple[str | None, int, str, LevelFn | None]  # P (None = untiled), k, halo, levels
 
 
 def _batches(n: int) -> list[range]:
@@ -83,47 +94,98 @@ def run_variant(model: TileDetector, data: DetectionSet, p: str | None, k: int, 
             'front_macs': float(np.mean(front_macs))}
 
 
-def interpolate(curve: list[dict[str, Any]], macs: float, key: str) -> float:
-    """`key` of the uniform-level curve linearly interpolated at `macs`."""
-    points = sorted(curve, key=lambda r: r['macs'])
-    xs = [r['macs'] for r in points]
-    return float(np.interp(macs, xs, [r[key] for r in points]))
+def _rows(levels: np.ndarray) -> LevelFn:
+    """Image index -> that image's row of levels [N, k*k]."""
+    return lambda i: levels[i]
 
 
-def evaluate(model: TileDetector, gate: CompressionGuidingGate, data: DetectionSet,
-             caution: float = 0.0, progress: bool = True) -> dict[str, Any]:
-    """All variants on `data`; returns {'variants': {...}, 'headline': {...}}."""
-    from tqdm import tqdm
-    model.eval()
-    table = MacTable(model)
-    cgg = gate_levels(gate, data, SHIP_K, caution)
-    rng = np.random.default_rng(0)
-    shuffled = np.stack([rng.permutation(row) for row in cgg])
-    jobs: dict[str, tuple] = {'untiled': (None, SHIP_K, SHIP_HALO, None)}
+def _jobs(levels: dict[str, np.ndarray]) -> dict[str, Job]:
+    """Untiled; tiled level 0 for each halo, P and k; the uniform levels; then `levels`
+    ({name: [N, k*k]}) at the shipped split and grid."""
+    jobs: dict[str, Job] = {'untiled': (None, SHIP_K, SHIP_HALO, None)}
     for halo in ('paper', 'exact', '8'):
         jobs[f'tiled_l0_{halo}'] = (SHIP_P, SHIP_K, halo, None)
     for p in P_OPTIONS:
         for k in TILE_GRIDS:
             jobs.setdefault(f'tiled_l0_{p}_k{k}', (p, k, SHIP_HALO, None))
-    for level in range(LEVEL_SKIP):
-        jobs[f'uniform_{level}'] = (SHIP_P, SHIP_K, SHIP_HALO,
-                                    lambda i, lv=level: np.full(SHIP_K ** 2, lv))
-    jobs['cgg'] = (SHIP_P, SHIP_K, SHIP_HALO, lambda i: cgg[i])
+    for level, name in enumerate(WIDTH):
+        jobs[name] = (SHIP_P, SHIP_K, SHIP_HALO, lambda i, lv=level: np.full(SHIP_K ** 2, lv))
+    jobs.update({name: (SHIP_P, SHIP_K, SHIP_HALO, _rows(lv)) for name, lv in levels.items()})
+    return jobs
+
+
+def _cgg_family(gate: CompressionGuidingGate, data: DetectionSet, caution: float
+                ) -> dict[str, np.ndarray]:
+    """{name: levels [N, k*k]} of the CGG, its +1 / +2 shifts and the gate at more caution."""
+    cgg = gate_levels(gate, data, SHIP_K, caution)
+    family = {'cgg': cgg}
     for shift in (1, 2):
-        jobs[f'cgg_plus{shift}'] = (SHIP_P, SHIP_K, SHIP_HALO,
-                                    lambda i, s=shift: np.minimum(cgg[i] + s, LEVEL_SKIP))
-    jobs['cgg_histogram_random_tiles'] = (SHIP_P, SHIP_K, SHIP_HALO, lambda i: shuffled[i])
+        family[f'cgg_plus{shift}'] = np.minimum(cgg + shift, LEVEL_SKIP)
+    for more in [c for c in CGG_CAUTIONS if c > caution]:
+        family[f'cgg_caution_{more}'] = gate_levels(gate, data, SHIP_K, more)
+    return family
+
+
+def _random_name(fraction: float) -> str:
+    return f'random_tiles_{round(100 * fraction)}'
+
+
+def _random_tiles(table: MacTable, grid: TileGrid, frames: int) -> dict[str, np.ndarray]:
+    """{random_tiles_<percent>: levels [N, k*k]} reaching each budget on random tiles."""
+    sizes = [grid.tile_input_size(t) for t in range(grid.k ** 2)]  # (w, h)
+    costs = np.array([[table.front(SHIP_P, lv, h, w) for lv in range(LEVEL_SKIP + 1)]
+                      for w, h in sizes], np.float64)  # [T, levels] MACs
+    back = table.back(SHIP_P, grid.height, grid.width)
+    level0 = costs[:, 0].sum() + back
+    rng = np.random.default_rng(1)
+    return {_random_name(f): np.stack(
+        [random_levels(costs, f * level0 - back, rng) for _ in range(frames)])
+        for f in BUDGETS}
+
+
+def _points(variants: dict[str, dict[str, Any]], names: list[str]) -> list[Point]:
+    return [(variants[n]['macs'], variants[n]['map50']) for n in names]
+
+
+def budgets(variants: dict[str, dict[str, Any]], families: dict[str, list[str]]
+            ) -> list[dict[str, Any]]:
+    """budget_rows of the width, oracle and CGG families, with random tiles at each budget."""
+    rows = budget_rows(*(_points(variants, families[f]) for f in ('width', 'oracle', 'cgg')),
+                       variants['uniform_0']['macs'])
+    for row in rows:
+        random = variants[_random_name(row['fraction'])]
+        row.update(random_tiles_map50=random['map50'], random_tiles_macs=random['macs'])
+    return rows
+
+
+def evaluate(model: TileDetector, gate: CompressionGuidingGate, data: DetectionSet,
+             caution: float = 0.0, progress: bool = True) -> dict[str, Any]:
+    """All variants on `data`; returns {'variants', 'families', 'budgets', 'headline'}."""
+    from tqdm import tqdm
+    model.eval()
+    table = MacTable(model)
+    cfg = model.config
+    grid = MicroFlowExecutor(model, SHIP_P).grid(cfg.input_width, cfg.input_height, SHIP_K,
+                                                 SHIP_HALO)
+    cgg_family = _cgg_family(gate, data, caution)
+    cgg = cgg_family['cgg']
+    rng = np.random.default_rng(0)
+    oracle = oracle_levels(data.boxes, grid)
+    levels = {**cgg_family,
+              'cgg_histogram_random_tiles': np.stack([rng.permutation(row) for row in cgg]),
+              **oracle, **_random_tiles(table, grid, len(data))}
     variants = {}
-    for name, job in tqdm(jobs.items(), desc='evaluating', unit='variant',
+    for name, job in tqdm(_jobs(levels).items(), desc='evaluating', unit='variant',
                           disable=not progress):
         variants[name] = run_variant(model, data, *job, table)
-    uniform = [variants[f'uniform_{lv}'] for lv in range(LEVEL_SKIP)]
+    width = _points(variants, list(WIDTH))
     level0 = variants['uniform_0']
     for name in [n for n in variants if n.startswith('cgg')]:
         v = variants[name]
         v['mac_reduction'] = 1.0 - v['macs'] / level0['macs']
         v['front_mac_reduction'] = 1.0 - v['front_macs'] / level0['front_macs']
-        v['dynamic_width_map50_at_same_macs'] = interpolate(uniform, v['macs'], 'map50')
+        v['dynamic_width_map50_at_same_macs'] = at_budget(width, v['macs'], keep_below=True)
+    families = {'width': list(WIDTH), 'oracle': list(oracle), 'cgg': list(cgg_family)}
     headline = {
         'split_point': SHIP_P, 'k': SHIP_K, 'halo': SHIP_HALO, 'frames': len(data),
         'gate_caution': caution,
@@ -138,23 +200,35 @@ def evaluate(model: TileDetector, gate: CompressionGuidingGate, data: DetectionS
             {name: gate_net(gate, name) for name in GATE_BACKENDS},
             [np.ascontiguousarray(image) for image in data.images[:16]]),
     }
-    return {'variants': variants, 'headline': headline}
+    return {'variants': variants, 'families': families,
+            'budgets': budgets(variants, families), 'headline': headline}
+
+
+def _curve(ax: Any, points: list[Point], style: str, label: str) -> None:
+    points = sorted(points)
+    ax.plot([p[0] / 1e6 for p in points], [p[1] for p in points], style, label=label)
 
 
 def plot_results(results: dict[str, Any], out: Path) -> Path:
-    """mAP@0.5 against MACs per frame for the uniform levels, the CGG and its shifts."""
+    """mAP@0.5 against MACs per frame: image-level width (uniform levels), the CGG family,
+    the oracle family and its Pareto front, random tiles, and the budget lines."""
     plt = pyplot()
     out.mkdir(parents=True, exist_ok=True)
-    v = results['variants']
-    fig, ax = plt.subplots(figsize=(6, 4))
-    uniform = [v[f'uniform_{lv}'] for lv in range(LEVEL_SKIP)]
-    ax.plot([u['macs'] / 1e6 for u in uniform], [u['map50'] for u in uniform], 'o-',
-            label='image-level width (uniform level)')
-    cgg = [v['cgg'], v['cgg_plus1'], v['cgg_plus2']]
-    ax.plot([c['macs'] / 1e6 for c in cgg], [c['map50'] for c in cgg], 's-',
-            label='CGG choice (+0, +1, +2 levels)')
+    v, families = results['variants'], results['families']
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    _curve(ax, _points(v, families['width']), 'o-', 'image-level width (uniform level)')
+    _curve(ax, _points(v, families['cgg']), 's-', 'CGG (+0, +1, +2 levels; more caution)')
+    oracle = _points(v, families['oracle'])
+    _curve(ax, oracle, '^', 'ground-truth oracle')
+    _curve(ax, pareto_front(oracle), ':', "oracle's Pareto front")
     r = v['cgg_histogram_random_tiles']
     ax.plot([r['macs'] / 1e6], [r['map50']], 'x', ms=9, label='CGG histogram, random tiles')
+    _curve(ax, [(row['random_tiles_macs'], row['random_tiles_map50'])
+                for row in results['budgets']], 'v', 'random tiles at each budget')
+    for row in results['budgets']:
+        ax.axvline(row['macs'] / 1e6, color='grey', ls='-.', lw=0.8)
+        ax.annotate(f' {row["fraction"]:.0%} of level 0', (row['macs'] / 1e6, 0.02),
+                    xycoords=('data', 'axes fraction'), fontsize=7, rotation=90, va='bottom')
     ax.axhline(v['untiled']['map50'], color='grey', ls='--', lw=1, label='untiled model')
     ax.set_xlabel('MMACs per frame')
     ax.set_ylabel('mAP@0.5')

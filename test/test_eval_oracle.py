@@ -1,0 +1,209 @@
+"""The ground-truth oracle's tile levels on hand-made boxes, and the MAC budget comparison
+(Pareto-front reading, gains, captured share) on made-up curves."""
+
+import numpy as np
+import pytest
+
+from neulens_ros.errors import ConfigError, DataError
+from neulens_ros.eval.detector import budgets, plot_results
+from neulens_ros.eval.oracle import (CENTRE, EMPTY, ORACLE_FAMILY, TOUCHED, OracleRule,
+                                     at_budget, budget_rows, oracle_levels, owned_blocks,
+                                     pareto_front, random_levels, tile_kinds)
+from neulens_ros.supernet.slim import LEVEL_SKIP
+from neulens_ros.supernet.tiling import tile_grid
+from neulens_ros.tools.eval_detector import print_budgets
+
+CHAIN = [(3, 2, 1), (3, 2, 1), (3, 2, 1)]  # a front of total stride 8, as at P = layer2
+# owned block edges in input pixels of a 256 x 192 frame: 32 x 24 stride-8 cells split k ways
+EDGES = {2: ([0, 128, 256], [0, 96, 192]),
+         3: ([0, 88, 168, 256], [0, 64, 128, 192]),
+         4: ([0, 64, 128, 192, 256], [0, 48, 96, 144, 192])}
+
+
+def grid(k: int, width: int = 256, height: int = 192, chain: list = CHAIN):
+    return tile_grid(chain, width, height, k, 'paper')
+
+
+@pytest.mark.parametrize('k', sorted(EDGES))
+def test_owned_blocks_are_the_stitched_blocks_in_pixels(k: int) -> None:
+    xs, ys = EDGES[k]
+    expected = [[xs[c], ys[r], xs[c + 1], ys[r + 1]] for r in range(k) for c in range(k)]
+    assert owned_blocks(grid(k)).tolist() == expected
+
+
+@pytest.mark.parametrize('chain', [CHAIN, [(2, 2, 0)] * 3])
+def test_owned_blocks_end_at_the_frame_edge(chain: list) -> None:
+    """250 x 190 is no multiple of the stride: the stitched map covers a little more (padded
+    chain) or less (unpadded) than the frame; the owned blocks end at its edge."""
+    owned = owned_blocks(grid(3, 250, 190, chain))
+    cover = np.zeros((190, 250), int)
+    for x0, y0, x1, y1 in owned:
+        cover[y0:y1, x0:x1] += 1
+    assert (cover == 1).all()
+    assert owned[:, 2].max() == 250 and owned[:, 3].max() == 190
+
+
+@pytest.mark.parametrize('k', sorted(EDGES))
+def test_centre_touched_and_empty_tiles(k: int) -> None:
+    (x1, *_), (y1, *_) = (EDGES[k][0][1:], EDGES[k][1][1:])  # first inner edges
+    last_x, last_y = EDGES[k][0][-2], EDGES[k][1][-2]
+    boxes = np.array([
+        [2, 2, x1 + 6, 10],  # centre in tile (0, 0), reaches into (0, 1)
+        [x1 - 10, y1 + 2, x1 + 10, y1 + 12],  # centre on the edge x1: owned by (1, 1)
+        [last_x + 2, last_y + 2, last_x + 8, last_y + 8],  # inside the last tile
+    ], float)
+    expected = np.full((k, k), EMPTY)
+    expected[0, 1] = expected[1, 0] = TOUCHED
+    expected[0, 0] = expected[1, 1] = expected[k - 1, k - 1] = CENTRE
+    np.testing.assert_array_equal(tile_kinds(boxes, owned_blocks(grid(k))), expected.ravel())
+
+
+def test_a_box_ending_on_an_edge_does_not_touch_the_next_tile() -> None:
+    kinds = tile_kinds(np.array([[60, 10, 88, 50]], float), owned_blocks(grid(3)))
+    assert kinds.tolist() == [CENTRE] + [EMPTY] * 8
+
+
+def test_oracle_levels_per_rule_and_image() -> None:
+    boxes = [np.array([[2, 2, 100, 10]], float), np.zeros((0, 4))]
+    rule = OracleRule(1, 3, LEVEL_SKIP)
+    levels = oracle_levels(boxes, grid(3), [rule])
+    assert list(levels) == ['oracle_1_3_skip']
+    np.testing.assert_array_equal(levels[rule.name],
+                                  [[1, 3] + [LEVEL_SKIP] * 7, [LEVEL_SKIP] * 9])
+    family = oracle_levels(boxes, grid(3))
+    assert len(family) == len(ORACLE_FAMILY) and all(v.shape == (2, 9)
+                                                     for v in family.values())
+
+
+@pytest.mark.parametrize('levels, message', [((0, 5, 4), 'in 0..4'), ((-1, 3, 4), 'in 0..4'),
+                                             ((3, 1, 4), 'centre <= touched <= empty'),
+                                             ((0, 3, 2), 'centre <= touched <= empty')])
+def test_bad_oracle_rules_are_config_errors(levels: tuple[int, int, int],
+                                            message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        OracleRule(*levels)
+
+
+def test_inverted_boxes_are_data_errors() -> None:
+    with pytest.raises(DataError, match='x0 <= x1'):
+        tile_kinds(np.array([[50, 10, 20, 30]], float), owned_blocks(grid(2)))
+
+
+POINTS = [(100.0, 0.5), (150.0, 0.4), (200.0, 0.7), (200.0, 0.6), (300.0, 0.8)]
+
+
+def test_pareto_front_drops_dominated_points() -> None:
+    assert pareto_front(POINTS) == [(100.0, 0.5), (200.0, 0.7), (300.0, 0.8)]
+
+
+@pytest.mark.parametrize('macs, expected', [(100, 0.5), (150, 0.6), (250, 0.75), (400, 0.8),
+                                            (50, None)])
+def test_at_budget_reads_the_front(macs: float, expected: float | None) -> None:
+    assert at_budget(POINTS, macs) == pytest.approx(expected)
+
+
+def test_at_budget_below_the_cheapest_point() -> None:
+    assert at_budget(POINTS, 50, keep_below=True) == pytest.approx(0.5)
+    with pytest.raises(DataError, match='no .MACs, mAP. points'):
+        at_budget([], 100)
+
+
+WIDTH = [(100.0, 0.6), (200.0, 0.8)]
+ORACLE = [(80.0, 0.7), (160.0, 0.9)]
+CGG = [(120.0, 0.75)]
+
+
+def test_budget_rows_gains_and_captured_share() -> None:
+    low, mid = budget_rows(WIDTH, ORACLE, CGG, 200.0, (0.45, 0.7))
+    # 90 MACs: width below its narrowest point keeps its mAP; the CGG cannot get there
+    assert low['width_below_narrowest'] and low['width_map50'] == pytest.approx(0.6)
+    assert low['oracle_map50'] == pytest.approx(0.725)
+    assert low['cgg_map50'] is None and low['captured'] is None
+    # 140 MACs: width 0.68, oracle 0.85, CGG 0.75 (its dearest point is cheaper)
+    assert not mid['width_below_narrowest'] and mid['macs'] == pytest.approx(140.0)
+    assert mid['oracle_gain'] == pytest.approx(0.17)
+    assert mid['cgg_gain'] == pytest.approx(0.07)
+    assert mid['captured'] == pytest.approx(0.07 / 0.17)
+
+
+def test_no_captured_share_without_an_oracle_gain() -> None:
+    row, = budget_rows([(100.0, 0.8), (200.0, 0.9)], [(100.0, 0.7)], [(100.0, 0.85)], 200.0,
+                       (0.75,))
+    assert row['oracle_gain'] == pytest.approx(-0.15) and row['captured'] is None
+    assert row['cgg_gain'] == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize('fractions, level0, message', [
+    ((0.4, 0.0), 100.0, 'budget fractions must be in'), ((1.5,), 100.0, r'\[1.5\]'),
+    ((-0.1,), 100.0, 'budget fractions'), ((0.5,), 0.0, 'level 0 MACs must be positive')])
+def test_bad_budgets_are_config_errors(fractions: tuple[float, ...], level0: float,
+                                       message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        budget_rows(WIDTH, ORACLE, CGG, level0, fractions)
+
+
+COSTS = np.array([[10, 6, 3, 1, 0]] * 4, float)  # [tiles, levels] MACs, level 4 = skip
+
+
+@pytest.mark.parametrize('budget', [40, 25, 12, 4, 0])
+def test_random_levels_fit_the_budget(budget: float) -> None:
+    levels = random_levels(COSTS, budget, np.random.default_rng(0))
+    assert COSTS[np.arange(4), levels].sum() <= budget
+    # one level less on any raised tile would not fit: raised only as far as needed
+    assert all(COSTS[np.arange(4), levels].sum() - COSTS[t, levels[t]] + COSTS[t, levels[t] - 1]
+               > budget for t in np.flatnonzero(levels))
+
+
+def test_random_levels_skip_everything_when_nothing_fits() -> None:
+    levels = random_levels(COSTS, -1.0, np.random.default_rng(0))
+    assert levels.tolist() == [LEVEL_SKIP] * 4
+
+
+def made_up_results() -> dict:
+    """Evaluation results of made-up numbers in the shape `evaluate` returns."""
+    def variant(macs: float, map50: float) -> dict:
+        return {'macs': macs * 1e6, 'map50': map50}
+    variants = {'untiled': variant(245, 0.92), 'cgg_histogram_random_tiles': variant(142, 0.6)}
+    variants.update({f'uniform_{lv}': variant(m, a) for lv, (m, a) in enumerate(
+        [(236, 0.9), (187, 0.89), (129, 0.88), (104, 0.84)])})
+    variants.update({'cgg': variant(142, 0.895), 'cgg_plus1': variant(120, 0.85),
+                     'oracle_3_3_skip': variant(92, 0.85), 'oracle_0_3_skip': variant(144, 0.9),
+                     'random_tiles_40': variant(94, 0.3), 'random_tiles_55': variant(129, 0.5),
+                     'random_tiles_70': variant(165, 0.7)})
+    families = {'width': [f'uniform_{lv}' for lv in range(4)], 'cgg': ['cgg', 'cgg_plus1'],
+                'oracle': ['oracle_3_3_skip', 'oracle_0_3_skip']}
+    return {'variants': variants, 'families': families,
+            'budgets': budgets(variants, families)}
+
+
+def test_budgets_of_an_evaluation_plot_and_print(tmp_path, capsys) -> None:
+    results = made_up_results()
+    rows = results['budgets']
+    assert [r['fraction'] for r in rows] == [0.40, 0.55, 0.70]
+    assert [r['random_tiles_map50'] for r in rows] == [0.3, 0.5, 0.7]
+    assert rows[0]['cgg_map50'] is None and rows[0]['width_below_narrowest']
+    assert rows[2]['oracle_map50'] == pytest.approx(0.9)  # above the oracle's dearest point
+    png = plot_results(results, tmp_path)
+    assert png.is_file() and png.stat().st_size > 10_000
+    print_budgets(rows)
+    out = capsys.readouterr().out
+    assert 'captured' in out.splitlines()[0] and '0.840*' in out and 'lower bounds' in out
+
+
+@pytest.mark.slow
+def test_evaluate_runs_the_oracle_and_random_tiles_beside_the_cgg() -> None:
+    from neulens_ros.eval.detector import CGG_CAUTIONS, evaluate
+    from neulens_ros.models.zoo import load_detector, load_gate
+    from neulens_ros.train.data import SetSpec, render_set
+    model, _ = load_detector()
+    gate, _ = load_gate()
+    data = render_set(SetSpec(0, 3, (320, 240), (256, 192)), progress=False)
+    results = evaluate(model, gate, data, 0.1, progress=False)
+    variants, families = results['variants'], results['families']
+    assert families['oracle'] == [rule.name for rule in ORACLE_FAMILY]
+    assert families['cgg'] == ['cgg', 'cgg_plus1', 'cgg_plus2'] + [
+        f'cgg_caution_{c}' for c in CGG_CAUTIONS]
+    level0 = variants['uniform_0']['macs']
+    assert all(variants[f'random_tiles_{round(100 * f)}']['macs'] <= f * level0
+               for f in (0.4, 0.55, 0.7))
+    assert [row['fraction'] for row in results['budgets']] == [0.4, 0.55, 0.7]
