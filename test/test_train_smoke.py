@@ -79,3 +79,20 @@ def test_detector_checkpoint_excludes_the_supernet_stage(tmp_path, capsys) -> No
     assert main(['--smoke', '--work', str(tmp_path), '--detector', 'neulens_detector',
                  '--stages', 'supernet,gate']) == 2
     assert 'drop "supernet"' in capsys.readouterr().err
+
+
+def test_hard_preset_exports_its_own_checkpoints(tmp_path) -> None:
+    work, export = tmp_path / 'work', tmp_path / 'export'
+    assert main(['--smoke', '--quiet', '--preset', 'hard', '--work', str(work),
+                 '--export-dir', str(export)]) == 0
+    model, meta = load_detector(export / 'neulens_detector_hard.pt')
+    assert meta['architecture']['preset'] == 'hard'
+    assert len(meta['architecture']['classes']) == model.config.num_classes == 12
+    assert (export / 'neulens_cgg_hard.pt').is_file() and (export / 'accuracy_hard.json').is_file()
+    assert not (export / 'neulens_detector.pt').exists()
+
+
+def test_a_detector_of_another_preset_is_refused(tmp_path, capsys) -> None:
+    assert main(['--smoke', '--work', str(tmp_path), '--detector', 'neulens_detector',
+                 '--preset', 'hard']) == 2
+    assert "trained on the 'easy' preset" in capsys.readouterr().err

@@ -11,8 +11,10 @@ from neulens_ros.gate.cgg import CompressionGuidingGate
 from neulens_ros.models.registry import load_checkpoint, read_metadata, resolve
 from neulens_ros.supernet.detector import DetectorConfig, TileDetector
 
-DETECTOR = 'neulens_detector'
-GATE = 'neulens_cgg'
+# Per scene preset: the file names of its detector, gate and DEMUX accuracy table.
+CHECKPOINTS = {'easy': ('neulens_detector', 'neulens_cgg', 'accuracy.json'),
+               'hard': ('neulens_detector_hard', 'neulens_cgg_hard', 'accuracy_hard.json')}
+DETECTOR, GATE, _ = CHECKPOINTS['easy']
 
 
 def detector_config(meta: dict[str, Any]) -> DetectorConfig:
@@ -24,6 +26,11 @@ def detector_config(meta: dict[str, Any]) -> DetectorConfig:
         return DetectorConfig(**values)
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f'architecture in the metadata is not usable: {exc}') from exc
+
+
+def checkpoint_preset(meta: dict[str, Any]) -> str:
+    """The scene preset a detector checkpoint was trained on ('easy' before presets)."""
+    return str(meta.get('architecture', {}).get('preset', 'easy'))
 
 
 def load_detector(name: str | Path = DETECTOR) -> tuple[TileDetector, dict[str, Any]]:

@@ -3,6 +3,7 @@
     neulens-eval lifting ...     3D lifting against generated ground truth
     neulens-eval detector ...    detector mAP side by side (shipped or trained checkpoints)
     neulens-eval gate ...        gate accuracy: learning curve and a capacity probe
+    neulens-eval difficulty ...  how hard a scene preset is (data and detector properties)
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ COMMANDS = {
     'lifting': 'neulens_ros.tools.eval_lifting',
     'detector': 'neulens_ros.tools.eval_detector',
     'gate': 'neulens_ros.tools.eval_gate',
+    'difficulty': 'neulens_ros.tools.eval_difficulty',
 }
 
 

@@ -24,11 +24,11 @@ from pathlib import Path
 
 import torch
 
-from neulens_ros.data.shapes import CLASSES
+from neulens_ros.data.scenes import PRESETS, class_names
 from neulens_ros.errors import ConfigError, NeulensError
 from neulens_ros.supernet.detector import DetectorConfig, TileDetector
-from neulens_ros.train.data import SetSpec, load_set
-from neulens_ros.train.plan import FULL, SMOKE, VAL_SEED, training_set
+from neulens_ros.train.data import load_set
+from neulens_ros.train.plan import FULL, SMOKE, training_set, validation_set
 from neulens_ros.train.supernet import SupernetTraining, train_supernet
 
 STAGES = ('data', 'supernet', 'labels', 'gate', 'calibrate', 'eval', 'export')
@@ -45,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f'comma-separated subset of {",".join(STAGES)} (default: all; '
                              f'with --detector all but supernet)')
     parser.add_argument('--smoke', action='store_true', help='tiny sizes, for tests')
+    parser.add_argument('--preset', choices=PRESETS, default=None,
+                        help="scene preset to train on (default 'easy'; with --detector the "
+                             "detector's own)")
     parser.add_argument('--export-dir', type=Path, default=None,
                         help='where export writes the checkpoints (default: the package)')
     parser.add_argument('--threads', type=int, default=0, help='torch threads (0 = default)')
@@ -64,16 +67,23 @@ def resolve_stages(given: str | None, from_detector: bool) -> list[str]:
     return [s for s in STAGES if not (from_detector and s == 'supernet')]
 
 
-def detector_from_checkpoint(name: str, command: str) -> tuple[TileDetector, str]:
+def detector_from_checkpoint(name: str, command: str, preset: str | None
+                             ) -> tuple[TileDetector, str, str]:
     """(the detector of checkpoint `name`, the training command its export records: the
-    checkpoint's own, then `command`, replacing what an earlier --detector run appended)."""
-    from neulens_ros.models.zoo import load_detector
+    checkpoint's own, then `command`, replacing what an earlier --detector run appended, and
+    the preset it was trained on, which a given `preset` must match)."""
+    from neulens_ros.models.zoo import checkpoint_preset, load_detector
     from neulens_ros.train.pipeline import HALO
     model, meta = load_detector(name)
     if meta.get('halo', HALO) != HALO:
         raise ConfigError(f'{name} was trained for halo {meta["halo"]!r}; the later stages '
                           f'label and evaluate with {HALO!r}')
-    return model, f'{meta.get("training_command", "?").split(LATER)[0]}{LATER}{command}'
+    trained_on = checkpoint_preset(meta)
+    if preset is not None and preset != trained_on:
+        raise ConfigError(f'{name} was trained on the {trained_on!r} preset, not {preset!r}: '
+                          f'drop --preset or pass --preset {trained_on}')
+    return (model, f'{meta.get("training_command", "?").split(LATER)[0]}{LATER}{command}',
+            trained_on)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,13 +105,15 @@ def main(argv: list[str] | None = None) -> int:
     detector_command = command
     if args.detector:
         try:
-            model, detector_command = detector_from_checkpoint(args.detector, command)
+            model, detector_command, args.preset = detector_from_checkpoint(
+                args.detector, command, args.preset)
         except NeulensError as exc:
             print(f'neulens-train: {exc}', file=sys.stderr)
             return 2
-        print(f'neulens-train: detector from {args.detector}')
+        print(f'neulens-train: detector from {args.detector} ({args.preset} preset)')
     else:
-        model = TileDetector(DetectorConfig(num_classes=len(CLASSES)))
+        args.preset = args.preset or 'easy'
+        model = TileDetector(DetectorConfig(num_classes=len(class_names(args.preset))))
     config = model.config
     size = (config.input_width, config.input_height)
     work = args.work
@@ -114,8 +126,8 @@ def main(argv: list[str] | None = None) -> int:
             f.write(json.dumps(record) + '\n')
 
     started = time.monotonic()
-    train_spec = training_set(plan, args.seed, size)
-    val_spec = SetSpec(VAL_SEED + args.seed, plan.val_scenes, plan.val_render, size)
+    train_spec = training_set(plan, args.seed, size, args.preset)
+    val_spec = validation_set(plan, args.seed, size, args.preset)
     train = load_set(train_spec, work / 'cache', progress)
     val = load_set(val_spec, work / 'cache', progress)
     print(f'neulens-train: {len(train)} training and {len(val)} validation scenes '
@@ -130,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
               f'({time.monotonic() - started:.0f} s)')
     from neulens_ros.train.pipeline import run_later_stages
     return run_later_stages(stages, model, train, val, plan, work, args,
-                            (command, detector_command), config, started, log, progress)
+                            (command, detector_command), started, log, progress)
 
 
 if __name__ == '__main__':

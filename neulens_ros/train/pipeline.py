@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from neulens_ros.control.accuracy import AccuracyTable
-from neulens_ros.data.shapes import CLASSES
+from neulens_ros.data.scenes import class_names
 from neulens_ros.eval.detector import (SHIP_HALO, SHIP_K, SHIP_P, evaluate, plot_results,
                                        run_variant)
 from neulens_ros.gate.calibration import calibrate_caution
@@ -22,6 +22,7 @@ from neulens_ros.gate.labels import label_frame
 from neulens_ros.gate.training import GateData, GateTraining, gate_accuracy, train_gate
 from neulens_ros.levels import TILE_GRIDS
 from neulens_ros.models.registry import WEIGHTS_DIR, save_checkpoint
+from neulens_ros.models.zoo import CHECKPOINTS
 from neulens_ros.supernet.detector import P_LAYERS, P_OPTIONS, DetectorConfig, TileDetector
 from neulens_ros.supernet.executor import MicroFlowExecutor, normalise
 from neulens_ros.supernet.macs import MacTable
@@ -32,9 +33,6 @@ from neulens_ros.plots import pyplot, save
 LABEL_P = SHIP_P  # labels at the split point the model ships with (the gate serves every P)
 LABEL_K = TILE_GRIDS
 HALO = 'paper'
-DETECTOR_NAME = 'neulens_detector'
-GATE_NAME = 'neulens_cgg'
-ACCURACY_FILE = 'accuracy.json'
 
 
 def image_tensor(data: DetectionSet, i: int) -> torch.Tensor:
@@ -110,8 +108,8 @@ def level_mac_ratio(model: TileDetector) -> np.ndarray:
 
 def run_later_stages(stages: list[str], model: TileDetector, train: DetectionSet,
                      val: DetectionSet, plan: Plan, work: Path, args: argparse.Namespace,
-                     commands: tuple[str, str], config: DetectorConfig, started: float,
-                     log: Callable[[dict], None], progress: bool) -> int:
+                     commands: tuple[str, str], started: float, log: Callable[[dict], None],
+                     progress: bool) -> int:
     """Run labels, gate, eval and export as asked, each from its cached predecessor."""
     model.eval()
     gate = CompressionGuidingGate()
@@ -156,7 +154,8 @@ def run_later_stages(stages: list[str], model: TileDetector, train: DetectionSet
         print(f'neulens-train: evaluation written to {results_path} '
               f'({time.monotonic() - started:.0f} s)')
     if 'export' in stages:
-        export(model, gate, work, args.export_dir or WEIGHTS_DIR, commands, config, args.seed)
+        export(model, gate, work, args.export_dir or WEIGHTS_DIR, commands, args.preset,
+               args.seed)
     return 0
 
 
@@ -173,16 +172,19 @@ def calibrate(model: TileDetector, gate: CompressionGuidingGate, data: Detection
     return calibrate_caution(gate, subset, SHIP_K, score)
 
 
-def architecture(config: DetectorConfig) -> dict:
-    """The detector checkpoint's architecture metadata: its config, classes and split points."""
-    return {**asdict(config), 'classes': list(CLASSES), 'p_options': list(P_OPTIONS),
-            'p_layers': P_LAYERS}
+def architecture(config: DetectorConfig, preset: str) -> dict:
+    """The detector checkpoint's architecture metadata: its config, the scene preset it was
+    trained on, its classes and split points."""
+    return {**asdict(config), 'preset': preset, 'classes': list(class_names(preset)),
+            'p_options': list(P_OPTIONS), 'p_layers': P_LAYERS}
 
 
 def export(model: TileDetector, gate: CompressionGuidingGate, work: Path, out: Path,
-           commands: tuple[str, str], config: DetectorConfig, seed: int) -> None:
-    """Write the checkpoints and metadata; `commands` are (this command, the one that trained
-    the detector: the same unless the run started from a detector checkpoint)."""
+           commands: tuple[str, str], preset: str, seed: int) -> None:
+    """Write the checkpoints and metadata under the preset's names (models/zoo.py);
+    `commands` are (this command, the one that trained the detector: the same unless the run
+    started from a detector checkpoint)."""
+    detector_name, gate_name, accuracy_file = CHECKPOINTS[preset]
     results = json.loads((work / 'eval.json').read_text()) if (work / 'eval.json').is_file() \
         else {}
     gate_summary = json.loads((work / 'gate_summary.json').read_text()) \
@@ -190,10 +192,11 @@ def export(model: TileDetector, gate: CompressionGuidingGate, work: Path, out: P
     calibration = json.loads((work / 'calibration.json').read_text()) \
         if (work / 'calibration.json').is_file() else {'caution': 0.0}
     common = {'data_seed': seed, 'created': time.strftime('%Y-%m-%d %H:%M:%S')}
-    det = save_checkpoint(out / f'{DETECTOR_NAME}.pt', model, 'detector', architecture(config),
+    det = save_checkpoint(out / f'{detector_name}.pt', model, 'detector',
+                          architecture(model.config, preset),
                           halo=HALO, metrics=results.get('headline', {}),
                           training_command=commands[1], **common)
-    gate_meta = save_checkpoint(out / f'{GATE_NAME}.pt', gate, 'gate',
+    gate_meta = save_checkpoint(out / f'{gate_name}.pt', gate, 'gate',
                                 {'num_levels': 5, 'channels': 64, 'input': 28},
                                 label_p=LABEL_P, label_k=list(LABEL_K),
                                 caution=calibration['caution'], calibration=calibration,
@@ -201,10 +204,10 @@ def export(model: TileDetector, gate: CompressionGuidingGate, work: Path, out: P
                                          if k != 'history'},
                                 training_command=commands[0], **common)
     if results:
-        AccuracyTable.from_evaluation(results).save(out / ACCURACY_FILE)
+        AccuracyTable.from_evaluation(results).save(out / accuracy_file)
     plot_training(work, work / 'plots')
-    print(f'neulens-train: exported {DETECTOR_NAME} ({det["bytes"] / 1e6:.1f} MB), '
-          f'{GATE_NAME} ({gate_meta["bytes"] / 1e3:.0f} kB) and {ACCURACY_FILE} to {out}')
+    print(f'neulens-train: exported {detector_name} ({det["bytes"] / 1e6:.1f} MB), '
+          f'{gate_name} ({gate_meta["bytes"] / 1e3:.0f} kB) and {accuracy_file} to {out}')
 
 
 def plot_training(work: Path, out: Path) -> None:

@@ -30,13 +30,22 @@ VAL_SEED = 1_000_000  # validation scenes never overlap the training seeds
 TRAIN_RENDER = (320, 240)  # (width, height) the training scenes are rendered at
 
 
-def training_set(plan: Plan, seed: int, size: tuple[int, int]) -> SetSpec:
+def training_set(plan: Plan, seed: int, size: tuple[int, int], preset: str = 'easy'
+                 ) -> SetSpec:
     """The training scenes of a run: rendered at 320 x 240, resized to the network's `size`
     (width, height)."""
-    return SetSpec(seed, plan.train_scenes, TRAIN_RENDER, size)
+    return SetSpec(seed, plan.train_scenes, TRAIN_RENDER, size, preset=preset)
 
 
-def held_out_set(count: int, size: tuple[int, int]) -> SetSpec:
-    """`count` held-out scenes (seeds from VAL_SEED, never trained on) rendered at 640 x 480
-    as the full run's validation set is, resized to the network's `size` (width, height)."""
-    return SetSpec(VAL_SEED, count, FULL.val_render, size)
+def validation_set(plan: Plan, seed: int, size: tuple[int, int], preset: str = 'easy'
+                   ) -> SetSpec:
+    """The validation scenes of a run (from VAL_SEED + seed: never trained on)."""
+    return SetSpec(VAL_SEED + seed, plan.val_scenes, plan.val_render, size, preset=preset)
+
+
+def held_out_set(count: int, size: tuple[int, int], preset: str = 'easy',
+                 first_seed: int = VAL_SEED) -> SetSpec:
+    """`count` held-out scenes (seeds from `first_seed`, by default VAL_SEED; never trained
+    on) rendered at 640 x 480 as the full run's validation set is, resized to the network's
+    `size` (width, height)."""
+    return SetSpec(first_seed, count, FULL.val_render, size, preset=preset)

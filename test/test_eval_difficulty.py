@@ -1,0 +1,29 @@
+"""neulens-eval difficulty: data requirements on held-out frames, detector preset checks."""
+
+import json
+
+import pytest
+
+from neulens_ros.tools.eval_difficulty import main
+
+
+def test_data_properties_are_written_with_their_requirements(tmp_path, capsys) -> None:
+    code = main(['--preset', 'hard', '--frames', '4', '--out', str(tmp_path)])
+    result = json.loads((tmp_path / 'difficulty.json').read_text())
+    rows = {row['key']: row for row in result['requirements']}
+    assert rows['classes']['value'] == 12 and rows['classes']['met']
+    assert code == (0 if all(r['met'] for r in rows.values()) else 1)
+    out = capsys.readouterr().out
+    assert 'empty_tile_share' in out and 'pass --detector' in out
+
+
+def test_a_detector_of_another_preset_is_refused(tmp_path, capsys) -> None:
+    code = main(['--preset', 'hard', '--frames', '2', '--detector', 'neulens_detector',
+                 '--out', str(tmp_path)])
+    assert code == 2
+    assert "trained on the 'easy' preset" in capsys.readouterr().err
+
+
+def test_too_few_frames() -> None:
+    with pytest.raises(SystemExit):
+        main(['--frames', '1'])
