@@ -48,7 +48,7 @@ DATA_TARGETS = (
     Target('distractors_per_frame', 1.0, text='distractor objects in view'),
     Target('clutter_share', 0.05, text='furniture and posters cover part of the frame'),
     Target('distance_share_1_8m', 0.9, text='labelled objects at 1-8 m'),
-    Target('small_share', 0.25, text='many objects are small'),
+    Target('small_share', 0.10, text='at least 10% of the objects are small'),
     Target('coverage', 0.05, 0.25, text='objects cover 5-25% of the frame'),
     Target('empty_tile_share', 0.35, text='at least 35% of k = 3 tiles contain no object'),
 )

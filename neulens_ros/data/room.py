@@ -39,8 +39,8 @@ SIZES = {'box': ((0.3, 0.8), (0.25, 0.8)), 'cylinder': ((0.2, 0.5), (0.4, 1.1)),
          'sphere': ((0.25, 0.7), (0.0, 0.0)), 'cone': ((0.3, 0.6), (0.4, 0.9)),
          'pyramid': ((0.35, 0.8), (0.3, 0.7))}
 ROUND = ('sphere', 'cylinder', 'cone')
-SCALE = (0.45, 1.0)  # every solid's sizes are scaled by one factor drawn from this range
-PERIODS = (2.5, 3.5)  # pattern periods across an object's largest side
+SCALE = (0.6, 1.1)  # every solid's sizes are scaled by one factor drawn from this range
+PERIODS = (1.8, 2.5)  # pattern periods across an object's largest side
 MOVING_SHARE = 0.25  # share of objects of interest that slide across the floor
 SPEED = (0.2, 0.8)  # m/s of a moving object
 
@@ -229,13 +229,13 @@ def generate_room(config: SceneConfig, rng: np.random.Generator) -> Room:
     light = (np.cos(elevation) * np.sin(azimuth), np.sin(elevation),
              np.cos(elevation) * np.cos(azimuth))
     floor_tex, wall_tex = rng.choice(len(textures()), 2, replace=False)
-    tint = rng.uniform(0.85, 1.15, 3) * rng.uniform(0.7, 1.2)
+    tint = rng.uniform(0.88, 1.12, 3) * rng.uniform(0.85, 1.25)
     return Room(half=half, items=tuple(objects + distractors + taken),
                 posters=_posters(rng, half), floor_texture=int(floor_tex),
                 wall_texture=int(wall_tex),
                 floor_rgb=tuple(float(c) for c in rng.uniform(0.3, 0.75, 3)),
                 wall_rgb=tuple(float(c) for c in rng.uniform(0.4, 0.85, 3)),
-                light=tuple(float(c) for c in light), ambient=float(rng.uniform(0.2, 0.5)),
+                light=tuple(float(c) for c in light), ambient=float(rng.uniform(0.3, 0.55)),
                 tint=tuple(float(c) for c in tint))
 
 
@@ -360,7 +360,7 @@ def render_room_owners(config: SceneConfig, room: Room, pose: Pose, seed: int = 
 
 def _sensor(linear: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """[H, W, 3] 0..1 -> uint8 with mild motion blur (half the frames, 1-3 px along a random
-    direction) and Gaussian noise (sigma 2-6 grey levels)."""
+    direction) and Gaussian noise (sigma 2-5 grey levels)."""
     image = linear
     if rng.random() < 0.5:
         length = int(rng.integers(1, 4))
@@ -369,7 +369,7 @@ def _sensor(linear: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         shifted = [np.roll(image, (int(round(s * dy)), int(round(s * dx))), axis=(0, 1))
                    for s in range(-length, length + 1)]
         image = np.mean(shifted, axis=0)
-    noisy = image * 255.0 + rng.normal(0.0, rng.uniform(2.0, 6.0), image.shape)
+    noisy = image * 255.0 + rng.normal(0.0, rng.uniform(2.0, 5.0), image.shape)
     return np.clip(noisy, 0, 255).astype(np.uint8)
 
 

@@ -28,7 +28,7 @@ from neulens_ros.data.scenes import PRESETS, class_names
 from neulens_ros.errors import ConfigError, NeulensError
 from neulens_ros.supernet.detector import DetectorConfig, TileDetector
 from neulens_ros.train.data import load_set
-from neulens_ros.train.plan import FULL, SMOKE, training_set, validation_set
+from neulens_ros.train.plan import plan_for, training_set, validation_set
 from neulens_ros.train.supernet import SupernetTraining, train_supernet
 
 STAGES = ('data', 'supernet', 'labels', 'gate', 'calibrate', 'eval', 'export')
@@ -100,7 +100,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.threads:
         torch.set_num_threads(args.threads)
-    plan = SMOKE if args.smoke else FULL
     command = 'neulens-train ' + ' '.join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     detector_command = command
     if args.detector:
@@ -114,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         args.preset = args.preset or 'easy'
         model = TileDetector(DetectorConfig(num_classes=len(class_names(args.preset))))
+    plan = plan_for(args.preset, args.smoke)
     config = model.config
     size = (config.input_width, config.input_height)
     work = args.work
