@@ -10,6 +10,7 @@ from neulens_ros.data.scenes import Scene, SceneConfig, generate_scene
 from neulens_ros.errors import DataError
 from neulens_ros.lifting.boxes import YawBox, gravity_frame, iou_3d
 from neulens_ros.lifting.lift import Box2D, LiftingConfig, lift_detections
+from neulens_ros.models.names import DETECTOR
 
 # Detections for a scene: ground truth by default; a detector plugs in here.
 DetectFn = Callable[[Scene], Sequence[Box2D]]
@@ -37,8 +38,7 @@ def truth_box(scene: Scene, index: int, g: np.ndarray) -> YawBox:
                   float(np.arctan2(-x_axis[2], x_axis[0])))
 
 
-def detector_boxes(score_threshold: float = 0.3, checkpoint: str = 'neulens_detector'
-                   ) -> DetectFn:
+def detector_boxes(score_threshold: float = 0.3, checkpoint: str = DETECTOR) -> DetectFn:
     """DetectFn running the shipped detector (untiled, full width) on each scene's colour
     image: its boxes in colour pixels, as the lifting node receives them."""
     import torch

@@ -8,13 +8,9 @@ from typing import Any
 
 from neulens_ros.errors import CheckpointError
 from neulens_ros.gate.cgg import CompressionGuidingGate
-from neulens_ros.models.registry import load_checkpoint, read_metadata, resolve
+from neulens_ros.models.names import CHECKPOINTS, DETECTOR, GATE
+from neulens_ros.models.registry import WEIGHTS_DIR, load_checkpoint, read_metadata, resolve
 from neulens_ros.supernet.detector import DetectorConfig, TileDetector
-
-# Per scene preset: the file names of its detector, gate and DEMUX accuracy table.
-CHECKPOINTS = {'easy': ('neulens_detector', 'neulens_cgg', 'accuracy.json'),
-               'hard': ('neulens_detector_hard', 'neulens_cgg_hard', 'accuracy_hard.json')}
-DETECTOR, GATE, _ = CHECKPOINTS['easy']
 
 
 def detector_config(meta: dict[str, Any]) -> DetectorConfig:
@@ -31,6 +27,23 @@ def detector_config(meta: dict[str, Any]) -> DetectorConfig:
 def checkpoint_preset(meta: dict[str, Any]) -> str:
     """The scene preset a detector checkpoint was trained on ('easy' before presets)."""
     return str(meta.get('architecture', {}).get('preset', 'easy'))
+
+
+def accuracy_file(detector: str | Path = DETECTOR) -> Path:
+    """The DEMUX accuracy table that belongs to a detector checkpoint: for a shipped name, the
+    shipped table of its preset (CHECKPOINTS); for a .pt path, the file next to it named as
+    `neulens-train` exports them (neulens_detector_hard.pt -> accuracy_hard.json)."""
+    path = Path(detector) if Path(detector).suffix == '.pt' else WEIGHTS_DIR / f'{detector}.pt'
+    tables = {name: table for name, _, table in CHECKPOINTS.values()}
+    if path.stem not in tables:
+        raise CheckpointError(f'no accuracy table is known for detector {path.stem!r} (named '
+                              f'tables belong to {", ".join(sorted(tables))}): give the '
+                              'table from neulens-train explicitly')
+    table = path.parent / tables[path.stem]
+    if not table.is_file():
+        raise CheckpointError(f'accuracy table {table} of detector {path.stem} not found '
+                              '(neulens-train exports it with the detector)')
+    return table
 
 
 def load_detector(name: str | Path = DETECTOR) -> tuple[TileDetector, dict[str, Any]]:

@@ -28,6 +28,7 @@ from neulens_ros.control.link_estimator import LinkEstimator
 from neulens_ros.errors import NeulensError
 from neulens_ros.gate.runtime import GATE_BACKENDS
 from neulens_ros.levels import TILE_GRIDS
+from neulens_ros.models.names import DETECTOR, GATE
 from neulens_ros.nodes.common import (make_qos, publisher_events, qos_specs, run,
                                       subscription_events, time_to_ns)
 from neulens_ros.nodes.params import ParamSpec, declare_parameters
@@ -58,17 +59,16 @@ PARAMS = [
     ParamSpec('tile_encoding', 'jpeg_mosaic', 'How tiles travel: raw, one image per tile '
               '(jpeg, png) or one mosaic of the kept tiles', choices=TILE_ENCODINGS),
     ParamSpec('jpeg_quality', 90, 'JPEG quality of the tiles', minimum=1, maximum=100),
-    ParamSpec('gate_checkpoint', 'neulens_cgg', 'Gate checkpoint name or .pt file',
-              read_only=True),
+    ParamSpec('gate_checkpoint', GATE, 'Gate checkpoint name or .pt file', read_only=True),
     ParamSpec('gate_backend', 'onnxruntime', 'Runs the gate network: onnxruntime (same '
               'output, less fixed cost per call) or torch', choices=GATE_BACKENDS,
               read_only=True),
-    ParamSpec('detector_checkpoint', 'neulens_detector', 'Detector checkpoint (for its input '
-              'size and tile geometry; the edge must run the same one)', read_only=True),
+    ParamSpec('detector_checkpoint', DETECTOR, 'Detector checkpoint (for its input size and '
+              'tile geometry; the edge must run the same one)', read_only=True),
     ParamSpec('predictor_file', '', "DEMUX predictor from neulens-profile ('' = shipped)",
               read_only=True),
-    ParamSpec('accuracy_file', '', "DEMUX accuracy table from neulens-train ('' = shipped)",
-              read_only=True),
+    ParamSpec('accuracy_file', '', "DEMUX accuracy table from neulens-train ('' = the one "
+              'exported with the detector checkpoint)', read_only=True),
     ParamSpec('status_period_s', 2.0, 'Period of the status on /diagnostics', read_only=True,
               minimum=0.1, maximum=60.0, units='s'),
     ParamSpec('color_topic', 'camera/color/image_raw', 'Colour image topic', read_only=True),

@@ -26,6 +26,7 @@ from neulens_msgs.msg import TileBatch
 from neulens_ros.bridge.detections import boxes_to_detection2d_array
 from neulens_ros.bridge.tile_batch import unpack_tile_batch
 from neulens_ros.errors import NeulensError
+from neulens_ros.models.names import DETECTOR
 from neulens_ros.nodes.common import make_qos, qos_specs, run, subscription_events, time_to_ns
 from neulens_ros.nodes.params import ParamSpec, declare_parameters
 from neulens_ros.nodes.problems import ProblemLog
@@ -36,8 +37,8 @@ from neulens_ros.pipeline.edge import BACKENDS, EdgeConfig, EdgeDetector
 AT_CONFIGURE = ' (applied at configure)'
 
 PARAMS = [
-    ParamSpec('checkpoint', 'neulens_detector', 'Detector checkpoint: a shipped model name or '
-              'a .pt file' + AT_CONFIGURE),
+    ParamSpec('checkpoint', DETECTOR, 'Detector checkpoint: a shipped model name or a .pt '
+              'file' + AT_CONFIGURE),
     ParamSpec('backend', 'auto', 'Inference backend; auto = TensorRT where present, else torch'
               + AT_CONFIGURE, choices=BACKENDS),
     ParamSpec('precision', 'fp32', 'Numeric precision (fp16 needs TensorRT)' + AT_CONFIGURE,

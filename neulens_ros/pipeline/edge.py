@@ -17,7 +17,7 @@ import torch
 
 from neulens_ros.errors import ConfigError, GeometryError
 from neulens_ros.levels import TILE_GRIDS
-from neulens_ros.models.zoo import load_detector
+from neulens_ros.models.zoo import DETECTOR, load_detector
 from neulens_ros.pipeline.decision import FrameDecision
 from neulens_ros.runtime.backends import BACKENDS, make_runners
 from neulens_ros.supernet.centernet import decode
@@ -28,7 +28,7 @@ from neulens_ros.supernet.tiling import TileGrid
 
 @dataclass(frozen=True)
 class EdgeConfig:
-    checkpoint: str = 'neulens_detector'
+    checkpoint: str = DETECTOR
     backend: str = 'auto'
     precision: str = 'fp32'
     num_threads: int = 0

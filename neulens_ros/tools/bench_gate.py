@@ -25,7 +25,7 @@ import torch
 from neulens_ros.gate.cgg import gate_inputs
 from neulens_ros.gate.runtime import GATE_BACKENDS, gate_net, time_gate
 from neulens_ros.levels import TILE_GRIDS as KS
-from neulens_ros.models.zoo import load_gate
+from neulens_ros.models.zoo import GATE, load_gate
 from neulens_ros.plots import pyplot, save
 from neulens_ros.train.data import load_set
 from neulens_ros.train.plan import held_out_set
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--threads', type=int, default=1,
                         help='torch threads (1 = as the gate node runs; 0 = its default); '
                              'ONNX Runtime runs the gate on one thread either way')
-    parser.add_argument('--gate', default='neulens_cgg', help='gate checkpoint')
+    parser.add_argument('--gate', default=GATE, help='gate checkpoint')
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)

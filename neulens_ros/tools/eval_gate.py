@@ -30,6 +30,7 @@ from torch import nn
 from neulens_ros.gate.cgg import CompressionGuidingGate
 from neulens_ros.gate.training import GateData, GateTraining, gate_accuracy, train_gate
 from neulens_ros.levels import NUM_LEVELS
+from neulens_ros.models.names import DETECTOR
 from neulens_ros.plots import pyplot, save
 
 PAPER_ACCURACY = (0.758, 0.857)  # the paper's gate accuracy range
@@ -102,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
                         help='neulens-train work folder with labels.npz and the scene cache')
     parser.add_argument('--smoke', action='store_true', help='the work folder of a --smoke run')
     parser.add_argument('--seed', type=int, default=0, help='the neulens-train seed')
-    parser.add_argument('--detector', default='neulens_detector',
+    parser.add_argument('--detector', default=DETECTOR,
                         help='detector of the labels (for the MAC fraction of each level)')
     parser.add_argument('--fractions', type=fractions, default=fractions('0.25,0.5,1'),
                         help='shares of the fitting images for the learning curve')

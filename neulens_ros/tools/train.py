@@ -26,6 +26,7 @@ import torch
 
 from neulens_ros.data.scenes import PRESETS, class_names
 from neulens_ros.errors import ConfigError, NeulensError
+from neulens_ros.models.names import DEFAULT_PRESET
 from neulens_ros.supernet.detector import DetectorConfig, TileDetector
 from neulens_ros.train.data import load_set
 from neulens_ros.train.plan import plan_for, training_set, validation_set
@@ -46,8 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
                              f'with --detector all but supernet)')
     parser.add_argument('--smoke', action='store_true', help='tiny sizes, for tests')
     parser.add_argument('--preset', choices=PRESETS, default=None,
-                        help="scene preset to train on (default 'easy'; with --detector the "
-                             "detector's own)")
+                        help=f'scene preset to train on (default {DEFAULT_PRESET!r}; with '
+                             "--detector the detector's own)")
     parser.add_argument('--export-dir', type=Path, default=None,
                         help='where export writes the checkpoints (default: the package)')
     parser.add_argument('--threads', type=int, default=0, help='torch threads (0 = default)')
@@ -111,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         print(f'neulens-train: detector from {args.detector} ({args.preset} preset)')
     else:
-        args.preset = args.preset or 'easy'
+        args.preset = args.preset or DEFAULT_PRESET
         model = TileDetector(DetectorConfig(num_classes=len(class_names(args.preset))))
     plan = plan_for(args.preset, args.smoke)
     config = model.config
