@@ -1,29 +1,33 @@
 """Tools and nodes follow the detector checkpoint's scene preset: the default checkpoint names
-come from one default preset (config files included), and each detector brings its own
-accuracy table."""
+come from one default preset (config files included), each detector brings its own accuracy
+table, and the evaluations and benchmarks draw their scenes and score their classes from the
+checkpoint's metadata (here a small detector trained on the hard preset)."""
 
 from __future__ import annotations
 
 import importlib
 import json
-import shutil
-from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
 from neulens_ros.control.demux import SloConfig
+from neulens_ros.data.room import HARD_CLASSES
 from neulens_ros.errors import CheckpointError
 from neulens_ros.gate.cgg import CompressionGuidingGate
 from neulens_ros.launching import config_dir
 from neulens_ros.models.names import ACCURACY_TABLE, CHECKPOINTS, DEFAULT_PRESET, DETECTOR, GATE
 from neulens_ros.models.registry import WEIGHTS_DIR, save_checkpoint
-from neulens_ros.models.zoo import accuracy_file
+from neulens_ros.models.zoo import accuracy_file, detector_metadata
 from neulens_ros.supernet.detector import DetectorConfig, TileDetector
 from neulens_ros.topology import load_topology
+from neulens_ros.train.pipeline import architecture
+from neulens_ros.train.plan import (FULL_HARD, VAL_SEED, detector_held_out_set,
+                                    detector_training_set)
 
-SMALL = DetectorConfig(input_width=64, input_height=64)
+SMALL_HARD = DetectorConfig(input_width=64, input_height=64, num_classes=len(HARD_CLASSES))
 # Parameters whose defaults follow the default preset: {node: {parameter: default}}.
 PRESET_DEFAULTS = {'gate': {'gate_checkpoint': GATE, 'detector_checkpoint': DETECTOR},
                    'supernet': {'checkpoint': DETECTOR}}
@@ -63,16 +67,73 @@ def test_accuracy_table_next_to_an_exported_detector(tmp_path: Path) -> None:
         accuracy_file(tmp_path / 'mine.pt')
 
 
-def test_headset_loads_the_table_of_its_detector(tmp_path: Path) -> None:
-    from neulens_ros.pipeline.headset import HeadsetGate
+@pytest.fixture
+def hard(tmp_path: Path) -> tuple[Path, Path]:
+    """(detector, gate) .pt files as `neulens-train --preset hard` exports them (a small,
+    untrained detector), with an accuracy table whose gate loss is 7.25 points."""
     detector, gate, table = CHECKPOINTS['hard']
-    save_checkpoint(tmp_path / f'{detector}.pt', TileDetector(SMALL), 'detector', asdict(SMALL),
-                    halo='paper')
+    save_checkpoint(tmp_path / f'{detector}.pt', TileDetector(SMALL_HARD), 'detector',
+                    architecture(SMALL_HARD, 'hard'), halo='paper')
     save_checkpoint(tmp_path / f'{gate}.pt', CompressionGuidingGate(), 'gate',
                     {'num_levels': 5, 'channels': 64})
-    shutil.copy(WEIGHTS_DIR / ACCURACY_TABLE, tmp_path / table)
-    values = json.loads((tmp_path / table).read_text())
+    values = json.loads((WEIGHTS_DIR / ACCURACY_TABLE).read_text())
     (tmp_path / table).write_text(json.dumps({**values, 'gate_loss': 7.25}))
-    step = HeadsetGate.load(SloConfig(), tmp_path / f'{gate}.pt', tmp_path / f'{detector}.pt',
-                            gate_backend='torch')
+    return tmp_path / f'{detector}.pt', tmp_path / f'{gate}.pt'
+
+
+def test_headset_loads_the_table_of_its_detector(hard: tuple[Path, Path]) -> None:
+    from neulens_ros.pipeline.headset import HeadsetGate
+    detector, gate = hard
+    step = HeadsetGate.load(SloConfig(), gate, detector, gate_backend='torch')
     assert step.demux.accuracy.gate_loss == 7.25
+
+
+def test_held_out_scenes_are_of_the_detectors_preset(hard: tuple[Path, Path]) -> None:
+    meta = detector_metadata(hard[0])
+    spec = detector_held_out_set(meta, 5)
+    assert (spec.preset, spec.input_size, spec.first_seed, spec.count) == (
+        'hard', (64, 64), VAL_SEED, 5)
+    assert detector_held_out_set(meta, 5, 2 * VAL_SEED).first_seed == 2 * VAL_SEED
+    plan, spec = detector_training_set(meta, 0, smoke=False)  # neulens-eval gate's scenes
+    assert plan == FULL_HARD and (spec.preset, spec.input_size) == ('hard', (64, 64))
+
+
+def test_eval_detector_keeps_its_seeds_held_out() -> None:
+    from neulens_ros.tools.eval_detector import main
+    with pytest.raises(SystemExit):
+        main(['--first-seed', '10'])
+
+
+def one_box_frames(class_id: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.array([[4.0, 4.0, 30.0, 30.0]]), np.array([class_id])
+
+
+def test_slo_bench_scores_the_checkpoints_classes(hard: tuple[Path, Path]) -> None:
+    from neulens_ros.pipeline.edge import EdgeResult
+    from neulens_ros.tools.bench_slo import Bench, FrameRun
+    from neulens_ros.train.data import DetectionSet
+    boxes, classes = one_box_frames(len(HARD_CLASSES) - 1)
+    data = DetectionSet(np.zeros((1, 64, 64, 3), np.uint8), [boxes], [classes],
+                        np.array([False]))
+    bench = Bench(data, 'torch', names=('cs',), checkpoints=(str(hard[0]), str(hard[1])))
+    found = EdgeResult(boxes, classes, np.array([0.9]), 1.0, 1)
+    assert bench.score([FrameRun(1.0, 1.0, True, 0.0, 0.0, (0,), found)]) == 1.0
+
+
+def test_link_bench_scores_the_checkpoints_classes(tmp_path: Path,
+                                                   hard: tuple[Path, Path]) -> None:
+    from rclpy.serialization import serialize_message
+    from std_msgs.msg import Header
+
+    from neulens_ros.bag.writer import BagWriter
+    from neulens_ros.bridge.detections import boxes_to_detection2d_array
+    from neulens_ros.models.zoo import detector_config
+    from neulens_ros.tools.bench_link import detection_map
+    boxes, classes = one_box_frames(len(HARD_CLASSES) - 1)
+    with BagWriter(tmp_path / 'bag') as bag:
+        for topic in ('/ground_truth/detections_2d', '/neulens/detections_2d'):
+            bag.add_topic(topic, 'vision_msgs/msg/Detection2DArray')
+            bag.write(topic, 1, serialize_message(boxes_to_detection2d_array(
+                Header(), boxes, classes, [0.9])))
+    num_classes = detector_config(detector_metadata(hard[0])).num_classes
+    assert detection_map(tmp_path / 'bag', num_classes) == 1.0

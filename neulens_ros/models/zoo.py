@@ -46,10 +46,15 @@ def accuracy_file(detector: str | Path = DETECTOR) -> Path:
     return table
 
 
+def detector_metadata(name: str | Path = DETECTOR) -> dict[str, Any]:
+    """The metadata of a detector checkpoint name or .pt path (preset, classes, input size),
+    without loading its weights."""
+    return read_metadata(resolve(name))
+
+
 def load_detector(name: str | Path = DETECTOR) -> tuple[TileDetector, dict[str, Any]]:
     """(detector in eval mode, metadata) of a checkpoint name or .pt path."""
-    meta = read_metadata(resolve(name))
-    model = TileDetector(detector_config(meta))
+    model = TileDetector(detector_config(detector_metadata(name)))
     _, meta = load_checkpoint(name, 'detector', model)
     return model.eval(), meta
 

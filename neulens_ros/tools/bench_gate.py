@@ -2,13 +2,13 @@
 
     neulens-bench gate --threads 1 --rounds 200 --out runs/bench_gate
 
-For every k, the shipped gate runs on held-out generated scenes (network input, 256 x 192)
-on eager PyTorch and on ONNX Runtime, round robin (runtime/timing.py). Reported per k and
-backend: the whole gate (area resize, split, network, softmax, arg-max: what `run_gate`
-does in the gate node) and its input part alone; plus the per-frame sum over k = 2, 3, 4
-(the gate node scores every k DEMUX may pick), and the largest logit difference and level
-agreement between the backends, so the speed-up is shown to be the same function. JSON and
-a bar chart go to --out.
+For every k, the shipped gate runs on held-out generated scenes (the detector's preset, at its
+network input) on eager PyTorch and on ONNX Runtime, round robin (runtime/timing.py). Reported
+per k and backend: the whole gate (area resize, split, network, softmax, arg-max: what
+`run_gate` does in the gate node) and its input part alone; plus the per-frame sum over
+k = 2, 3, 4 (the gate node scores every k DEMUX may pick), and the largest logit difference and
+level agreement between the backends, so the speed-up is shown to be the same function. JSON
+and a bar chart go to --out.
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ import torch
 from neulens_ros.gate.cgg import gate_inputs
 from neulens_ros.gate.runtime import GATE_BACKENDS, gate_net, time_gate
 from neulens_ros.levels import TILE_GRIDS as KS
-from neulens_ros.models.zoo import GATE, load_gate
+from neulens_ros.models.zoo import DETECTOR, GATE, detector_metadata, load_gate
 from neulens_ros.plots import pyplot, save
 from neulens_ros.train.data import load_set
-from neulens_ros.train.plan import held_out_set
+from neulens_ros.train.plan import detector_held_out_set
 
 
 def agreement(nets: dict[str, Any], images: list[np.ndarray]) -> dict[str, float]:
@@ -73,11 +73,14 @@ def main(argv: list[str] | None = None) -> int:
                         help='torch threads (1 = as the gate node runs; 0 = its default); '
                              'ONNX Runtime runs the gate on one thread either way')
     parser.add_argument('--gate', default=GATE, help='gate checkpoint')
+    parser.add_argument('--detector', default=DETECTOR,
+                        help="detector checkpoint whose input and preset the gate's scenes have")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
-    data = load_set(held_out_set(args.images, (256, 192)), args.out / 'cache')
+    spec = detector_held_out_set(detector_metadata(args.detector), args.images)
+    data = load_set(spec, args.out / 'cache')
     images = [np.ascontiguousarray(image) for image in data.images]
     gate, _ = load_gate(args.gate)
     nets = {name: gate_net(gate, name, KS) for name in GATE_BACKENDS}
@@ -85,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     frame = {name: sum(per_k[f'k{k}'][name] for k in KS) for name in GATE_BACKENDS}
     result = {'info': {'command': 'neulens-bench gate ' + ' '.join(argv or sys.argv[2:]),
                        'threads': torch.get_num_threads(), 'images': len(images),
-                       'rounds': args.rounds, 'input_size': [256, 192]},
+                       'rounds': args.rounds, 'input_size': list(spec.input_size),
+                       'preset': spec.preset},
               'per_k_ms': per_k, 'frame_all_k_ms': frame,
               'onnxruntime_over_torch': {key: row['onnxruntime'] / row['torch']
                                          for key, row in per_k.items()},

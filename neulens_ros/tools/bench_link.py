@@ -1,6 +1,7 @@
 """neulens-bench link: the headset-to-edge experiment over the emulated Wi-Fi link (root).
 
     neulens-bench link --preset average --frames 40 --out runs/link
+    neulens-bench link --detector neulens_detector_hard --gate neulens_cgg_hard
 
 The headset side (source, gate, lifting, recorder) runs in one network namespace, the edge
 (supernet) in another; DDS crosses only the emulated link (UDP, flow-controlled). The same
@@ -9,9 +10,10 @@ frames run three times:
 - full_frame:  full-frame offloading of the same detector: every tile at full width
                (2 x 2 tiles covering the frame, one JPEG of the whole input);
 - image_width: one width for the whole image (every tile at level 2, c = 0.5).
-Each run records a bag; the comparison (end-to-end latency, transmission time, bytes per
-frame, frames dropped, mAP@0.5 against the generator's ground truth) goes to JSON, Markdown
-and a PNG. Namespaces and processes are cleaned up (by PID) even when interrupted.
+Each run records a bag; the comparison (end-to-end latency, transmission time, bytes per frame,
+frames dropped, mAP@0.5 over the detector's classes against the generator's ground truth) goes
+to JSON, Markdown and a PNG. Namespaces and processes are cleaned up (by PID) even when
+interrupted.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from neulens_ros.eval.map import mean_ap
 from neulens_ros.launching import ProcessGroup, dds_environment, node_command
 from neulens_ros.link.netns import TwoHostLink, available
 from neulens_ros.link.scheduler import PRESETS
+from neulens_ros.models.zoo import DETECTOR, GATE, detector_config, detector_metadata
 from neulens_ros.report.frames import load_frames
 from neulens_ros.report.summary import summarize
 from neulens_ros.topology import load_topology
@@ -45,14 +48,18 @@ VARIANTS = {
 HEADSET = ('source', 'gate', 'lifting', 'recorder')
 
 
-def run_variant(name: str, link: TwoHostLink, frames: int, rate: float, out: Path) -> Path:
-    """Run the graph once across `link`; returns the bag folder."""
+def run_variant(name: str, link: TwoHostLink, frames: int, rate: float, out: Path,
+                checkpoints: tuple[str, str]) -> Path:
+    """Run the graph once across `link` with the (detector, gate) `checkpoints`; returns the
+    bag folder."""
     nodes = {n.name: n for n in load_topology()}
+    detector, gate = checkpoints
     overrides = {
         'source': {'num_frames': frames, 'preload_frames': frames, 'rate_hz': rate,
                    'start_delay_s': 8.0, 'seed': 500},
-        'gate': {'tile_encoding': 'jpeg_mosaic', **VARIANTS[name]},
-        'supernet': {'stale_after_ms': 2000.0},
+        'gate': {'tile_encoding': 'jpeg_mosaic', 'gate_checkpoint': gate,
+                 'detector_checkpoint': detector, **VARIANTS[name]},
+        'supernet': {'stale_after_ms': 2000.0, 'checkpoint': detector},
         'lifting': {},
         'recorder': {'output_dir': str(out), 'bag_name': name},
     }
@@ -73,8 +80,9 @@ def run_variant(name: str, link: TwoHostLink, frames: int, rate: float, out: Pat
     return out / name
 
 
-def detection_map(bag: Path) -> float:
-    """mAP@0.5 of the pipeline's 2D detections against the source's ground truth."""
+def detection_map(bag: Path, num_classes: int) -> float:
+    """mAP@0.5 of the pipeline's 2D detections against the source's ground truth over
+    `num_classes` classes (the detector's)."""
     truth, found = {}, {}
     for m in read_messages(bag, ['/ground_truth/detections_2d', '/neulens/detections_2d']):
         stamp = m.msg.header.stamp.sec * 1_000_000_000 + m.msg.header.stamp.nanosec
@@ -85,10 +93,10 @@ def detection_map(bag: Path) -> float:
         return float('nan')
     return mean_ap([found[s][0] for s in stamps], [found[s][2] for s in stamps],
                    [found[s][1] for s in stamps], [truth[s][0] for s in stamps],
-                   [truth[s][1] for s in stamps], num_classes=5)
+                   [truth[s][1] for s in stamps], num_classes=num_classes)
 
 
-def compare(bags: dict[str, Path]) -> dict[str, Any]:
+def compare(bags: dict[str, Path], num_classes: int) -> dict[str, Any]:
     rows = {}
     for name, bag in bags.items():
         summary = summarize(load_frames(bag))
@@ -99,7 +107,7 @@ def compare(bags: dict[str, Path]) -> dict[str, Any]:
             'payload_kb_mean': (summary['bytes_per_frame']['payload'].get('mean') or 0) / 1e3,
             'frames_with_3d': summary['end_to_end_ms'].get('count', 0),
             'drops': summary['drops'],
-            'map50': detection_map(bag),
+            'map50': detection_map(bag, num_classes),
         }
     base = rows.get('full_frame')
     if base:
@@ -132,20 +140,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--rate', type=float, default=2.0, help='camera rate, Hz')
     parser.add_argument('--variants', default=','.join(VARIANTS))
     parser.add_argument('--out', type=Path, default=Path('runs/link'))
+    parser.add_argument('--detector', default=DETECTOR, help='detector checkpoint')
+    parser.add_argument('--gate', default=GATE, help='gate checkpoint')
     args = parser.parse_args(argv)
     ok, reason = available()
     if not ok:
         print(f'neulens-bench link: cannot run here: {reason}')
         return 2
+    meta = detector_metadata(args.detector)
     args.out.mkdir(parents=True, exist_ok=True)
     bags = {}
     for name in args.variants.split(','):
         print(f'neulens-bench link: {name} over the {args.preset} link ...', flush=True)
         with TwoHostLink(args.preset, stats_path=args.out / f'{name}_link.json') as link:
-            bags[name] = run_variant(name, link, args.frames, args.rate, args.out)
-    rows = compare(bags)
+            bags[name] = run_variant(name, link, args.frames, args.rate, args.out,
+                                     (args.detector, args.gate))
+    rows = compare(bags, detector_config(meta).num_classes)
     result = {'preset': args.preset, 'link': PRESETS[args.preset].__dict__,
-              'frames': args.frames, 'rate_hz': args.rate, 'variants': rows}
+              'frames': args.frames, 'rate_hz': args.rate, 'detector': args.detector,
+              'gate': args.gate, 'variants': rows}
     (args.out / 'link.json').write_text(json.dumps(result, indent=1, default=float))
     png = plot(rows, args.out)
     for name, row in rows.items():

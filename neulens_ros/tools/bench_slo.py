@@ -3,11 +3,11 @@
     neulens-bench slo --out runs/slo                  # a few minutes on 2 cores
     neulens-bench slo --quick --out runs/slo_quick    # well under a minute, for tests
 
-The held-out generated scenes run through the real headset step (CGG + DEMUX, HeadsetGate)
-and the real edge step (the shipped detector and micro-flow executor, EdgeDetector) in this
-process, with no transport: the latency compared with the SLO is the edge's measured compute
-(stitched front + back + decoding), the quantity DEMUX predicts. Gate and DEMUX time are
-reported separately as overhead.
+The held-out generated scenes (of the detector's preset, at its input size) run through the
+real headset step (CGG + DEMUX, HeadsetGate) and the real edge step (the shipped or a given
+detector and micro-flow executor, EdgeDetector) in this process, with no transport: the latency
+compared with the SLO is the edge's measured compute (stitched front + back + decoding), the
+quantity DEMUX predicts. Gate and DEMUX time are reported separately as overhead.
 
 Sweep: latency SLOs are fractions of the measured compute of level 0 at the shipped (P, k)
 (median over 12 frames, measured again just before each SLO point: the shared machine's speed
@@ -54,15 +54,15 @@ import torch
 from tqdm import tqdm
 
 from neulens_ros.control.demux import OnlineCorrection, SloConfig
-from neulens_ros.data.shapes import CLASSES
 from neulens_ros.eval.map import mean_ap
 from neulens_ros.levels import LEVEL_SKIP
+from neulens_ros.models.zoo import DETECTOR, GATE, detector_metadata
 from neulens_ros.pipeline.edge import EdgeConfig, EdgeDetector, EdgeResult
 from neulens_ros.pipeline.headset import PREDICTOR_FILE, HeadsetGate
 from neulens_ros.plots import pyplot, save
 from neulens_ros.supernet.detector import P_OPTIONS
 from neulens_ros.train.data import DetectionSet, load_set
-from neulens_ros.train.plan import held_out_set
+from neulens_ros.train.plan import detector_held_out_set
 
 POLICIES = ('cs', 'uniform', 'min', 'image')
 PLAIN = '_plain'  # a CLG policy run in the plain order: skip as soon as a tile's turn comes
@@ -107,20 +107,22 @@ def slo_for(name: str, latency_ms: float = 0.0) -> SloConfig:
 
 
 class Bench:
-    """The shipped gate, detector and one HeadsetGate per policy on one data set."""
+    """A gate, a detector and one HeadsetGate per policy on one data set."""
 
     def __init__(self, data: DetectionSet, backend: str, predictor: Path = PREDICTOR_FILE,
-                 threads: int = 0, margin: float = 0.0, names: tuple[str, ...] = POLICIES
-                 ) -> None:
+                 threads: int = 0, margin: float = 0.0, names: tuple[str, ...] = POLICIES,
+                 checkpoints: tuple[str, str] = (DETECTOR, GATE)) -> None:
         self.data = data
         self.predictor = predictor
         self.margin = margin
-        self.edge = EdgeDetector.load(EdgeConfig(backend=backend, score_threshold=0.05,
-                                                 num_threads=threads))
+        self.detector, self.gate_checkpoint = checkpoints
+        self.edge = EdgeDetector.load(EdgeConfig(checkpoint=self.detector, backend=backend,
+                                                 score_threshold=0.05, num_threads=threads))
+        self.num_classes = self.edge.model.config.num_classes  # the checkpoint's classes
         self.gates = {name: self.gate(slo_for(name)) for name in names}
 
     def gate(self, slo: SloConfig, correction: str = 'machine') -> HeadsetGate:
-        gate = HeadsetGate.load(slo, predictor=self.predictor)
+        gate = HeadsetGate.load(slo, self.gate_checkpoint, self.detector, self.predictor)
         gate.demux.correction = OnlineCorrection(margin=self.margin,
                                                  per_candidate=correction == 'per_candidate')
         return gate
@@ -148,7 +150,7 @@ class Bench:
         n = len(runs)
         return mean_ap([r.result.boxes for r in runs], [r.result.scores for r in runs],
                        [r.result.class_ids for r in runs], self.data.boxes[:n],
-                       self.data.classes[:n], num_classes=len(CLASSES))
+                       self.data.classes[:n], num_classes=self.num_classes)
 
 
 def summarize(runs: list[FrameRun], slo_ms: float) -> dict[str, Any]:
@@ -336,13 +338,16 @@ def main(argv: list[str] | None = None) -> int:
                              'tile skipped as soon as its turn comes), as cs_plain, ...')
     parser.add_argument('--predictor', type=Path, default=None,
                         help='DEMUX predictor from neulens-profile (default: the shipped one)')
+    parser.add_argument('--detector', default=DETECTOR, help='detector checkpoint')
+    parser.add_argument('--gate', default=GATE, help='gate checkpoint')
     args = parser.parse_args(argv)
     if args.quick:
         args.frames, args.fractions, args.contention_frames = 8, [0.8, 1.2], 24
     args.out.mkdir(parents=True, exist_ok=True)
-    data = load_set(held_out_set(max(args.frames, 8), (256, 192)), args.out / 'cache')
+    spec = detector_held_out_set(detector_metadata(args.detector), max(args.frames, 8))
+    data = load_set(spec, args.out / 'cache')
     bench = Bench(data, args.backend, args.predictor or PREDICTOR_FILE, args.threads,
-                  args.margin, variants(args.skip_early))
+                  args.margin, variants(args.skip_early), (args.detector, args.gate))
     level0 = bench.level0_ms(12)
     print(f'neulens-bench slo: level 0 at P={SHIPPED[0]}, k={SHIPPED[1]}: {level0:.1f} ms '
           f'({bench.edge.describe()})', flush=True)
@@ -356,7 +361,8 @@ def main(argv: list[str] | None = None) -> int:
                        'level0_ms': level0, 'contention_level0_ms': contention_level0,
                        'shipped': list(SHIPPED), 'margin': args.margin,
                        'threads': torch.get_num_threads(), 'backend': bench.edge.backend_name,
-                       'p_options': list(P_OPTIONS)},
+                       'p_options': list(P_OPTIONS), 'detector': args.detector,
+                       'gate': args.gate, 'preset': spec.preset},
               'sweep': rows, 'contention': cont}
     (args.out / 'slo.json').write_text(json.dumps(result, indent=1))
     paths = plot(rows, cont, args.out)

@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     from neulens_ros.train.data import load_set
     from neulens_ros.train.pipeline import (gate_data, level_mac_ratio, load_labels,
                                             split_labelled)
-    from neulens_ros.train.plan import FULL, SMOKE, training_set
+    from neulens_ros.train.plan import detector_training_set
     parser = argparse.ArgumentParser(prog='neulens-eval gate', description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--work', type=Path, default=Path('runs/train'),
@@ -104,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--smoke', action='store_true', help='the work folder of a --smoke run')
     parser.add_argument('--seed', type=int, default=0, help='the neulens-train seed')
     parser.add_argument('--detector', default=DETECTOR,
-                        help='detector of the labels (for the MAC fraction of each level)')
+                        help='detector of the labels (its preset and input size give the '
+                             'scenes; its MACs the cost of each level)')
     parser.add_argument('--fractions', type=fractions, default=fractions('0.25,0.5,1'),
                         help='shares of the fitting images for the learning curve')
     parser.add_argument('--probe-epochs', type=int, default=15,
@@ -122,11 +123,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.threads:
         torch.set_num_threads(args.threads)
-    plan = SMOKE if args.smoke else FULL
-    model, _ = load_detector(args.detector)
-    config = model.config
-    train = load_set(training_set(plan, args.seed, (config.input_width, config.input_height)),
-                     args.work / 'cache')
+    model, meta = load_detector(args.detector)
+    plan, spec = detector_training_set(meta, args.seed, args.smoke)
+    train = load_set(spec, args.work / 'cache')
     labels = load_labels(labels_path)
     fit_images, held_out = split_labelled(labels, args.seed)
     test = gate_data(train, labels, held_out)

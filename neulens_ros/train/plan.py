@@ -4,7 +4,9 @@ set and the held-out scenes that validation, the evaluation and the benchmarks s
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
+from neulens_ros.models.zoo import checkpoint_preset, detector_config
 from neulens_ros.train.data import SetSpec
 
 
@@ -58,3 +60,21 @@ def held_out_set(count: int, size: tuple[int, int], preset: str = 'easy',
     on) rendered at 640 x 480 as the full run's validation set is, resized to the network's
     `size` (width, height)."""
     return SetSpec(first_seed, count, FULL.val_render, size, preset=preset)
+
+
+def detector_held_out_set(meta: dict[str, Any], count: int, first_seed: int = VAL_SEED
+                          ) -> SetSpec:
+    """`count` held-out scenes for the detector checkpoint of metadata `meta`: of the preset
+    it was trained on, resized to its input."""
+    config = detector_config(meta)
+    return held_out_set(count, (config.input_width, config.input_height),
+                        checkpoint_preset(meta), first_seed)
+
+
+def detector_training_set(meta: dict[str, Any], seed: int, smoke: bool) -> tuple[Plan, SetSpec]:
+    """(the plan, the training scenes) of the neulens-train run (`seed`, `smoke`) that trained
+    or labelled for the detector checkpoint of metadata `meta`, on its preset."""
+    config = detector_config(meta)
+    preset = checkpoint_preset(meta)
+    plan = plan_for(preset, smoke)
+    return plan, training_set(plan, seed, (config.input_width, config.input_height), preset)
