@@ -28,9 +28,12 @@ FULL = Plan(train_scenes=3000, val_scenes=300, label_scenes=250, supernet_steps=
             batch_size=16, gate_epochs=30, val_render=(640, 480), calibration_scenes=200)
 SMOKE = Plan(train_scenes=24, val_scenes=8, label_scenes=6, supernet_steps=4, batch_size=4,
              gate_epochs=2, val_render=(320, 240), calibration_scenes=6)
-# The hard preset's 12 texture classes need twice the supernet steps of the easy ones.
-FULL_HARD = replace(FULL, supernet_steps=2400)
+# The hard preset's 12 texture classes need twice the supernet steps of the easy ones; its
+# gate labels 150 scenes (the gate's learning curve is flat beyond a quarter of the easy 250).
+FULL_HARD = replace(FULL, supernet_steps=2400, label_scenes=150, calibration_scenes=120)
 VAL_SEED = 1_000_000  # validation scenes never overlap the training seeds
+# Held-out walks: two seed ranges no training, validation or calibration set draws from
+WALK_SEEDS = (2_000_000, 3_000_000)
 TRAIN_RENDER = (320, 240)  # (width, height) the training scenes are rendered at
 
 
@@ -60,6 +63,15 @@ def held_out_set(count: int, size: tuple[int, int], preset: str = 'easy',
     on) rendered at 640 x 480 as the full run's validation set is, resized to the network's
     `size` (width, height)."""
     return SetSpec(first_seed, count, FULL.val_render, size, preset=preset)
+
+
+def held_out_walks(count: int, frames: int, size: tuple[int, int],
+                   first_seed: int = WALK_SEEDS[0], render: tuple[int, int] = FULL.val_render
+                   ) -> SetSpec:
+    """`count` held-out walks through hard-preset rooms (seeds from `first_seed`, one of
+    WALK_SEEDS by default: never trained on) of `frames` frames each, rendered at `render`
+    (width, height; 640 x 480 as the held-out scenes) and resized to the network's `size`."""
+    return SetSpec(first_seed, count, render, size, preset='hard', walk_frames=frames)
 
 
 def detector_held_out_set(meta: dict[str, Any], count: int, first_seed: int = VAL_SEED
