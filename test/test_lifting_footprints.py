@@ -1,16 +1,19 @@
-"""3D lifting: the 'box' footprint (L-shape search), the floor, the choice of cluster."""
+"""3D lifting: the 'box' footprint (L-shape search), the floor, the choice of cluster, the
+footprint kinds of class names."""
 
 import numpy as np
 import pytest
 
 from neulens_ros.data.camera import PinholeCamera
+from neulens_ros.data.room import HARD_CLASSES
 from neulens_ros.data.scenes import SceneConfig, generate_scene
+from neulens_ros.data.shapes import CLASSES
 from neulens_ros.errors import ConfigError
 from neulens_ros.lifting.boxes import (YawBox, fit_yaw_box, gravity_frame, iou_3d,
                                        l_shape_rectangle, min_area_rectangle, rest_on_floor)
 from neulens_ros.lifting.floor import find_floor, floor_height
-from neulens_ros.lifting.lift import (Box2D, LiftingConfig, footprint_kind, lift_detections,
-                                      object_points)
+from neulens_ros.lifting.lift import (Box2D, LiftingConfig, footprint_kind, footprints_for,
+                                      lift_detections, object_points)
 
 
 def visible_faces(rng: np.random.Generator, box: YawBox, per_m2: float = 20000.0
@@ -91,6 +94,15 @@ def test_cut_boxes_fall_back_to_the_round_completion() -> None:
     assert footprint_kind(config, 0, cut=True) == 'round'
     assert footprint_kind(config, 3, cut=True) == 'apex'
     assert footprint_kind(config, 99, cut=False) == 'round'
+
+
+def test_footprint_kinds_from_class_names() -> None:
+    assert footprints_for(CLASSES) == LiftingConfig().footprints == (
+        'box', 'round', 'round', 'apex', 'apex')
+    by_shape = {'box': 'box', 'cylinder': 'round', 'sphere': 'round', 'cone': 'apex'}
+    assert footprints_for(HARD_CLASSES) == tuple(by_shape[n.split('_')[0]] for n in HARD_CLASSES)
+    assert footprints_for(['motorcycle', 'Tall-Pyramid', 'dots_cylinder', '']) == (
+        'round', 'apex', 'round', 'round')
 
 
 def test_floor_height_of_a_dominant_lowest_plane() -> None:

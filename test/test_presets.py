@@ -1,7 +1,8 @@
 """Tools and nodes follow the detector checkpoint's scene preset: the default checkpoint names
 come from one default preset (config files included), each detector brings its own accuracy
-table, and the evaluations and benchmarks draw their scenes and score their classes from the
-checkpoint's metadata (here a small detector trained on the hard preset)."""
+table, the evaluations and benchmarks draw their scenes and score their classes from the
+checkpoint's metadata (here a small detector trained on the hard preset), and the lifting
+completes boxes by class name."""
 
 from __future__ import annotations
 
@@ -137,3 +138,32 @@ def test_link_bench_scores_the_checkpoints_classes(tmp_path: Path,
                 Header(), boxes, classes, [0.9])))
     num_classes = detector_config(detector_metadata(hard[0])).num_classes
     assert detection_map(tmp_path / 'bag', num_classes) == 1.0
+
+
+def test_lifting_node_completes_boxes_by_the_class_names() -> None:
+    from neulens_ros.data.scenes import class_names
+    from neulens_ros.lifting.lift import footprints_for
+    from neulens_ros.nodes.lifting_node import PARAMS, config_from
+    values = {spec.name: spec.default for spec in PARAMS}
+    assert values['class_names'] == list(class_names(DEFAULT_PRESET))
+    assert config_from(values).footprints == footprints_for(class_names(DEFAULT_PRESET))
+    hard = config_from({**values, 'class_names': list(HARD_CLASSES)})
+    assert hard.footprints == footprints_for(HARD_CLASSES) and hard.footprints[3] == 'round'
+
+
+def test_lifting_evaluation_completes_boxes_by_the_scenes_classes(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from collections import Counter
+
+    from neulens_ros.data.scenes import SceneConfig
+    from neulens_ros.eval import lifting
+    from neulens_ros.lifting.lift import LiftingResult, footprints_for
+    used = []
+
+    def lift(*args: object) -> LiftingResult:
+        used.append(args[4].footprints)
+        return LiftingResult([], Counter(), {'frame_ms': 1.0, 'per_object_ms': 0.0})
+    monkeypatch.setattr(lifting, 'lift_detections', lift)
+    lifting.evaluate_lifting([3], SceneConfig(width=160, height=120, preset='hard'),
+                             progress=False)
+    assert used == [footprints_for(HARD_CLASSES)]

@@ -6,10 +6,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from neulens_ros.data.scenes import Scene, SceneConfig, generate_scene
+from neulens_ros.data.scenes import Scene, SceneConfig, class_names, generate_scene
 from neulens_ros.errors import DataError
 from neulens_ros.lifting.boxes import YawBox, gravity_frame, iou_3d
-from neulens_ros.lifting.lift import Box2D, LiftingConfig, lift_detections
+from neulens_ros.lifting.lift import Box2D, LiftingConfig, footprints_for, lift_detections
 from neulens_ros.models.names import DETECTOR
 
 # Detections for a scene: ground truth by default; a detector plugs in here.
@@ -82,15 +82,17 @@ def evaluate_lifting(seeds: Sequence[int], config: SceneConfig = DEFAULT_SCENES,
     box overlaps an object at least `min_visibility` visible, not yet taken, with 2D IoU >=
     MATCH_IOU_2D (always, for ground-truth boxes); the others are `unmatched` (a detector's
     false or duplicate boxes, or mostly hidden objects). Objects at least `min_visibility`
-    visible that no lifted box took are `missed` (not detected, or no 3D box)."""
+    visible that no lifted box took are `missed` (not detected, or no 3D box). Each class's
+    footprint kind comes from its name in the scenes' preset."""
     from tqdm import tqdm
+    footprints = footprints_for(class_names(config.preset))
     rows, frames, unmatched, missed, objects = [], [], 0, 0, 0
     for seed in tqdm(seeds, desc='lifting', unit='scene', disable=not progress):
         scene = generate_scene(config, seed)
         dets = list(detect(scene))
         g = gravity_frame(np.asarray(scene.up))
         result = lift_detections(dets, scene.depth, '32FC1', scene.camera,
-                                 LiftingConfig(up=scene.up))
+                                 LiftingConfig(up=scene.up, footprints=footprints))
         frames.append({'seed': seed, 'detections': len(dets), 'lifted': len(result.objects),
                        'skipped': dict(result.skipped), **result.timings_ms})
         taken: set[int] = set()

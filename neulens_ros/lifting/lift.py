@@ -14,6 +14,7 @@ yields no 3D detection and a counted reason, never a made-up box.
 
 from __future__ import annotations
 
+import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -23,11 +24,24 @@ import numpy as np
 
 from neulens_ros.bridge.image import DEPTH_ENCODINGS, depth_to_metres
 from neulens_ros.data.camera import PinholeCamera
+from neulens_ros.data.shapes import CLASSES
 from neulens_ros.errors import ConfigError, GeometryError, LiftingError
 from neulens_ros.lifting.boxes import (FOOTPRINTS, YawBox, fit_yaw_box, gravity_frame,
                                        rest_on_floor)
 from neulens_ros.lifting.floor import Floor, find_floor
 from neulens_ros.lifting.geometry import back_project
+
+# The footprint kind of each shape word a class name may contain (see boxes.fit_yaw_box).
+SHAPE_FOOTPRINTS = {'box': 'box', 'cylinder': 'round', 'sphere': 'round', 'cone': 'apex',
+                    'pyramid': 'apex'}
+
+
+def footprints_for(class_names: Sequence[str]) -> tuple[str, ...]:
+    """Footprint kinds by class id from class names: the first shape word of each name
+    (SHAPE_FOOTPRINTS: 'box_stripes' -> 'box', 'cone' -> 'apex'); 'round' for a name with
+    none."""
+    return tuple(next((SHAPE_FOOTPRINTS[word] for word in re.split(r'[^a-z]+', name.lower())
+                       if word in SHAPE_FOOTPRINTS), 'round') for name in class_names)
 
 
 @dataclass(frozen=True)
@@ -65,8 +79,9 @@ class LiftingConfig:
     outlier_std: float = 2.0
     up: tuple[float, float, float] = (0.0, -1.0, 0.0)  # gravity 'up' in the optical frame
     complete_depth: bool = True
-    # footprint kind per class id (see boxes.fit_yaw_box); ids beyond the list use 'round'
-    footprints: tuple[str, ...] = ('box', 'round', 'round', 'apex', 'apex')
+    # footprint kind per class id (see boxes.fit_yaw_box); ids beyond the list use 'round'.
+    # The default is the easy preset's classes; footprints_for gives those of any class names.
+    footprints: tuple[str, ...] = footprints_for(CLASSES)
     box_face_m: float = 0.05  # a 'box' footprint thinner than this shows one face only
     floor_tolerance_m: float = 0.02  # points up to this above the floor are dropped (0 = off)
     floor_min_fraction: float = 0.1  # share of the frame's sampled points the floor needs

@@ -23,9 +23,11 @@ from neulens_ros.bridge.detections import (boxes3d_to_detection3d_array,
                                            detection2d_array_to_boxes)
 from neulens_ros.bridge.image import image_to_numpy
 from neulens_ros.bridge.markers import detection_markers
-from neulens_ros.data.shapes import CLASSES
+from neulens_ros.data.scenes import class_names
 from neulens_ros.errors import NeulensError
-from neulens_ros.lifting.lift import Box2D, LiftingConfig, lift_detections, warm_up
+from neulens_ros.lifting.lift import (Box2D, LiftingConfig, footprints_for, lift_detections,
+                                      warm_up)
+from neulens_ros.models.names import DEFAULT_PRESET
 from neulens_ros.nodes.common import make_qos, qos_specs, run, subscription_events, time_to_ns
 from neulens_ros.nodes.params import ParamSpec, declare_parameters
 from neulens_ros.nodes.problems import ProblemLog
@@ -54,8 +56,9 @@ PARAMS = [
               'frame (from the IMU or TF; the default is the generated scenes\' camera, '
               'pitched 15 degrees down)', item_type=float, minimum=-1.0, maximum=1.0),
     ParamSpec('publish_markers', True, 'Publish RViz markers'),
-    ParamSpec('class_names', list(CLASSES),
-              'Class names for the marker labels, by class id', item_type=str),
+    ParamSpec('class_names', list(class_names(DEFAULT_PRESET)), "The detector's class names "
+              'by class id: marker labels, and the shape word of each (box, cylinder, sphere, '
+              'cone, pyramid) completes its 3D boxes', item_type=str),
     ParamSpec('status_period_s', 2.0, 'Period of the status on /diagnostics', read_only=True,
               minimum=0.1, maximum=60.0, units='s'),
     ParamSpec('detections_topic', 'neulens/detections_2d', 'Input Detection2DArray topic',
@@ -77,7 +80,8 @@ PARAMS = [
 def config_from(values: dict[str, Any]) -> LiftingConfig:
     return LiftingConfig(min_depth_m=values['min_depth_m'], max_depth_m=values['max_depth_m'],
                          min_points=values['min_points'], voxel_size_m=values['voxel_size_m'],
-                         up=tuple(values['up_vector']))
+                         up=tuple(values['up_vector']),
+                         footprints=footprints_for(values['class_names']))
 
 
 def validate(values: dict[str, Any]) -> str:

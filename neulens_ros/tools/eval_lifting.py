@@ -1,8 +1,8 @@
 """neulens-eval lifting: 3D centre error, 3D IoU and timing of the lifting on generated
-scenes, from ground-truth 2D boxes (objects at least half visible) or from the shipped
-detector's boxes (`--boxes detector`: only boxes matching an object in 2D count, the rest are
-`unmatched`), and the box lifted from the real Middlebury `stereo_motorcycle` sample
-(`summary.motorcycle`).
+scenes, from ground-truth 2D boxes (objects at least half visible) or from the shipped (or a
+given) detector's boxes (`--boxes detector`: only boxes matching an object in 2D count, the
+rest are `unmatched`), and the box lifted from the real Middlebury `stereo_motorcycle` sample
+(`summary.motorcycle`). The scenes are of the preset the detector was trained on.
 
     neulens-eval lifting --scenes 40 --out runs/eval_lifting
     neulens-eval lifting --scenes 40 --boxes detector --out runs/eval_lifting_detector
@@ -16,8 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
+from neulens_ros.data.scenes import SceneConfig
 from neulens_ros.eval.lifting import (detector_boxes, evaluate_lifting, ground_truth_boxes,
                                       lift_motorcycle)
+from neulens_ros.models.zoo import DETECTOR, checkpoint_preset, detector_metadata
 from neulens_ros.plots import pyplot, save
 
 
@@ -47,11 +49,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="2D boxes to lift: the generator's or the shipped detector's")
     parser.add_argument('--score-threshold', type=float, default=0.3,
                         help='detector score threshold (--boxes detector)')
+    parser.add_argument('--detector', default=DETECTOR,
+                        help='detector checkpoint: its preset gives the scenes (and, with '
+                             '--boxes detector, the boxes)')
     args = parser.parse_args(argv)
+    preset = checkpoint_preset(detector_metadata(args.detector))
     detect = (ground_truth_boxes if args.boxes == 'truth'
-              else detector_boxes(args.score_threshold))
-    result = evaluate_lifting(range(args.seed, args.seed + args.scenes), detect=detect)
-    result['summary']['boxes'] = args.boxes
+              else detector_boxes(args.score_threshold, args.detector))
+    result = evaluate_lifting(range(args.seed, args.seed + args.scenes),
+                              SceneConfig(preset=preset), detect)
+    result['summary'].update(boxes=args.boxes, preset=preset)
     result['summary']['motorcycle'] = lift_motorcycle()
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / 'lifting.json').write_text(json.dumps(result, indent=1))
