@@ -6,9 +6,9 @@ import pytest
 
 from neulens_ros.errors import ConfigError, DataError
 from neulens_ros.eval.detector import budgets, plot_results
-from neulens_ros.eval.oracle import (CENTRE, EMPTY, ORACLE_FAMILY, TOUCHED, OracleRule,
-                                     at_budget, budget_rows, oracle_levels, owned_blocks,
-                                     pareto_front, random_levels, tile_kinds)
+from neulens_ros.eval.oracle import (ORACLE_FAMILY, OracleRule, at_budget, budget_rows,
+                                     oracle_levels, pareto_front, random_levels)
+from neulens_ros.gate.tile_kinds import CENTRE, EMPTY, TOUCHED, owned_blocks, tile_kinds
 from neulens_ros.supernet.slim import LEVEL_SKIP
 from neulens_ros.supernet.tiling import tile_grid
 from neulens_ros.tools.eval_detector import print_budgets

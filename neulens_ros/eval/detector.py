@@ -18,11 +18,12 @@ tiled level 0's MACs (eval/oracle.py budget_rows) and adds random tiles at each 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 
+from neulens_ros.errors import DataError
 from neulens_ros.eval.map import COCO_THRESHOLDS, mean_ap
 from neulens_ros.eval.oracle import (BUDGETS, Point, at_budget, budget_rows, oracle_levels,
                                      pareto_front, random_levels)
@@ -30,7 +31,7 @@ from neulens_ros.gate.calibration import gate_levels
 from neulens_ros.gate.cgg import CompressionGuidingGate
 from neulens_ros.gate.runtime import GATE_BACKENDS, gate_net, time_gate
 from neulens_ros.levels import TILE_GRIDS
-from neulens_ros.supernet.centernet import decode
+from neulens_ros.supernet.centernet import Detections, decode
 from neulens_ros.supernet.detector import P_OPTIONS, TileDetector
 from neulens_ros.supernet.executor import MicroFlowExecutor, normalise
 from neulens_ros.supernet.macs import MacTable
@@ -47,6 +48,7 @@ CGG_CAUTIONS = (0.5, 0.75)  # the gate at more caution: CGG points above its cal
 WIDTH = tuple(f'uniform_{level}' for level in range(LEVEL_SKIP))
 
 LevelFn = Callable[[int], np.ndarray]  # image index -> levels [k*k]
+Observe = Callable[[int, Detections], None]  # (image index, its detections)
 Job = tuple[str | None, int, str, LevelFn | None]  # P (None = untiled), k, halo, levels
 
 
@@ -54,8 +56,9 @@ def _batches(n: int) -> list[range]:
     return [range(s, min(n, s + BATCH)) for s in range(0, n, BATCH)]
 
 
-def _images(data: DetectionSet, idx: range) -> torch.Tensor:
-    x = torch.from_numpy(np.ascontiguousarray(data.images[idx.start:idx.stop]))
+def normalised_images(data: DetectionSet, idx: Sequence[int]) -> torch.Tensor:
+    """[B, 3, H, W] normalised images `idx` of `data`."""
+    x = torch.from_numpy(np.ascontiguousarray(data.images[np.asarray(idx)]))
     return normalise(x.permute(0, 3, 1, 2))
 
 
@@ -68,15 +71,20 @@ def _score(data: DetectionSet, dets: list[Any], classes: int) -> dict[str, float
 
 @torch.no_grad()
 def run_variant(model: TileDetector, data: DetectionSet, p: str | None, k: int, halo: str,
-                levels: LevelFn | None, table: MacTable) -> dict[str, Any]:
-    """mAP and MACs of one variant (p None = untiled full width)."""
+                levels: LevelFn | None, table: MacTable,
+                order: Sequence[Sequence[int]] | None = None,
+                observe: Observe | None = None) -> dict[str, Any]:
+    """mAP and MACs of one variant (p None = untiled full width). `order`: the batches of
+    image indices in the order they run (default: consecutive batches of BATCH); `observe`
+    sees each image's detections before the levels of any later batch are asked for (a
+    closed loop: levels from earlier detections)."""
     cfg = model.config
-    stride = cfg.output_stride
-    dets, macs, front_macs = [], [], []
+    dets: dict[int, Detections] = {}
+    macs, front_macs = [], []
     executor = MicroFlowExecutor(model, p) if p is not None else None
     grid = executor.grid(cfg.input_width, cfg.input_height, k, halo) if executor else None
-    for idx in _batches(len(data)):
-        x = _images(data, idx)
+    for idx in _batches(len(data)) if order is None else order:
+        x = normalised_images(data, idx)
         if executor is None:
             out = model(x)
             macs += [table.untiled(cfg.input_height, cfg.input_width)] * len(idx)
@@ -89,9 +97,16 @@ def run_variant(model: TileDetector, data: DetectionSet, p: str | None, k: int, 
                 front = table.frame_front(p, grid, row)
                 front_macs.append(front)
                 macs.append(front + table.back(p, cfg.input_height, cfg.input_width))
-        dets += decode(out, stride, score_threshold=0.05)
-    return {**_score(data, dets, cfg.num_classes), 'macs': float(np.mean(macs)),
-            'front_macs': float(np.mean(front_macs))}
+        for i, det in zip(idx, decode(out, cfg.output_stride, score_threshold=0.05),
+                          strict=True):
+            dets[int(i)] = det
+            if observe:
+                observe(int(i), det)
+    if sorted(dets) != list(range(len(data))) or len(macs) != len(data):
+        raise DataError(f'the batches must run every image of the set once, got '
+                        f'{len(dets)} of {len(data)}')
+    return {**_score(data, [dets[i] for i in range(len(data))], cfg.num_classes),
+            'macs': float(np.mean(macs)), 'front_macs': float(np.mean(front_macs))}
 
 
 def _rows(levels: np.ndarray) -> LevelFn:
@@ -99,19 +114,25 @@ def _rows(levels: np.ndarray) -> LevelFn:
     return lambda i: levels[i]
 
 
+def level_jobs(levels: dict[str, np.ndarray]) -> dict[str, Job]:
+    """The uniform levels (image-level width), then `levels` ({name: [N, k*k]}), at the
+    shipped split and grid."""
+    jobs: dict[str, Job] = {
+        name: (SHIP_P, SHIP_K, SHIP_HALO, lambda i, lv=level: np.full(SHIP_K ** 2, lv))
+        for level, name in enumerate(WIDTH)}
+    jobs.update({name: (SHIP_P, SHIP_K, SHIP_HALO, _rows(lv)) for name, lv in levels.items()})
+    return jobs
+
+
 def _jobs(levels: dict[str, np.ndarray]) -> dict[str, Job]:
-    """Untiled; tiled level 0 for each halo, P and k; the uniform levels; then `levels`
-    ({name: [N, k*k]}) at the shipped split and grid."""
+    """Untiled; tiled level 0 for each halo, P and k; then level_jobs(levels)."""
     jobs: dict[str, Job] = {'untiled': (None, SHIP_K, SHIP_HALO, None)}
     for halo in ('paper', 'exact', '8'):
         jobs[f'tiled_l0_{halo}'] = (SHIP_P, SHIP_K, halo, None)
     for p in P_OPTIONS:
         for k in TILE_GRIDS:
             jobs.setdefault(f'tiled_l0_{p}_k{k}', (p, k, SHIP_HALO, None))
-    for level, name in enumerate(WIDTH):
-        jobs[name] = (SHIP_P, SHIP_K, SHIP_HALO, lambda i, lv=level: np.full(SHIP_K ** 2, lv))
-    jobs.update({name: (SHIP_P, SHIP_K, SHIP_HALO, _rows(lv)) for name, lv in levels.items()})
-    return jobs
+    return {**jobs, **level_jobs(levels)}
 
 
 def _cgg_family(gate: CompressionGuidingGate, data: DetectionSet, caution: float
@@ -130,7 +151,7 @@ def _random_name(fraction: float) -> str:
     return f'random_tiles_{round(100 * fraction)}'
 
 
-def _random_tiles(table: MacTable, grid: TileGrid, frames: int) -> dict[str, np.ndarray]:
+def random_tiles(table: MacTable, grid: TileGrid, frames: int) -> dict[str, np.ndarray]:
     """{random_tiles_<percent>: levels [N, k*k]} reaching each budget on random tiles."""
     sizes = [grid.tile_input_size(t) for t in range(grid.k ** 2)]  # (w, h)
     costs = np.array([[table.front(SHIP_P, lv, h, w) for lv in range(LEVEL_SKIP + 1)]
@@ -143,14 +164,14 @@ def _random_tiles(table: MacTable, grid: TileGrid, frames: int) -> dict[str, np.
         for f in BUDGETS}
 
 
-def _points(variants: dict[str, dict[str, Any]], names: list[str]) -> list[Point]:
+def points(variants: dict[str, dict[str, Any]], names: list[str]) -> list[Point]:
     return [(variants[n]['macs'], variants[n]['map50']) for n in names]
 
 
 def budgets(variants: dict[str, dict[str, Any]], families: dict[str, list[str]]
             ) -> list[dict[str, Any]]:
     """budget_rows of the width, oracle and CGG families, with random tiles at each budget."""
-    rows = budget_rows(*(_points(variants, families[f]) for f in ('width', 'oracle', 'cgg')),
+    rows = budget_rows(*(points(variants, families[f]) for f in ('width', 'oracle', 'cgg')),
                        variants['uniform_0']['macs'])
     for row in rows:
         random = variants[_random_name(row['fraction'])]
@@ -173,12 +194,12 @@ def evaluate(model: TileDetector, gate: CompressionGuidingGate, data: DetectionS
     oracle = oracle_levels(data.boxes, grid)
     levels = {**cgg_family,
               'cgg_histogram_random_tiles': np.stack([rng.permutation(row) for row in cgg]),
-              **oracle, **_random_tiles(table, grid, len(data))}
+              **oracle, **random_tiles(table, grid, len(data))}
     variants = {}
     for name, job in tqdm(_jobs(levels).items(), desc='evaluating', unit='variant',
                           disable=not progress):
         variants[name] = run_variant(model, data, *job, table)
-    width = _points(variants, list(WIDTH))
+    width = points(variants, list(WIDTH))
     level0 = variants['uniform_0']
     for name in [n for n in variants if n.startswith('cgg')]:
         v = variants[name]
@@ -204,34 +225,47 @@ def evaluate(model: TileDetector, gate: CompressionGuidingGate, data: DetectionS
             'budgets': budgets(variants, families), 'headline': headline}
 
 
-def _curve(ax: Any, points: list[Point], style: str, label: str) -> None:
-    points = sorted(points)
-    ax.plot([p[0] / 1e6 for p in points], [p[1] for p in points], style, label=label)
+def curve(ax: Any, pairs: list[Point], style: str, label: str) -> None:
+    """(MACs, mAP) pairs as MMACs against mAP, by increasing MACs."""
+    pairs = sorted(pairs)
+    ax.plot([p[0] / 1e6 for p in pairs], [p[1] for p in pairs], style, label=label)
 
 
-def plot_results(results: dict[str, Any], out: Path) -> Path:
-    """mAP@0.5 against MACs per frame: image-level width (uniform levels), the CGG family,
-    the oracle family and its Pareto front, random tiles, and the budget lines."""
-    plt = pyplot()
-    out.mkdir(parents=True, exist_ok=True)
+def draw_families(ax: Any, results: dict[str, Any], cgg_label: str) -> None:
+    """mAP@0.5 against MMACs per frame: image-level width (uniform levels), the CGG family,
+    the oracle family and its Pareto front, random tiles at each budget, the budget lines."""
     v, families = results['variants'], results['families']
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    _curve(ax, _points(v, families['width']), 'o-', 'image-level width (uniform level)')
-    _curve(ax, _points(v, families['cgg']), 's-', 'CGG (+0, +1, +2 levels; more caution)')
-    oracle = _points(v, families['oracle'])
-    _curve(ax, oracle, '^', 'ground-truth oracle')
-    _curve(ax, pareto_front(oracle), ':', "oracle's Pareto front")
-    r = v['cgg_histogram_random_tiles']
-    ax.plot([r['macs'] / 1e6], [r['map50']], 'x', ms=9, label='CGG histogram, random tiles')
-    _curve(ax, [(row['random_tiles_macs'], row['random_tiles_map50'])
-                for row in results['budgets']], 'v', 'random tiles at each budget')
+    curve(ax, points(v, families['width']), 'o-', 'image-level width (uniform level)')
+    curve(ax, points(v, families['cgg']), 's-', cgg_label)
+    oracle = points(v, families['oracle'])
+    curve(ax, oracle, '^', 'ground-truth oracle')
+    curve(ax, pareto_front(oracle), ':', "oracle's Pareto front")
+    curve(ax, [(row['random_tiles_macs'], row['random_tiles_map50'])
+               for row in results['budgets']], 'v', 'random tiles at each budget')
     for row in results['budgets']:
         ax.axvline(row['macs'] / 1e6, color='grey', ls='-.', lw=0.8)
         ax.annotate(f' {row["fraction"]:.0%} of level 0', (row['macs'] / 1e6, 0.02),
                     xycoords=('data', 'axes fraction'), fontsize=7, rotation=90, va='bottom')
-    ax.axhline(v['untiled']['map50'], color='grey', ls='--', lw=1, label='untiled model')
+
+
+def save_plot(fig: Any, ax: Any, path: Path) -> Path:
+    """Axis labels, grid and legend of a mAP-vs-MACs plot, saved to `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     ax.set_xlabel('MMACs per frame')
     ax.set_ylabel('mAP@0.5')
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    return save(fig, out / 'map_vs_macs.png', dpi=120)
+    return save(fig, path, dpi=120)
+
+
+def plot_results(results: dict[str, Any], out: Path) -> Path:
+    """draw_families, plus the CGG's level histogram on random tiles and the untiled
+    model."""
+    plt = pyplot()
+    v = results['variants']
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    draw_families(ax, results, 'CGG (+0, +1, +2 levels; more caution)')
+    r = v['cgg_histogram_random_tiles']
+    ax.plot([r['macs'] / 1e6], [r['map50']], 'x', ms=9, label='CGG histogram, random tiles')
+    ax.axhline(v['untiled']['map50'], color='grey', ls='--', lw=1, label='untiled model')
+    return save_plot(fig, ax, out / 'map_vs_macs.png')

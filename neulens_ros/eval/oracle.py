@@ -1,15 +1,11 @@
 """The ground-truth oracle and the MAC budgets it is compared at.
 
-The oracle knows where the objects are: each tile of the k x k grid gets a level by what the
-ground-truth boxes (in the detector's input pixels) do in the block of the frame the tile
-owns, the same owned blocks the executor stitches (`TileGrid.out_rects` times the front's
-stride, the last row and column reaching the frame's edge):
-- a *centre* tile owns the centre of at least one box;
-- a *touched* tile overlaps a box (positive area) but owns no centre;
-- an *empty* tile overlaps no box.
-A rule is one level per kind; the family (ORACLE_FAMILY, 8 rules) spans 38-76% of tiled
-level 0's MACs on the shipped detector's held-out frames at k = 3 (the back alone, every tile
-skipped, costs 34%).
+The oracle knows where the objects are: each tile of the k x k grid gets a level by its kind
+(gate/tile_kinds.py) under the ground-truth boxes (in the detector's input pixels): a
+*centre* tile owns the centre of a box, a *touched* one only overlaps a box, an *empty* one
+overlaps none. A rule is one level per kind; the family (ORACLE_FAMILY, 8 rules) spans
+38-76% of tiled level 0's MACs on the shipped detector's held-out frames at k = 3 (the back
+alone, every tile skipped, costs 34%).
 
 Random tiles at a budget (`random_levels`), the content-blind counterpart: per frame, from
 every tile at level 0, a random tile not yet skipped is raised by one level until the frame's
@@ -31,11 +27,11 @@ from typing import Sequence
 import numpy as np
 
 from neulens_ros.errors import ConfigError, DataError
+from neulens_ros.gate.tile_kinds import owned_blocks, tile_kinds
 from neulens_ros.supernet.slim import LEVEL_SKIP
 from neulens_ros.supernet.tiling import TileGrid
 
 BUDGETS = (0.40, 0.55, 0.70)  # fractions of tiled level 0's MACs per frame
-CENTRE, TOUCHED, EMPTY = 0, 1, 2  # tile kinds
 
 Point = tuple[float, float]  # (MACs per frame, mAP@0.5)
 
@@ -75,30 +71,6 @@ ORACLE_FAMILY = (OracleRule(3, LEVEL_SKIP, LEVEL_SKIP), OracleRule(3, 3, LEVEL_S
                  OracleRule(2, 3, LEVEL_SKIP), OracleRule(1, 3, LEVEL_SKIP),
                  OracleRule(0, 3, LEVEL_SKIP), OracleRule(0, 3, 3), OracleRule(0, 1, 3),
                  OracleRule(0, 0, 3))
-
-
-def owned_blocks(grid: TileGrid) -> np.ndarray:
-    """[T, 4] x0 y0 x1 y1 (exclusive ends) the input pixels each tile owns: its block of the
-    stitched map times the front's stride, the last row and column reaching the frame's edge
-    so every pixel has one owner."""
-    owned = grid.out_rects.astype(np.int64) * grid.stride
-    owned[owned[:, 2] == owned[:, 2].max(), 2] = grid.width
-    owned[owned[:, 3] == owned[:, 3].max(), 3] = grid.height
-    return owned
-
-
-def tile_kinds(boxes: np.ndarray, owned: np.ndarray) -> np.ndarray:
-    """[T] kind of each owned block [T, 4] given boxes [M, 4] x0 y0 x1 y1 (input pixels)."""
-    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
-    if np.any(boxes[:, 2:] < boxes[:, :2]):
-        raise DataError(f'boxes must have x0 <= x1 and y0 <= y1, got {boxes.tolist()}')
-    x0, y0, x1, y1 = (owned[:, i, None] for i in range(4))  # [T, 1]
-    cx = np.clip((boxes[:, 0] + boxes[:, 2]) / 2, 0, owned[:, 2].max() - 1e-9)  # [M]
-    cy = np.clip((boxes[:, 1] + boxes[:, 3]) / 2, 0, owned[:, 3].max() - 1e-9)
-    centre = ((cx >= x0) & (cx < x1) & (cy >= y0) & (cy < y1)).any(axis=1)  # [T]
-    touched = ((boxes[:, 0] < x1) & (boxes[:, 2] > x0) & (boxes[:, 1] < y1)
-               & (boxes[:, 3] > y0)).any(axis=1)
-    return np.where(centre, CENTRE, np.where(touched, TOUCHED, EMPTY))
 
 
 def oracle_levels(boxes: Sequence[np.ndarray], grid: TileGrid,

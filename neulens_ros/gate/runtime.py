@@ -66,23 +66,26 @@ def _export(gate: CompressionGuidingGate, batch: int) -> bytes:
     return buffer.getvalue()
 
 
+Step = Callable[[np.ndarray, int], Any]  # (network input [H, W, 3] uint8, k) -> anything
+
+
 def time_gate(nets: Mapping[str, GateNet], images: Sequence[np.ndarray],
-              ks: Sequence[int] = TILE_GRIDS, rounds: int = 100) -> dict[str, dict[str, float]]:
-    """{'k<k>': {backend: ms, 'inputs': ms}}: the median cost of `run_gate` per frame for each
-    net, and of its inputs alone, timed round robin; each call takes the next of `images`
-    ([H, W, 3] uint8 network inputs), so caches are as cold as for a new camera frame."""
+              ks: Sequence[int] = TILE_GRIDS, rounds: int = 100,
+              steps: Mapping[str, Step] | None = None) -> dict[str, dict[str, float]]:
+    """{'k<k>': {name: ms, 'inputs': ms}}: the median cost of `run_gate` per frame for each
+    net, of its inputs alone and of each of `steps` (e.g. the gate with a temporal prior),
+    timed round robin; each call takes the next of `images` ([H, W, 3] uint8 network inputs),
+    so caches are as cold as for a new camera frame."""
     cursor = itertools.count()
-
-    def image() -> np.ndarray:
-        return images[next(cursor) % len(images)]
-
-    funcs: dict[tuple[str, int], Callable[[], Any]] = {}
-    for k in ks:
-        funcs[('inputs', k)] = lambda k=k: gate_inputs(image(), k)
-        for name, net in nets.items():
-            funcs[(name, k)] = lambda net=net, k=k: run_gate(net, image(), k)
+    named: dict[str, Step] = {name: lambda img, k, net=net: run_gate(net, img, k)
+                              for name, net in nets.items()}
+    named['inputs'] = gate_inputs
+    named.update(steps or {})
+    funcs: dict[tuple[str, int], Callable[[], Any]] = {
+        (name, k): lambda step=step, k=k: step(images[next(cursor) % len(images)], k)
+        for k in ks for name, step in named.items()}
     times = round_robin_ms(funcs, rounds, warmup=5)
-    return {f'k{k}': {name: times[(name, k)] for name in (*nets, 'inputs')} for k in ks}
+    return {f'k{k}': {name: times[(name, k)] for name in named} for k in ks}
 
 
 def gate_net(gate: CompressionGuidingGate, backend: str, ks: tuple[int, ...] = TILE_GRIDS

@@ -4,6 +4,7 @@
     neulens-eval detector ...    detector mAP side by side (shipped or trained checkpoints)
     neulens-eval gate ...        gate accuracy: learning curve and a capacity probe
     neulens-eval difficulty ...  how hard a scene preset is (data and detector properties)
+    neulens-eval stream ...      detector and gate (+ temporal prior) on held-out walks
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ COMMANDS = {
     'detector': 'neulens_ros.tools.eval_detector',
     'gate': 'neulens_ros.tools.eval_gate',
     'difficulty': 'neulens_ros.tools.eval_difficulty',
+    'stream': 'neulens_ros.tools.eval_stream',
 }
 
 

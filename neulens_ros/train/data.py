@@ -2,8 +2,10 @@
 
 The pipeline resizes each 640 x 480 camera frame to the network input (256 x 192 by default);
 the evaluation set is made exactly that way. The training set is rendered at half resolution
-(320 x 240, four times cheaper) and resized the same way. Each set is rendered once and cached
-as one .npz (uint8 images, boxes, classes) keyed by its parameters.
+(320 x 240, four times cheaper) and resized the same way. A set of walks (`walk_frames` > 0)
+holds `count` continuous sequences (data/walk.py) of `walk_frames` frames each, one after the
+other. Each set is rendered once and cached as one .npz (uint8 images, boxes, classes) keyed
+by its parameters.
 """
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
 from neulens_ros.data.resize import box_resize
-from neulens_ros.data.scenes import SceneConfig, generate_scene, is_labelled
+from neulens_ros.data.scenes import Scene, SceneConfig, generate_scene, is_labelled
+from neulens_ros.data.walk import WalkConfig, walk_scenes
 from neulens_ros.errors import DataError
 
 
@@ -30,12 +34,15 @@ class SetSpec:
     input_size: tuple[int, int]
     density: str = 'mixed'
     preset: str = 'easy'  # scene preset (data/scenes.py)
+    walk_frames: int = 0  # 0: one scene per seed; else frames per walk, one walk per seed
 
     def key(self) -> str:
         fields = [self.first_seed, self.count, self.render_size, self.input_size,
                   self.density, 40, 0.25]  # is_labelled()'s thresholds
         if self.preset != 'easy':  # easy keys stay those of the caches made before presets
             fields.append(self.preset)
+        if self.walk_frames:
+            fields.append(f'walk{self.walk_frames}')
         return hashlib.sha256(json.dumps(fields).encode()).hexdigest()[:12]
 
 
@@ -50,16 +57,24 @@ class DetectionSet:
         return len(self.images)
 
 
-def render_set(spec: SetSpec, progress: bool = True) -> DetectionSet:
-    from tqdm import tqdm
+def _scenes(spec: SetSpec) -> Iterator[Scene]:
+    """The scenes of `spec`: one per seed, or the frames of one walk per seed."""
     config = SceneConfig(width=spec.render_size[0], height=spec.render_size[1],
                          density=spec.density, preset=spec.preset)
+    for seed in range(spec.first_seed, spec.first_seed + spec.count):
+        if spec.walk_frames:
+            yield from walk_scenes(config, seed, WalkConfig(frames=spec.walk_frames))
+        else:
+            yield generate_scene(config, seed)
+
+
+def render_set(spec: SetSpec, progress: bool = True) -> DetectionSet:
+    from tqdm import tqdm
     sx = spec.input_size[0] / spec.render_size[0]
     sy = spec.input_size[1] / spec.render_size[1]
     images, boxes, classes, dense = [], [], [], []
-    for seed in tqdm(range(spec.first_seed, spec.first_seed + spec.count), desc='rendering',
-                     unit='scene', disable=not progress, leave=False):
-        scene = generate_scene(config, seed)
+    for scene in tqdm(_scenes(spec), total=spec.count * max(1, spec.walk_frames),
+                      desc='rendering', unit='frame', disable=not progress, leave=False):
         images.append(box_resize(scene.rgb, spec.input_size))
         keep = [o for o in scene.objects if is_labelled(o, *spec.render_size)]
         b = np.array([o.box2d for o in keep], np.float64).reshape(-1, 4) * [sx, sy, sx, sy]
