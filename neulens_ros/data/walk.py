@@ -19,6 +19,7 @@ from neulens_ros.data.scene_types import Scene, SceneConfig
 from neulens_ros.errors import ConfigError
 
 HEAD_OFFSET_DEG = 60.0  # the head turns at most this far from the walking direction
+BODY_TURN = np.deg2rad(60.0)  # rad/s of the body turning on the spot where it is blocked
 CLEARANCE_M = 0.6  # the body keeps this far from furniture (and a third of it from objects)
 
 
@@ -92,13 +93,15 @@ def camera_path(room: Room, walk: WalkConfig, rng: np.random.Generator) -> list[
     for i in range(walk.frames):
         turn = 0.9 * turn + rng.normal(0.0, 0.15)  # rad/s of the body, smooth
         nx, nz = x + speed * dt * np.sin(heading), z + speed * dt * np.cos(heading)
-        if _blocked(room, nx, nz, i * dt):
-            heading = _free_heading(room, x, z, heading, speed * dt, i * dt, rng)
+        if _blocked(room, nx, nz, i * dt):  # stop and turn towards a free way, smoothly
+            free = _free_heading(room, x, z, heading, speed * dt, i * dt, rng)
+            heading += float(np.clip(np.angle(np.exp(1j * (free - heading))),
+                                     -BODY_TURN * dt, BODY_TURN * dt))
             turn = 0.0
         else:
             x, z = float(nx), float(nz)
             heading += turn * dt
-        head = float(np.clip(0.95 * head + rng.normal(0.0, 0.08), -1.0, 1.0))
+        head = float(np.clip(0.97 * head + rng.normal(0.0, 0.03), -1.0, 1.0))
         target = heading + np.deg2rad(HEAD_OFFSET_DEG) * head
         yaw += float(np.clip(np.angle(np.exp(1j * (target - yaw))), -max_step, max_step))
         nod = float(np.clip(nod + rng.normal(0.0, 0.4), 8.0, 25.0))
