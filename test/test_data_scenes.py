@@ -140,6 +140,18 @@ def test_dataset_round_trip_and_bad_folder(tmp_path) -> None:
         next(frame_stream('camera'))
 
 
+def test_dataset_of_the_hard_preset_lists_its_classes(tmp_path) -> None:
+    import json
+
+    from neulens_ros.data.dataset import SceneDataset
+    from neulens_ros.data.room import HARD_CLASSES
+    from neulens_ros.tools.gen_dataset import main
+    assert main(['--out', str(tmp_path), '--num', '1', '--size', '160x120',
+                 '--preset', 'hard']) == 0
+    assert json.loads((tmp_path / 'index.json').read_text())['classes'] == list(HARD_CLASSES)
+    assert all(o.class_name in HARD_CLASSES for o in SceneDataset(tmp_path).frame(0).objects)
+
+
 def test_generated_dataset_renders_seed_plus_index() -> None:
     from neulens_ros.data.dataset import GeneratedDataset
     data = GeneratedDataset(SMALL, 3, seed=40)

@@ -37,6 +37,16 @@ def test_timing_lines_round_trip_and_disagreement_is_caught(tmp_path: Path) -> N
     assert not agreement([], {})['agree']  # nothing compared is not agreement
 
 
+def test_demo_walks_are_rendered_whole_in_a_preset_with_walks() -> None:
+    from neulens_ros.data.sequence import WALK_PRESETS
+    from neulens_ros.tools.demo import build_parser, source_overrides
+    walk = source_overrides(build_parser().parse_args(['--source', 'walk', '--frames', '12']))
+    assert walk['source'] == 'walk' and walk['preset'] in WALK_PRESETS
+    assert walk['preload_frames'] == walk['num_frames'] == 12  # continuous, never cycled
+    generated = source_overrides(build_parser().parse_args([]))
+    assert generated['source'] == 'generated' and 'preset' not in generated  # config/source.yaml
+
+
 @pytest.mark.ros
 def test_demo_report_agrees_with_node_logs(tmp_path: Path, ros_env: dict[str, str]) -> None:
     run = subprocess.run([sys.executable, '-m', 'neulens_ros.tools.demo', '--frames', '8',

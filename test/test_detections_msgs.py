@@ -20,6 +20,9 @@ def test_2d_round_trip() -> None:
     np.testing.assert_allclose(out_boxes, boxes)
     assert classes.tolist() == [3, 0]
     np.testing.assert_allclose(scores, [0.9, 0.25])
+    assert [d.id for d in msg.detections] == ['', '']
+    tracked = boxes_to_detection2d_array(Header(), boxes, [3, 0], [1.0, 1.0], ids=['7', '12'])
+    assert [d.id for d in tracked.detections] == ['7', '12']
 
 
 def test_3d_round_trip() -> None:
@@ -72,8 +75,10 @@ def test_3d_length_mismatch_is_rejected(bad: str) -> None:
 
 
 def test_2d_length_mismatch_and_bad_class_id() -> None:
-    with pytest.raises(DataError, match='same length'):
+    with pytest.raises(DataError, match='1 boxes, 2 class ids, 1 scores: all must have the same'):
         boxes_to_detection2d_array(Header(), [[0, 0, 1, 1]], [0, 1], [0.5])
+    with pytest.raises(DataError, match='1 scores, 2 ids: all must have the same length'):
+        boxes_to_detection2d_array(Header(), [[0, 0, 1, 1]], [0], [0.5], ids=['1', '2'])
     msg = boxes_to_detection2d_array(Header(), [[0, 0, 1, 1]], [0], [0.5])
     msg.detections[0].results[0].hypothesis.class_id = 'person'
     with pytest.raises(DataError, match='not an integer'):

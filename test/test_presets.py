@@ -31,7 +31,7 @@ from neulens_ros.train.plan import (FULL_HARD, VAL_SEED, detector_held_out_set,
 SMALL_HARD = DetectorConfig(input_width=64, input_height=64, num_classes=len(HARD_CLASSES))
 # Parameters whose defaults follow the default preset: {node: {parameter: default}}.
 PRESET_DEFAULTS = {'gate': {'gate_checkpoint': GATE, 'detector_checkpoint': DETECTOR},
-                   'supernet': {'checkpoint': DETECTOR}}
+                   'supernet': {'checkpoint': DETECTOR}, 'source': {'preset': DEFAULT_PRESET}}
 
 
 def yaml_parameters(config: str) -> dict:
@@ -138,6 +138,22 @@ def test_link_bench_scores_the_checkpoints_classes(tmp_path: Path,
                 Header(), boxes, classes, [0.9])))
     num_classes = detector_config(detector_metadata(hard[0])).num_classes
     assert detection_map(tmp_path / 'bag', num_classes) == 1.0
+
+
+def test_link_bench_runs_the_graph_on_the_checkpoints_preset(hard: tuple[Path, Path]) -> None:
+    from neulens_ros.tools.bench_link import checkpoint_overrides
+    detector, gate = (str(path) for path in hard)
+    assert checkpoint_overrides(detector, gate) == {
+        'source': {'preset': 'hard'},
+        'gate': {'gate_checkpoint': gate, 'detector_checkpoint': detector},
+        'supernet': {'checkpoint': detector}, 'lifting': {'class_names': list(HARD_CLASSES)}}
+
+
+def test_checkpoint_classes_without_a_list_come_from_the_preset() -> None:
+    from neulens_ros.models.zoo import checkpoint_classes
+    assert checkpoint_classes({'architecture': {'preset': 'hard'}}) == HARD_CLASSES
+    assert checkpoint_classes(detector_metadata(DETECTOR)) == tuple(
+        detector_metadata(DETECTOR)['architecture']['classes'])
 
 
 def test_lifting_node_completes_boxes_by_the_class_names() -> None:

@@ -17,16 +17,19 @@ from neulens_ros.errors import DataError
 
 
 def boxes_to_detection2d_array(header: Any, boxes: Sequence[Sequence[float]],
-                               class_ids: Sequence[int], scores: Sequence[float]
-                               ) -> Detection2DArray:
-    """Detection2DArray from [N, 4] boxes (x0, y0, x1, y1 pixels), class ids and scores."""
-    if not len(boxes) == len(class_ids) == len(scores):
-        raise DataError(f'{len(boxes)} boxes, {len(class_ids)} class ids and {len(scores)} '
-                        'scores: the three must have the same length')
+                               class_ids: Sequence[int], scores: Sequence[float],
+                               ids: Sequence[str] | None = None) -> Detection2DArray:
+    """Detection2DArray from [N, 4] boxes (x0, y0, x1, y1 pixels), class ids and scores;
+    `ids` (e.g. the track id of a ground-truth object) go into Detection2D.id."""
+    given = {'boxes': boxes, 'class ids': class_ids, 'scores': scores,
+             **({} if ids is None else {'ids': ids})}
+    if len({len(values) for values in given.values()}) > 1:
+        raise DataError(', '.join(f'{len(values)} {name}' for name, values in given.items())
+                        + ': all must have the same length')
     out = Detection2DArray(header=header)
-    for box, class_id, score in zip(boxes, class_ids, scores, strict=True):
+    for i, (box, class_id, score) in enumerate(zip(boxes, class_ids, scores, strict=True)):
         x0, y0, x1, y1 = (float(v) for v in box)
-        det = Detection2D(header=header)
+        det = Detection2D(header=header, id=ids[i] if ids is not None else '')
         bbox = BoundingBox2D()
         bbox.center.position.x = (x0 + x1) / 2.0
         bbox.center.position.y = (y0 + y1) / 2.0

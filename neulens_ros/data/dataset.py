@@ -21,7 +21,8 @@ from PIL import Image
 from neulens_ros.bridge.image import depth_to_metres, depth_to_millimetres
 from neulens_ros.data.camera import PinholeCamera
 from neulens_ros.data.frame import RGBDFrame
-from neulens_ros.data.scenes import CLASSES, Scene, SceneConfig, SceneObject, generate_scene
+from neulens_ros.data.scenes import (Scene, SceneConfig, SceneObject, class_names,
+                                     generate_scene)
 from neulens_ros.errors import ConfigError, DataError
 
 
@@ -45,7 +46,8 @@ def write_dataset(folder: Path, config: SceneConfig, seeds: Iterable[int],
     for i, seed in enumerate(tqdm(seeds, desc='rendering', unit='scene', disable=not progress)):
         write_scene(folder, i, generate_scene(config, seed))
     (folder / 'index.json').write_text(json.dumps(
-        {'config': asdict(config), 'seeds': seeds, 'classes': list(CLASSES)}, indent=1))
+        {'config': asdict(config), 'seeds': seeds, 'classes': list(class_names(config.preset))},
+        indent=1))
     return len(seeds)
 
 

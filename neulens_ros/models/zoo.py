@@ -6,6 +6,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from neulens_ros.data.scenes import class_names
 from neulens_ros.errors import CheckpointError
 from neulens_ros.gate.cgg import CompressionGuidingGate
 from neulens_ros.models.names import CHECKPOINTS, DETECTOR, GATE
@@ -27,6 +28,13 @@ def detector_config(meta: dict[str, Any]) -> DetectorConfig:
 def checkpoint_preset(meta: dict[str, Any]) -> str:
     """The scene preset a detector checkpoint was trained on ('easy' before presets)."""
     return str(meta.get('architecture', {}).get('preset', 'easy'))
+
+
+def checkpoint_classes(meta: dict[str, Any]) -> tuple[str, ...]:
+    """The class names of a detector checkpoint, by class id (those of its preset when the
+    metadata does not list them)."""
+    names = meta.get('architecture', {}).get('classes')
+    return tuple(names) if names else class_names(checkpoint_preset(meta))
 
 
 def accuracy_file(detector: str | Path = DETECTOR) -> Path:

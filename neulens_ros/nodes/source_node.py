@@ -1,10 +1,12 @@
 """source_node: publishes colour, depth and CameraInfo with one stamp per frame.
 
-Sources: generated scenes (seeded, with ground truth), the real Middlebury RGB-D sample, a
-folder written by `neulens-gen-data`, or a recorded bag. Depth is registered to the colour
-camera (same optical frame and intrinsics), published as 32FC1 metres or 16UC1 millimetres.
-With `publish_ground_truth`, the generator's 2D boxes go out as a Detection2DArray, for
-accuracy measurements downstream.
+Sources: generated scenes (seeded, with ground truth, of the scene `preset`), walks (a camera
+moving through one room after another, hard preset; rendered for `walk_fps` frames per second,
+by default the publishing rate, so the camera moves in real time), the real Middlebury RGB-D
+sample, or a folder written by `neulens-gen-data`. Depth is registered to the colour camera
+(same optical frame and intrinsics), published as 32FC1 metres or 16UC1 millimetres. With
+`publish_ground_truth`, the generator's 2D boxes go out as a Detection2DArray (a walk's
+objects with their track id in Detection2D.id), for accuracy measurements downstream.
 """
 
 from __future__ import annotations
@@ -21,18 +23,22 @@ from vision_msgs.msg import Detection2DArray
 from neulens_ros.bridge.camera_info import camera_to_info
 from neulens_ros.bridge.detections import boxes_to_detection2d_array
 from neulens_ros.bridge.image import depth_to_millimetres, numpy_to_image
+from neulens_ros.data.scene_types import PRESETS
 from neulens_ros.data.scenes import is_labelled
-from neulens_ros.data.sequence import RGBDFrame, frame_stream
+from neulens_ros.data.sequence import SOURCES, RGBDFrame, frame_stream
+from neulens_ros.models.names import DEFAULT_PRESET
 from neulens_ros.nodes.common import make_qos, publisher_events, qos_specs, run
 from neulens_ros.nodes.params import ParamSpec, declare_parameters
 from neulens_ros.nodes.stage_timing import LOG_TIMING, StageTimingPublisher
 
 PARAMS = [
     ParamSpec('source', 'generated', 'Where frames come from', read_only=True,
-              choices=('generated', 'sample', 'folder')),
+              choices=SOURCES),
     ParamSpec('folder', '', "Data set folder (source 'folder')", read_only=True),
-    ParamSpec('seed', 0, 'Seed of the generated scenes', read_only=True, minimum=0,
-              maximum=2**31 - 1),
+    ParamSpec('preset', DEFAULT_PRESET, "Scene preset of the generated scenes (walks: 'hard')",
+              read_only=True, choices=PRESETS),
+    ParamSpec('seed', 0, 'Seed of the first generated scene or walk', read_only=True,
+              minimum=0, maximum=2**31 - 1),
     ParamSpec('density', 'mixed', 'Generated scene density', read_only=True,
               choices=('dense', 'sparse', 'mixed')),
     ParamSpec('width', 640, 'Generated frame width', read_only=True, minimum=32, maximum=4096,
@@ -40,9 +46,13 @@ PARAMS = [
     ParamSpec('height', 480, 'Generated frame height', read_only=True, minimum=32,
               maximum=4096, units='px'),
     ParamSpec('rate_hz', 5.0, 'Publishing rate', minimum=0.1, maximum=120.0, units='Hz'),
+    ParamSpec('walk_fps', 0.0, 'Frame rate a walk is rendered for: how far the camera moves '
+              'between frames (0 = rate_hz at start: real time)', read_only=True,
+              minimum=0.0, maximum=120.0, units='Hz'),
     ParamSpec('preload_frames', 10, 'Distinct frames prepared before the first one is sent, '
               'then cycled, so rendering never delays the stream (0 = prepare each frame on '
-              'the fly)', read_only=True, minimum=0, maximum=10000),
+              'the fly; a walk jumps back to its start after them)', read_only=True, minimum=0,
+              maximum=10000),
     ParamSpec('num_frames', 0, 'Stop after this many frames (0 = run forever, looping)',
               read_only=True, minimum=0, maximum=10**9),
     ParamSpec('start_delay_s', 0.0, 'Wait this long before the first frame (lets '
@@ -99,7 +109,8 @@ class SourceNode(Node):
     def open_stream(self, values: dict) -> Iterator[RGBDFrame]:
         stream = frame_stream(values['source'], folder=values['folder'], seed=values['seed'],
                               density=values['density'], width=values['width'],
-                              height=values['height'])
+                              height=values['height'], preset=values['preset'],
+                              walk_fps=values['walk_fps'] or values['rate_hz'])
         if values['preload_frames']:
             started = time.monotonic()
             pool = list(itertools.islice(stream, values['preload_frames']))
@@ -158,7 +169,7 @@ class SourceNode(Node):
             truth = [o for o in frame.objects if is_labelled(o, width, height)]
             self.pub_truth.publish(boxes_to_detection2d_array(
                 header, [o.box2d for o in truth], [o.class_id for o in truth],
-                [1.0] * len(truth)))
+                [1.0] * len(truth), [str(o.track_id) if o.track_id >= 0 else '' for o in truth]))
         self.published += 1
         self.timing.publish(header, start, self.get_clock().now(), bytes_in=0,
                             bytes_out=len(color.data) + len(depth.data))

@@ -10,10 +10,11 @@ frames run three times:
 - full_frame:  full-frame offloading of the same detector: every tile at full width
                (2 x 2 tiles covering the frame, one JPEG of the whole input);
 - image_width: one width for the whole image (every tile at level 2, c = 0.5).
-Each run records a bag; the comparison (end-to-end latency, transmission time, bytes per frame,
-frames dropped, mAP@0.5 over the detector's classes against the generator's ground truth) goes
-to JSON, Markdown and a PNG. Namespaces and processes are cleaned up (by PID) even when
-interrupted.
+The graph runs the given detector and gate (the source renders the detector's preset, the
+lifting names its classes). Each run records a bag; the comparison (end-to-end latency,
+transmission time, bytes per frame, frames dropped, mAP@0.5 over the detector's classes against
+the generator's ground truth) goes to JSON, Markdown and a PNG. Namespaces and processes are
+cleaned up (by PID) even when interrupted.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ from neulens_ros.eval.map import mean_ap
 from neulens_ros.launching import ProcessGroup, dds_environment, node_command
 from neulens_ros.link.netns import TwoHostLink, available
 from neulens_ros.link.scheduler import PRESETS
-from neulens_ros.models.zoo import DETECTOR, GATE, detector_config, detector_metadata
+from neulens_ros.models.zoo import (DETECTOR, GATE, checkpoint_classes, checkpoint_preset,
+                                    detector_config, detector_metadata)
 from neulens_ros.report.frames import load_frames
 from neulens_ros.report.summary import summarize
 from neulens_ros.topology import load_topology
@@ -48,21 +50,30 @@ VARIANTS = {
 HEADSET = ('source', 'gate', 'lifting', 'recorder')
 
 
+def checkpoint_overrides(detector: str, gate: str) -> dict[str, dict[str, Any]]:
+    """Node parameters that run `detector` and `gate`: the edge and the headset load them,
+    the source renders the detector's preset and the lifting names its classes."""
+    meta = detector_metadata(detector)
+    return {'source': {'preset': checkpoint_preset(meta)},
+            'gate': {'gate_checkpoint': gate, 'detector_checkpoint': detector},
+            'supernet': {'checkpoint': detector},
+            'lifting': {'class_names': list(checkpoint_classes(meta))}}
+
+
 def run_variant(name: str, link: TwoHostLink, frames: int, rate: float, out: Path,
-                checkpoints: tuple[str, str]) -> Path:
-    """Run the graph once across `link` with the (detector, gate) `checkpoints`; returns the
-    bag folder."""
+                checkpoints: dict[str, dict[str, Any]]) -> Path:
+    """Run the graph once across `link` with the nodes' `checkpoints` parameters
+    (checkpoint_overrides); returns the bag folder."""
     nodes = {n.name: n for n in load_topology()}
-    detector, gate = checkpoints
-    overrides = {
+    own = {
         'source': {'num_frames': frames, 'preload_frames': frames, 'rate_hz': rate,
                    'start_delay_s': 8.0, 'seed': 500},
-        'gate': {'tile_encoding': 'jpeg_mosaic', 'gate_checkpoint': gate,
-                 'detector_checkpoint': detector, **VARIANTS[name]},
-        'supernet': {'stale_after_ms': 2000.0, 'checkpoint': detector},
-        'lifting': {},
+        'gate': {'tile_encoding': 'jpeg_mosaic', **VARIANTS[name]},
+        'supernet': {'stale_after_ms': 2000.0},
         'recorder': {'output_dir': str(out), 'bag_name': name},
     }
+    overrides = {node: {**checkpoints.get(node, {}), **own.get(node, {})}
+                 for node in (*HEADSET, 'supernet')}
     base = dds_environment(None)
     logs = out / 'logs' / name
     with ProcessGroup(env={**base, **link.env_for('b')}, log_dir=logs) as edge, \
@@ -147,18 +158,19 @@ def main(argv: list[str] | None = None) -> int:
     if not ok:
         print(f'neulens-bench link: cannot run here: {reason}')
         return 2
-    meta = detector_metadata(args.detector)
+    checkpoints = checkpoint_overrides(args.detector, args.gate)
     args.out.mkdir(parents=True, exist_ok=True)
     bags = {}
     for name in args.variants.split(','):
         print(f'neulens-bench link: {name} over the {args.preset} link ...', flush=True)
         with TwoHostLink(args.preset, stats_path=args.out / f'{name}_link.json') as link:
             bags[name] = run_variant(name, link, args.frames, args.rate, args.out,
-                                     (args.detector, args.gate))
-    rows = compare(bags, detector_config(meta).num_classes)
+                                     checkpoints)
+    rows = compare(bags, detector_config(detector_metadata(args.detector)).num_classes)
     result = {'preset': args.preset, 'link': PRESETS[args.preset].__dict__,
               'frames': args.frames, 'rate_hz': args.rate, 'detector': args.detector,
-              'gate': args.gate, 'variants': rows}
+              'gate': args.gate, 'scene_preset': checkpoints['source']['preset'],
+              'variants': rows}
     (args.out / 'link.json').write_text(json.dumps(result, indent=1, default=float))
     png = plot(rows, args.out)
     for name, row in rows.items():

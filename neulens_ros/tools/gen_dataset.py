@@ -1,6 +1,7 @@
 """neulens-gen-data: render a data set of generated RGB-D scenes with ground truth.
 
     neulens-gen-data --out data/val --num 200 --seed 100000 --size 640x480 --density mixed
+    neulens-gen-data --out data/hard --num 50 --preset hard
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ import time
 from pathlib import Path
 
 from neulens_ros.data.dataset import write_dataset
-from neulens_ros.data.scenes import DENSITIES, SceneConfig
+from neulens_ros.data.scenes import DENSITIES, PRESETS, SceneConfig
 from neulens_ros.errors import NeulensError
+from neulens_ros.models.names import DEFAULT_PRESET
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -30,9 +32,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--seed', type=int, default=0, help='seed of the first scene')
     parser.add_argument('--size', type=parse_size, default=(640, 480), help='WIDTHxHEIGHT')
     parser.add_argument('--density', choices=DENSITIES, default='mixed')
+    parser.add_argument('--preset', choices=PRESETS, default=DEFAULT_PRESET, help='scene preset')
     args = parser.parse_args(argv)
     try:
-        config = SceneConfig(width=args.size[0], height=args.size[1], density=args.density)
+        config = SceneConfig(width=args.size[0], height=args.size[1], density=args.density,
+                             preset=args.preset)
     except NeulensError as exc:
         parser.error(str(exc))
     started = time.monotonic()

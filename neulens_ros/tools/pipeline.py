@@ -8,6 +8,8 @@ same parameter files, same topics, one OS process per node. Stops on Ctrl-C (or 
     neulens-pipeline --record-bag --duration 20   # record a bag for 20 s
     neulens-pipeline --role edge                  # only the edge half (supernet)
     neulens-pipeline --set source.rate_hz=10 --set gate.policy=uniform
+    neulens-pipeline --set source.source=walk --set source.preset=hard \
+        --set source.preload_frames=150           # a camera walking through rooms
 """
 
 from __future__ import annotations
