@@ -40,7 +40,8 @@ SIZES = {'box': ((0.3, 0.8), (0.25, 0.8)), 'cylinder': ((0.2, 0.5), (0.4, 1.1)),
          'pyramid': ((0.35, 0.8), (0.3, 0.7))}
 ROUND = ('sphere', 'cylinder', 'cone')
 SCALE = (0.6, 1.1)  # every solid's sizes are scaled by one factor drawn from this range
-PERIODS = (1.8, 2.5)  # pattern periods across an object's largest side
+PERIODS = (1.3, 1.8)  # pattern periods across an object's largest side
+DARK = 0.2  # brightness of a pattern's dark parts relative to its light parts
 MOVING_SHARE = 0.25  # share of objects of interest that slide across the floor
 SPEED = (0.2, 0.8)  # m/s of a moving object
 
@@ -272,7 +273,7 @@ def _surface_colour(item: Item, p_world: np.ndarray) -> np.ndarray:
     rot = yaw_matrix(item.shape.yaw)
     p = (p_world - np.array([item.shape.x, 0.0, item.shape.z])) @ rot  # object frame
     value = pattern(item.surface, p, item.period)
-    shade = 0.35 + 0.65 * value
+    shade = DARK + (1.0 - DARK) * value
     return shade[:, None] * np.asarray(item.colour)
 
 
@@ -305,7 +306,7 @@ def _background(room: Room, origin: np.ndarray, dirs: np.ndarray
         if inside.any():
             q = np.stack([wall_u[inside], p[inside, 1], np.zeros(int(inside.sum()))], axis=1)
             value = pattern(poster.surface, q, poster.period)
-            albedo[inside] = (0.35 + 0.65 * value)[:, None] * np.asarray(poster.colour)
+            albedo[inside] = (DARK + (1.0 - DARK) * value)[:, None] * np.asarray(poster.colour)
     normals = np.array([[0, 1, 0], [-1, 0, 0], [1, 0, 0], [0, 0, -1], [0, 0, 1]],
                        np.float64)[which]
     return t, albedo, normals
