@@ -22,6 +22,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from neulens_ros.data.scenes import PRESETS, class_names
@@ -30,6 +31,7 @@ from neulens_ros.models.names import DEFAULT_PRESET
 from neulens_ros.supernet.detector import DetectorConfig, TileDetector
 from neulens_ros.train.data import load_set
 from neulens_ros.train.plan import plan_for, training_set, validation_set
+from neulens_ros.train.pretrain import Pretraining, pretrain_backbone
 from neulens_ros.train.supernet import SupernetTraining, train_supernet
 
 STAGES = ('data', 'supernet', 'labels', 'gate', 'calibrate', 'eval', 'export')
@@ -135,6 +137,13 @@ def main(argv: list[str] | None = None) -> int:
           f'({time.monotonic() - started:.0f} s)')
     ckpt = work / 'supernet.ckpt'
     if not args.detector and ('supernet' in stages or ckpt.is_file()):
+        if not ckpt.is_file() and plan.pretrain_steps:
+            pre = pretrain_backbone(model, train, Pretraining(plan.pretrain_steps,
+                                                              seed=args.seed), progress)
+            (work / 'pretrain_history.json').write_text(json.dumps(pre))
+            print(f'neulens-train: backbone pre-trained on object crops, batch accuracy '
+                  f'{np.mean([r["accuracy"] for r in pre[-50:]]):.2f} over the last 50 steps '
+                  f'({time.monotonic() - started:.0f} s)')
         cfg = SupernetTraining(steps=plan.supernet_steps, batch_size=plan.batch_size,
                                seed=args.seed)
         history = train_supernet(model, train, cfg, ckpt, log=None, progress=progress)

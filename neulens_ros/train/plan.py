@@ -22,15 +22,17 @@ class Plan:
     gate_epochs: int
     val_render: tuple[int, int]
     calibration_scenes: int
+    pretrain_steps: int = 0  # backbone pre-training on object crops (train/pretrain.py)
 
 
 FULL = Plan(train_scenes=3000, val_scenes=300, label_scenes=250, supernet_steps=1200,
             batch_size=16, gate_epochs=30, val_render=(640, 480), calibration_scenes=200)
 SMOKE = Plan(train_scenes=24, val_scenes=8, label_scenes=6, supernet_steps=4, batch_size=4,
-             gate_epochs=2, val_render=(320, 240), calibration_scenes=6)
-# The hard preset's 12 texture classes need twice the supernet steps of the easy ones; its
+             gate_epochs=2, val_render=(320, 240), calibration_scenes=6, pretrain_steps=2)
+# The hard preset's 12 texture classes need the backbone pre-trained on object crops; its
 # gate labels 150 scenes (the gate's learning curve is flat beyond a quarter of the easy 250).
-FULL_HARD = replace(FULL, supernet_steps=2400, label_scenes=150, calibration_scenes=120)
+FULL_HARD = replace(FULL, supernet_steps=1500, label_scenes=150, calibration_scenes=120,
+                    pretrain_steps=600)
 VAL_SEED = 1_000_000  # validation scenes never overlap the training seeds
 # Held-out walks: two seed ranges no training, validation or calibration set draws from
 WALK_SEEDS = (2_000_000, 3_000_000)
