@@ -87,12 +87,14 @@ def integers(spec: ParamSpec, value: float) -> int | list[int]:
     return [number] * len(spec.default) if isinstance(spec.default, list) else number
 
 
-def integer_near_default(spec: ParamSpec) -> int | list[int]:
-    """A valid integer value for a float knob, different from its default where possible."""
-    if isinstance(spec.default, list):
-        return [round(v) for v in spec.default]
-    value = round(spec.default)
-    if value == spec.default:
+def integer_near_default(node: str, spec: ParamSpec) -> int | list[int]:
+    """A valid integer value for a float knob, different from the value the node started
+    with where possible (near it, so a duration limit never ends the node mid-test)."""
+    start = OVERRIDES.get(node, {}).get(spec.name, spec.default)
+    if isinstance(start, list):
+        return [round(v) for v in start]
+    value = round(start)
+    if value == start:
         value += 1 if value + 1 <= spec.maximum else -1
     return value
 
@@ -101,7 +103,7 @@ def integer_near_default(spec: ParamSpec) -> int | list[int]:
 def test_integer_for_float_knob_is_set_as_double(nodes: Nodes, node: str,
                                                  spec: ParamSpec) -> None:
     before = nodes.get(node, spec.name)
-    value = integer_near_default(spec)
+    value = integer_near_default(node, spec)
     sent = to_parameter_value(value)
     assert sent.type in (ParameterType.PARAMETER_INTEGER, ParameterType.PARAMETER_INTEGER_ARRAY)
     result = nodes.set(node, spec.name, sent)
@@ -138,14 +140,15 @@ def test_integers_for_all_float_knobs_at_once(nodes: Nodes, entry: NodeEntry) ->
     knobs = [spec for name, spec in FLOAT_KNOBS if name == entry.name]
     before = [nodes.get(entry.name, spec.name) for spec in knobs]
     request = SetParametersAtomically.Request(parameters=[
-        ParameterMsg(name=spec.name, value=to_parameter_value(integer_near_default(spec)))
+        ParameterMsg(name=spec.name,
+                     value=to_parameter_value(integer_near_default(entry.name, spec)))
         for spec in knobs])
     result = nodes.services(entry.name).call(SetParametersAtomically,
                                              'set_parameters_atomically', request).result
     assert result.successful, result.reason
     for spec in knobs:
         assert from_parameter_value(nodes.get(entry.name, spec.name)) == pytest.approx(
-            integer_near_default(spec))
+            integer_near_default(entry.name, spec))
     for spec, value in zip(knobs, before, strict=True):
         assert nodes.set(entry.name, spec.name, value).successful
 

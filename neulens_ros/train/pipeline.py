@@ -198,7 +198,7 @@ def export(model: TileDetector, gate: CompressionGuidingGate, work: Path, out: P
                           training_command=commands[1], **common)
     gate_meta = save_checkpoint(out / f'{gate_name}.pt', gate, 'gate',
                                 {'num_levels': 5, 'channels': 64, 'input': 28},
-                                label_p=LABEL_P, label_k=list(LABEL_K),
+                                preset=preset, label_p=LABEL_P, label_k=list(LABEL_K),
                                 caution=calibration['caution'], calibration=calibration,
                                 metrics={k: v for k, v in gate_summary.items()
                                          if k != 'history'},
