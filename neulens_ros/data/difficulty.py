@@ -97,10 +97,10 @@ def _frame(config: SceneConfig, seed: int) -> tuple[Scene, float, int]:
         return generate_scene(config, seed), 0.0, 0
     room, pose = room_of_seed(config, seed)
     scene, owners = render_room_owners(config, room, pose, seed)
-    return scene, _clutter_share(room, owners, scene), _distractors(room, owners)
+    return scene, _clutter_share(room, owners), _distractors(room, owners)
 
 
-def _clutter_share(room: Room, owners: np.ndarray, scene: Scene) -> float:
+def _clutter_share(room: Room, owners: np.ndarray) -> float:
     """Share of pixels showing furniture or distractors (posters are part of the wall)."""
     clutter = [i + 1 for i, item in enumerate(room.items) if item.label < 0]
     return float(np.isin(owners, clutter).mean())

@@ -19,6 +19,7 @@ Frames: world W (x right, y up, z forward), camera optical frame C (x right, y d
 
 from __future__ import annotations
 
+import colorsys
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -129,7 +130,6 @@ def _bounce(value: float, limit: float) -> float:
 
 def _colour(rng: np.random.Generator) -> tuple[float, float, float]:
     """A colour drawn independently of any class: random hue, saturation and value."""
-    import colorsys
     rgb = colorsys.hsv_to_rgb(rng.random(), rng.uniform(0.25, 0.9), rng.uniform(0.45, 0.95))
     return tuple(float(c) for c in rgb)
 
@@ -267,14 +267,19 @@ def pattern(surface: str, p: np.ndarray, period: float) -> np.ndarray:
     return np.ones(len(p))
 
 
+def _patterned(surface: str, p: np.ndarray, period: float,
+               colour: tuple[float, float, float]) -> np.ndarray:
+    """[N, 3] albedo at pattern-frame points p [N, 3]: `colour` where the pattern is 1, a
+    darker shade of it (DARK) where it is 0."""
+    shade = DARK + (1.0 - DARK) * pattern(surface, p, period)
+    return shade[:, None] * np.asarray(colour)
+
+
 def _surface_colour(item: Item, p_world: np.ndarray) -> np.ndarray:
-    """[N, 3] albedo of `item` at world points: light colour where the pattern is 1, a
-    darker shade of it where it is 0."""
+    """[N, 3] albedo of `item` at world points [N, 3]."""
     rot = yaw_matrix(item.shape.yaw)
     p = (p_world - np.array([item.shape.x, 0.0, item.shape.z])) @ rot  # object frame
-    value = pattern(item.surface, p, item.period)
-    shade = DARK + (1.0 - DARK) * value
-    return shade[:, None] * np.asarray(item.colour)
+    return _patterned(item.surface, p, item.period, item.colour)
 
 
 def _background(room: Room, origin: np.ndarray, dirs: np.ndarray
@@ -305,8 +310,7 @@ def _background(room: Room, origin: np.ndarray, dirs: np.ndarray
                   & (p[:, 1] <= poster.up[1]))
         if inside.any():
             q = np.stack([wall_u[inside], p[inside, 1], np.zeros(int(inside.sum()))], axis=1)
-            value = pattern(poster.surface, q, poster.period)
-            albedo[inside] = (DARK + (1.0 - DARK) * value)[:, None] * np.asarray(poster.colour)
+            albedo[inside] = _patterned(poster.surface, q, poster.period, poster.colour)
     normals = np.array([[0, 1, 0], [-1, 0, 0], [1, 0, 0], [0, 0, -1], [0, 0, 1]],
                        np.float64)[which]
     return t, albedo, normals

@@ -14,7 +14,7 @@ from typing import Iterator
 
 import numpy as np
 
-from neulens_ros.data.room import Pose, Room, generate_room, render_room
+from neulens_ros.data.room import Item, Pose, Room, generate_room, render_room
 from neulens_ros.data.scene_types import Scene, SceneConfig
 from neulens_ros.errors import ConfigError
 
@@ -49,31 +49,33 @@ class WalkConfig:
             raise ConfigError('invalid WalkConfig: ' + '; '.join(problems))
 
 
-def _blocked(room: Room, x: float, z: float, time_s: float) -> bool:
-    if max(abs(x), abs(z)) > room.half - 1.2:
+def _blocked(half: float, items: tuple[Item, ...], x: float, z: float) -> bool:
+    """Whether the body at (x, z) is too near a wall of the room (half size `half`) or one of
+    `items` (where they are at that moment)."""
+    if max(abs(x), abs(z)) > half - 1.2:
         return True
     return any(np.hypot(i.shape.x - x, i.shape.z - z)
                < CLEARANCE_M / (1.0 if i.furniture else 3.0)
                + 0.5 * np.hypot(i.shape.size[0], i.shape.size[2])
-               for i in room.at(time_s))
+               for i in items)
 
 
 def _start(room: Room, rng: np.random.Generator) -> tuple[float, float]:
     for _ in range(500):
         x, z = rng.uniform(-room.half + 1.2, room.half - 1.2, 2)
-        if not _blocked(room, float(x), float(z), 0.0):
+        if not _blocked(room.half, room.items, float(x), float(z)):
             return float(x), float(z)
     return 0.0, 0.0
 
 
-def _free_heading(room: Room, x: float, z: float, heading: float, step: float,
-                  time_s: float, rng: np.random.Generator) -> float:
+def _free_heading(half: float, items: tuple[Item, ...], x: float, z: float, heading: float,
+                  step: float, rng: np.random.Generator) -> float:
     """The heading nearest the current one (left or right first at random) whose next step is
     free; the opposite heading when none is."""
     sign = 1.0 if rng.random() < 0.5 else -1.0
     for delta in np.deg2rad(np.arange(20.0, 180.0, 20.0)):
         for h in (heading + sign * delta, heading - sign * delta):
-            if not _blocked(room, x + step * np.sin(h), z + step * np.cos(h), time_s):
+            if not _blocked(half, items, x + step * np.sin(h), z + step * np.cos(h)):
                 return float(h)
     return float(heading + np.pi)
 
@@ -93,8 +95,9 @@ def camera_path(room: Room, walk: WalkConfig, rng: np.random.Generator) -> list[
     for i in range(walk.frames):
         turn = 0.9 * turn + rng.normal(0.0, 0.15)  # rad/s of the body, smooth
         nx, nz = x + speed * dt * np.sin(heading), z + speed * dt * np.cos(heading)
-        if _blocked(room, nx, nz, i * dt):  # stop and turn towards a free way, smoothly
-            free = _free_heading(room, x, z, heading, speed * dt, i * dt, rng)
+        items = room.at(i * dt)
+        if _blocked(room.half, items, nx, nz):  # stop and turn towards a free way, smoothly
+            free = _free_heading(room.half, items, x, z, heading, speed * dt, rng)
             heading += float(np.clip(np.angle(np.exp(1j * (free - heading))),
                                      -BODY_TURN * dt, BODY_TURN * dt))
             turn = 0.0
