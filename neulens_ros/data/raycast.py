@@ -8,6 +8,8 @@ import numpy as np
 from neulens_ros.data.camera import PinholeCamera
 from neulens_ros.data.shapes import Shape, yaw_matrix
 
+BoxPose = dict[str, tuple]  # SceneObject centre, size and rotation
+
 
 def candidate_pixels(shape: Shape, cam: PinholeCamera, cam_to_world: np.ndarray,
                      origin: np.ndarray) -> np.ndarray:
@@ -48,3 +50,13 @@ def visible_box(mask: np.ndarray) -> tuple[tuple[int, int, int, int], int]:
     if not len(xs):
         return (0, 0, 0, 0), 0
     return (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1), len(xs)
+
+
+def box_in_camera(shape: Shape, cam_to_world: np.ndarray, origin: np.ndarray) -> BoxPose:
+    """The 3D box of `shape` in the optical frame of a camera at `origin` (world, metres) with
+    rotation `cam_to_world` [3, 3]: SceneObject's centre (metres), size and rotation."""
+    world_to_cam = cam_to_world.T
+    return {'centre': tuple(float(v) for v in world_to_cam @ (shape.centre - origin)),
+            'size': tuple(float(v) for v in shape.size),
+            'rotation': tuple(tuple(float(v) for v in row)
+                              for row in world_to_cam @ yaw_matrix(shape.yaw))}

@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from neulens_ros.data.raycast import candidate_pixels, texture_at, visible_box
+from neulens_ros.data.raycast import box_in_camera, candidate_pixels, texture_at, visible_box
 from neulens_ros.data.scene_types import Scene, SceneConfig, SceneObject, textures
 from neulens_ros.data.shapes import CLASSES as GEOMETRIES
 from neulens_ros.data.shapes import Shape, yaw_matrix
@@ -383,7 +383,6 @@ def _ground_truth(items: tuple[Item, ...], owner: np.ndarray, own_pixels: np.nda
                   ) -> tuple[tuple[SceneObject, ...], np.ndarray]:
     """Objects of interest with any visible pixel, and the masks renumbered to them."""
     masks = np.zeros(owner.shape, np.int32)
-    world_to_cam = cam_to_world.T
     objects = []
     for i, item in enumerate(items):
         mask = owner == i + 1
@@ -395,11 +394,8 @@ def _ground_truth(items: tuple[Item, ...], owner: np.ndarray, own_pixels: np.nda
         objects.append(SceneObject(
             class_id=item.label, class_name=HARD_CLASSES[item.label], box2d=box,
             visible_pixels=visible, visibility=visible / own_pixels[i],
-            centre=tuple(float(c) for c in world_to_cam @ (shape.centre - origin)),
-            size=tuple(float(c) for c in shape.size),
-            rotation=tuple(tuple(float(c) for c in row)
-                           for row in world_to_cam @ yaw_matrix(shape.yaw)),
-            yaw=float(shape.yaw - camera_yaw), track_id=i))
+            yaw=float(shape.yaw - camera_yaw), track_id=i,
+            **box_in_camera(shape, cam_to_world, origin)))
     return tuple(objects), masks
 
 

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from neulens_ros.data.raycast import candidate_pixels, texture_at, visible_box
+from neulens_ros.data.raycast import box_in_camera, candidate_pixels, texture_at, visible_box
 from neulens_ros.data.room import HARD_CLASSES, generate_room_scene
 from neulens_ros.data.scene_types import (DENSITIES, PRESETS, Scene, SceneConfig, SceneObject,
                                           is_labelled, textures)
-from neulens_ros.data.shapes import CLASSES, Shape, yaw_matrix
+from neulens_ros.data.shapes import CLASSES, Shape
 
 __all__ = ['CLASSES', 'DENSITIES', 'PRESETS', 'Scene', 'SceneConfig', 'SceneObject',
            'class_names', 'generate_scene', 'is_labelled', 'render', 'sample_shapes', 'textures']
@@ -126,16 +126,10 @@ def render(config: SceneConfig, shapes: list[Shape], seed: int = 0) -> Scene:
 def _ground_truth(shape: Shape, label: int, masks: np.ndarray, own_pixels: int,
                   cam_to_world: np.ndarray, origin: np.ndarray) -> SceneObject:
     box, visible = visible_box(masks == label)
-    world_to_cam = cam_to_world.T
-    centre = world_to_cam @ (shape.centre - origin)
-    rotation = world_to_cam @ yaw_matrix(shape.yaw)
     return SceneObject(class_id=shape.class_id, class_name=CLASSES[shape.class_id],
                        box2d=box, visible_pixels=visible,
                        visibility=visible / own_pixels if own_pixels else 0.0,
-                       centre=tuple(float(v) for v in centre),
-                       size=tuple(float(v) for v in shape.size),
-                       rotation=tuple(tuple(float(v) for v in row) for row in rotation),
-                       yaw=shape.yaw)
+                       yaw=shape.yaw, **box_in_camera(shape, cam_to_world, origin))
 
 
 def class_names(preset: str) -> tuple[str, ...]:
