@@ -26,6 +26,7 @@ from neulens_ros.eval.stream import (STREAM_CAUTIONS, cgg_name, evaluate_stream,
 from neulens_ros.gate.prior import PriorConfig
 from neulens_ros.models.zoo import (CHECKPOINTS, checkpoint_preset, load_detector,
                                     load_gate)
+from neulens_ros.tools.gen_dataset import parse_size
 from neulens_ros.train.data import load_set
 from neulens_ros.train.plan import FULL, WALK_SEEDS, held_out_walks
 
@@ -84,7 +85,7 @@ def _parser() -> argparse.ArgumentParser:
                         help='first seed of the second held-out range, reported separately')
     parser.add_argument('--second-walks', type=int, default=None,
                         help='walks of the second range (default: --walks; 0: none)')
-    parser.add_argument('--render', default='x'.join(map(str, FULL.val_render)),
+    parser.add_argument('--render', type=parse_size, default=FULL.val_render,
                         help='render size WIDTHxHEIGHT before the resize to the input')
     parser.add_argument('--cautions', default=','.join(f'{c:g}' for c in STREAM_CAUTIONS),
                         help="gate cautions beside the gate's shipped one")
@@ -99,11 +100,6 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument('--threads', type=int, default=1, help='torch threads')
     parser.add_argument('--quiet', action='store_true', help='no progress bars')
     return parser
-
-
-def _size(text: str) -> tuple[int, int]:
-    width, _, height = text.partition('x')
-    return int(width), int(height)
 
 
 def _load(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tuple[Any, ...]:
@@ -124,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error('--walks must be >= 1, --frames >= 2, --second-walks and --label-frames '
                      '>= 0')
     try:
-        prior, render = _prior(args), _size(args.render)
+        prior, render = _prior(args), args.render
         cautions = [float(c) for c in args.cautions.split(',') if c]
     except (ConfigError, ValueError) as exc:
         parser.error(str(exc))
