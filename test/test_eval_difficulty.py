@@ -27,3 +27,12 @@ def test_a_detector_of_another_preset_is_refused(tmp_path, capsys) -> None:
 def test_too_few_frames() -> None:
     with pytest.raises(SystemExit):
         main(['--frames', '1'])
+
+
+def test_detector_requirements_come_from_its_uniform_levels(tmp_path) -> None:
+    assert main(['--preset', 'easy', '--frames', '3', '--detector', 'neulens_detector',
+                 '--out', str(tmp_path)]) == 1  # the easy preset misses the data requirements
+    values = json.loads((tmp_path / 'difficulty.json').read_text())['values']
+    assert 0.0 < values['map50_level3'] <= values['map50_level0'] <= 1.0
+    assert values['level3_loss_points'] == pytest.approx(
+        100 * (values['map50_level0'] - values['map50_level3']))

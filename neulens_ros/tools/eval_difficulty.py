@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from neulens_ros.data.difficulty import DATA_TARGETS, DETECTOR_TARGETS, check, data_properties
 from neulens_ros.data.scene_types import PRESETS, SceneConfig
@@ -29,7 +28,7 @@ NARROWEST = 3  # the narrowest computed level (level 4 skips the tile)
 
 def detector_properties(name: str, preset: str, frames: int, cache: Path) -> dict[str, Any]:
     """Uniform level 0 and narrowest-level mAP@0.5 of detector `name` on held-out frames."""
-    from neulens_ros.eval.detector import SHIP_HALO, SHIP_K, SHIP_P, run_variant
+    from neulens_ros.eval.detector import WIDTH, level_jobs, run_variant
     from neulens_ros.models.zoo import checkpoint_preset, load_detector
     from neulens_ros.supernet.macs import MacTable
     from neulens_ros.train.data import load_set
@@ -40,9 +39,8 @@ def detector_properties(name: str, preset: str, frames: int, cache: Path) -> dic
                            f'{preset!r}: pass --preset {trained_on} or a {preset} detector')
     size = (model.config.input_width, model.config.input_height)
     data = load_set(held_out_set(frames, size, preset), cache)
-    table = MacTable(model)
-    maps = {level: run_variant(model, data, SHIP_P, SHIP_K, SHIP_HALO,
-                               lambda i, lv=level: np.full(SHIP_K ** 2, lv), table)['map50']
+    table, jobs = MacTable(model), level_jobs({})
+    maps = {level: run_variant(model, data, *jobs[WIDTH[level]], table)['map50']
             for level in (0, NARROWEST)}
     return {'detector': str(name), 'map50_level0': maps[0],
             f'map50_level{NARROWEST}': maps[NARROWEST],
