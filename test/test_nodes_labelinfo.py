@@ -117,3 +117,23 @@ def test_detections_carry_dataset_ids_and_late_joiners_get_label_info(
     assert len(infos) == 1, 'the late subscriber got no LabelInfo'
     assert label_info_classes(infos[0]) == dict(zip(IDS, NAMES, strict=True))
     assert infos[0].threshold == pytest.approx(0.3)
+
+
+def test_link_bench_uses_the_checkpoints_ids(tmp_path: Path) -> None:
+    from rclpy.serialization import serialize_message
+    from std_msgs.msg import Header
+
+    from neulens_ros.bag.writer import BagWriter
+    from neulens_ros.bridge.detections import boxes_to_detection2d_array
+    from neulens_ros.tools.bench_link import checkpoint_overrides, detection_map
+    checkpoint = relabelled_checkpoint(tmp_path)
+    lifting = checkpoint_overrides(str(checkpoint), 'neulens_cgg')['lifting']['class_names']
+    assert lifting[62] == 'chair' and lifting[1] == 'person'  # indexed by the id on the wire
+    boxes = np.array([[10, 10, 50, 50], [60, 60, 90, 90]], float)
+    with BagWriter(tmp_path / 'bag') as bag:
+        for topic in ('/ground_truth/detections_2d', '/neulens/detections_2d'):
+            bag.add_topic(topic, 'vision_msgs/msg/Detection2DArray')
+            bag.write(topic, 1, serialize_message(boxes_to_detection2d_array(
+                Header(), boxes, [62, 18], [0.9, 0.8])))
+    labels = checkpoint_labels(detector_metadata(checkpoint))
+    assert detection_map(tmp_path / 'bag', labels) == pytest.approx(1.0)
