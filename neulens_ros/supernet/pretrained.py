@@ -31,7 +31,7 @@ from neulens_ros.supernet.backbones import InvertedResidual
 
 # own name pieces -> torchvision's, in the detector (ResNet-style) backbone
 _RESNET_RENAMES = (('stem.conv.', 'conv1.'), ('stem.bn.', 'bn1.'))
-_RESNET_PARTS = re.compile(r'^(conv1|bn1|layer\d+\.\d+\.(conv\d|bn\d|downsample\.[01]))\.')
+_RESNET_PARTS = re.compile(r'^(conv1|bn1|fc|layer\d+\.\d+\.(conv\d|bn\d|downsample\.[01]))\.')
 _LEVEL = re.compile(r'\.bn\.(\d+)\.')
 # inverted-residual parts -> torchvision's conv.N index (with and without the expand conv)
 _MOBILENET_PARTS = {'expand.0': 'conv.0.0', 'expand.1': 'conv.0.1',
@@ -121,10 +121,9 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def load_backbone_weights(model: nn.Module, state: dict[str, torch.Tensor],
-                          origin: str = 'state_dict') -> LoadReport:
-    """Copy `state` (torchvision names) into `model`'s backbone, slicing to its widths and
-    levels; returns what was used, sliced and ignored. CheckpointError when no key fits."""
+def _plan(model: nn.Module, state: dict[str, torch.Tensor]
+          ) -> tuple[dict[str, torch.Tensor], LoadReport]:
+    """({model key: sliced source tensor}, report) of loading `state` into `model`."""
     own = model.state_dict()
     names = torchvision_names(model)
     targets: dict[str, list[str]] = {}
@@ -150,13 +149,36 @@ def load_backbone_weights(model: nn.Module, state: dict[str, torch.Tensor],
                           + ', '.join(str(s) for s in changed))
         else:
             used.append(source)
+    not_loaded = tuple(sorted(set(names) - set(loaded)))
+    return loaded, LoadReport(tuple(used), tuple(sliced), tuple(ignored), not_loaded)
+
+
+def load_backbone_weights(model: nn.Module, state: dict[str, torch.Tensor],
+                          origin: str = 'state_dict') -> LoadReport:
+    """Copy `state` (torchvision names) into `model`'s backbone, slicing to its widths and
+    levels; returns what was used, sliced and ignored. CheckpointError when no key fits."""
+    loaded, report = _plan(model, state)
     if not loaded:
+        example = next(iter(torchvision_names(model).values()), ('none',))[0]
         raise CheckpointError(f'{origin}: none of its {len(state)} keys (e.g. {next(iter(state))}'
                               f') is a backbone tensor of this {type(model).__name__} under '
-                              f'torchvision names (e.g. {next(iter(targets), "none")})')
+                              f'torchvision names (e.g. {example})')
     model.load_state_dict(loaded, strict=False)
-    not_loaded = tuple(sorted(set(names) - set(loaded)))
-    return LoadReport(tuple(used), tuple(sliced), tuple(ignored), not_loaded)
+    return report
+
+
+def load_torchvision_resnet(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Load a complete torchvision state_dict of the same architecture (ResNet50 with its fc):
+    every source tensor must find its place and every model tensor a source, else nothing is
+    loaded (CheckpointError naming the first of each)."""
+    loaded, report = _plan(model, state)
+    own = set(model.state_dict())
+    if report.ignored or set(loaded) != own:
+        missing = sorted(own - set(loaded))
+        raise CheckpointError(f'{len(report.ignored)} torchvision tensors have no place in the '
+                              f'{type(model).__name__} (e.g. {report.ignored[:1]}), '
+                              f'{len(missing)} of its tensors no source (e.g. {missing[:1]})')
+    model.load_state_dict(loaded)
 
 
 def _sliceable(source: torch.Size, target: torch.Size) -> bool:
