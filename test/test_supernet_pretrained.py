@@ -124,3 +124,16 @@ def test_no_matching_keys(tmp_path: Path) -> None:
         load_backbone_file(TileDetector(), path)
     with pytest.raises(CheckpointError, match='none of its'):  # MobileNetV2 into a ResNet
         load_backbone_weights(TileDetector(), to_torchvision(mobilenet_front()))
+
+
+@pytest.mark.parametrize('extra', [[], ['--detector', 'neulens_detector']],
+                         ids=['missing-file', 'with-detector'])
+def test_train_cli_rejects_bad_backbone_weights(extra: list[str], tmp_path: Path,
+                                                capsys: pytest.CaptureFixture) -> None:
+    from neulens_ros.tools.train import main
+    missing = tmp_path / 'resnet18.pth'
+    assert main(['--work', str(tmp_path / 'work'), '--backbone-weights', str(missing),
+                 *extra]) == 2
+    err = capsys.readouterr().err
+    assert (f'{missing} not found' if not extra else 'give one of them') in err
+    assert not (tmp_path / 'work').exists()  # stopped before any work
