@@ -6,11 +6,12 @@ import pytest
 import torch
 from torch import nn
 
-from neulens_ros.errors import ConfigError
-from neulens_ros.supernet.backbones import (RESNET_P_OPTIONS, ResNet50, load_torchvision_resnet,
-                                            mobilenet_front, resnet_front)
+from neulens_ros.errors import CheckpointError, ConfigError
+from neulens_ros.supernet.backbones import (RESNET_P_OPTIONS, ResNet50, mobilenet_front,
+                                            resnet_front)
 from neulens_ros.supernet.executor import crop_frames
 from neulens_ros.supernet.macs import count_macs
+from neulens_ros.supernet.pretrained import load_torchvision_resnet
 from neulens_ros.supernet.slim import LEVEL_SKIP, set_level
 from neulens_ros.supernet.tiling import tile_grid, window_chain
 
@@ -107,5 +108,8 @@ def test_resnet_p_options_and_torchvision_loading(resnet) -> None:
     torch.testing.assert_close(model.layer1[0].bn1.bn[0].running_var,
                                tv['layer1.0.bn1.running_var'])
     tv['extra.weight'] = torch.zeros(1)
-    with pytest.raises(ConfigError, match='extra.weight'):
+    with pytest.raises(CheckpointError, match='extra.weight'):
+        load_torchvision_resnet(ResNet50(), tv)
+    del tv['extra.weight'], tv['fc.bias']
+    with pytest.raises(CheckpointError, match='fc.bias'):
         load_torchvision_resnet(ResNet50(), tv)

@@ -1,7 +1,9 @@
-"""Detections as plain arrays <-> vision_msgs Detection2DArray / Detection3DArray.
+"""Detections as plain arrays <-> vision_msgs Detection2DArray / Detection3DArray / LabelInfo.
 
 Boxes are (x0, y0, x1, y1) in original image pixels, x1/y1 exclusive; vision_msgs stores the
-centre and size. Class ids travel as decimal strings in ObjectHypothesis.class_id.
+centre and size. Class ids travel as decimal strings in ObjectHypothesis.class_id: the
+detector's data-set ids (models/labels.py; 0..n-1 for the generated scenes), whose names a
+LabelInfo (class_id -> class_name) gives.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from typing import Any, Sequence
 import numpy as np
 from geometry_msgs.msg import Pose
 from vision_msgs.msg import (BoundingBox2D, Detection2D, Detection2DArray, Detection3D,
-                             Detection3DArray, ObjectHypothesisWithPose)
+                             Detection3DArray, LabelInfo, ObjectHypothesisWithPose,
+                             VisionClass)
 
 from neulens_ros.errors import DataError
 
@@ -133,3 +136,18 @@ def detection2d_array_to_boxes(msg: Any) -> tuple[np.ndarray, np.ndarray, np.nda
         scores.append(score)
     return (np.asarray(boxes, dtype=np.float64).reshape(-1, 4),
             np.asarray(classes, dtype=np.int64), np.asarray(scores, dtype=np.float64))
+
+
+def label_info(header: Any, class_ids: Sequence[int], class_names: Sequence[str],
+               threshold: float) -> LabelInfo:
+    """LabelInfo of a detector: its class map (data-set id -> name) and score threshold."""
+    if len(class_ids) != len(class_names):
+        raise DataError(f'{len(class_ids)} class ids for {len(class_names)} class names')
+    return LabelInfo(header=header, threshold=float(threshold),
+                     class_map=[VisionClass(class_id=int(i), class_name=str(n))
+                                for i, n in zip(class_ids, class_names, strict=True)])
+
+
+def label_info_classes(msg: Any) -> dict[int, str]:
+    """{class id: class name} of a LabelInfo."""
+    return {int(c.class_id): str(c.class_name) for c in msg.class_map}

@@ -1,9 +1,15 @@
 """COCO-style mean average precision (101-point interpolation), in numpy.
 
-For each class, detections of all images are sorted by score and greedily matched to unused
-ground-truth boxes of the same image at IoU >= t (the best-overlapping one); AP is the mean of
-the interpolated precision at recall 0, 0.01, ..., 1. mAP averages the classes that have
+For each class and image, the (at most MAX_DETECTIONS) best-scored detections are greedily
+matched, best score first, to unused ground-truth boxes at IoU >= t (the best-overlapping one,
+the last of equals); then the detections of all images are sorted by score and AP is the mean
+of the interpolated precision at recall 0, 0.01, ..., 1. mAP averages the classes that have
 ground truth; mAP@0.5:0.95 averages t = 0.50, 0.55, ..., 0.95.
+
+These are the rules of pycocotools' COCOeval (area 'all', maxDets 100, no crowd boxes, boxes
+x1 - x0 wide) with its thresholds (np.linspace: 0.9 is 0.8999999999999999): on the same
+detections both give the same numbers (test/test_eval_coco.py). COCO-format data sets with
+crowd boxes are scored by eval/coco_eval.py, which runs COCOeval itself.
 """
 
 from __future__ import annotations
@@ -12,7 +18,8 @@ from typing import Sequence
 
 import numpy as np
 
-COCO_THRESHOLDS = tuple(np.round(np.arange(0.5, 0.96, 0.05), 2))
+COCO_THRESHOLDS = tuple(float(t) for t in np.linspace(0.5, 0.95, 10))  # as COCOeval's iouThrs
+MAX_DETECTIONS = 100  # per image and class, as COCOeval's maxDets[-1]
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -52,12 +59,14 @@ def class_ap(dets: Sequence[tuple[np.ndarray, np.ndarray]],
     all_scores, all_matched = [], []
     num_gt = sum(len(g) for g in gts)
     for (boxes, scores), gt in zip(dets, gts, strict=True):
-        order = np.argsort(-scores, kind='stable')
+        order = np.argsort(-scores, kind='stable')[:MAX_DETECTIONS]
         used = np.zeros(len(gt), bool)
         iou = box_iou(boxes[order], gt) if len(gt) else np.zeros((len(order), 0))
         for row in range(len(order)):
             candidates = np.where(~used, iou[row], -1.0) if len(gt) else np.array([])
-            best = int(np.argmax(candidates)) if len(candidates) else -1
+            # the last of equally overlapping boxes, as COCOeval
+            best = len(candidates) - 1 - int(np.argmax(candidates[::-1])) if len(
+                candidates) else -1
             hit = best >= 0 and candidates[best] >= threshold
             if hit:
                 used[best] = True

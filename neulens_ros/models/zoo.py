@@ -9,6 +9,7 @@ from typing import Any
 from neulens_ros.data.scenes import class_names
 from neulens_ros.errors import CheckpointError
 from neulens_ros.gate.cgg import CompressionGuidingGate
+from neulens_ros.models.labels import ClassLabels, metadata_labels
 from neulens_ros.models.names import CHECKPOINTS, DETECTOR, GATE
 from neulens_ros.models.registry import WEIGHTS_DIR, load_checkpoint, read_metadata, resolve
 from neulens_ros.supernet.detector import DetectorConfig, TileDetector
@@ -30,11 +31,16 @@ def checkpoint_preset(meta: dict[str, Any]) -> str:
     return str(meta.get('architecture', {}).get('preset', 'easy'))
 
 
+def checkpoint_labels(meta: dict[str, Any]) -> ClassLabels:
+    """The classes of a detector checkpoint (models/labels.py): its metadata's class names
+    and data-set ids (ids 0..n-1 when it has none; the names of its preset when it lists no
+    names)."""
+    return metadata_labels(meta, class_names(checkpoint_preset(meta)))
+
+
 def checkpoint_classes(meta: dict[str, Any]) -> tuple[str, ...]:
-    """The class names of a detector checkpoint, by class id (those of its preset when the
-    metadata does not list them)."""
-    names = meta.get('architecture', {}).get('classes')
-    return tuple(names) if names else class_names(checkpoint_preset(meta))
+    """The class names of a detector checkpoint, in training order."""
+    return checkpoint_labels(meta).names
 
 
 def accuracy_file(detector: str | Path = DETECTOR) -> Path:

@@ -7,7 +7,9 @@ at configure" take effect at the next configure (deactivate, cleanup, set, confi
 activate). With `autostart` the node configures and activates itself at start-up.
 
 Every TileBatch yields a vision_msgs/Detection2DArray with the camera frame's stamp and frame
-id, boxes in original image pixels, and a StageTiming. Bad input (an empty batch, a tile of
+id, boxes in original image pixels, class ids of the checkpoint's data set (its metadata's
+class_ids), and a StageTiming; the class map goes out as vision_msgs/LabelInfo on a
+transient-local topic at every configure. Bad input (an empty batch, a tile of
 the wrong size or encoding, a k the node does not serve) and stale frames are dropped, logged
 once per kind and counted in the status on /diagnostics; the node never crashes on input.
 """
@@ -27,7 +29,9 @@ from neulens_ros.bridge.detections import boxes_to_detection2d_array
 from neulens_ros.bridge.tile_batch import unpack_tile_batch
 from neulens_ros.errors import NeulensError
 from neulens_ros.models.names import DETECTOR
+from neulens_ros.models.zoo import checkpoint_labels
 from neulens_ros.nodes.common import make_qos, qos_specs, run, subscription_events, time_to_ns
+from neulens_ros.nodes.label_info import LABEL_INFO_TOPIC, LabelInfoPublisher
 from neulens_ros.nodes.params import ParamSpec, declare_parameters
 from neulens_ros.nodes.problems import ProblemLog
 from neulens_ros.nodes.stage_timing import LOG_TIMING, StageTimingPublisher
@@ -63,6 +67,7 @@ PARAMS = [
     ParamSpec('detections_topic', 'neulens/detections_2d', 'Output Detection2DArray topic',
               read_only=True),
     ParamSpec('timing_topic', 'neulens/stage_timing', 'StageTiming topic', read_only=True),
+    LABEL_INFO_TOPIC,
     # Input depth 1: a frame that waits behind another is replaced, never queued.
     *qos_specs('input_', default='sensor_data', depth=1),
     *qos_specs('output_', default='reliable', depth=10),
@@ -87,6 +92,7 @@ class SupernetNode(LifecycleNode):
         self.pub_detections = self.create_lifecycle_publisher(
             Detection2DArray, values['detections_topic'], out_qos)
         self.timing = StageTimingPublisher(self, values['timing_topic'], 'supernet')
+        self.label_info = LabelInfoPublisher(self, values['label_info_topic'])
         self.status = StatusPublisher(self)
         self.create_timer(values['status_period_s'], self.publish_status)
         if values['autostart']:
@@ -100,6 +106,7 @@ class SupernetNode(LifecycleNode):
     def on_params(self, values: dict[str, Any]) -> None:
         if self.detector is not None:
             self.detector.set_output_limits(values['score_threshold'], values['max_detections'])
+            self.label_info.publish(None, values['score_threshold'])
 
     # --- lifecycle ------------------------------------------------------------------------
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -113,7 +120,9 @@ class SupernetNode(LifecycleNode):
                 k_options=tuple(values['k_options']),
                 score_threshold=values['score_threshold'],
                 max_detections=values['max_detections'])
-            self.detector = EdgeDetector.load(config)
+            detector = EdgeDetector.load(config)
+            self.label_info.publish(checkpoint_labels(detector.meta), values['score_threshold'])
+            self.detector = detector
         except NeulensError as exc:
             self.get_logger().error(f'configure failed, staying unconfigured: {exc}')
             return TransitionCallbackReturn.FAILURE
@@ -184,7 +193,8 @@ class SupernetNode(LifecycleNode):
         except NeulensError as exc:
             self.drop(header, start, bytes_in, type(exc).__name__, str(exc))
             return
-        out = boxes_to_detection2d_array(header, result.boxes, result.class_ids,
+        out = boxes_to_detection2d_array(header, result.boxes,
+                                         self.label_info.labels.dataset_ids(result.class_ids),
                                          result.scores)
         self.pub_detections.publish(out)
         end = self.get_clock().now()

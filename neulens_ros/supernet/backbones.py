@@ -1,9 +1,9 @@
 """Slimmable classification backbones: ResNet-50 (bottleneck) and MobileNetV2-style.
 
 The ResNet-50 keeps torchvision's module names (conv1, bn1, layer1.0.conv1, ...,
-downsample.0/1, fc), so `load_torchvision_resnet` maps a torchvision state_dict onto it: every
-BatchNorm's weights go to each level's BatchNorm, sliced to that level's width (the usual
-starting point before supernet training). Fronts are the stem plus the first P stages
+downsample.0/1, fc), so `pretrained.load_torchvision_resnet` maps a torchvision state_dict
+onto it: every BatchNorm's weights go to each level's BatchNorm, sliced to that level's width
+(the usual starting point before supernet training). Fronts are the stem plus the first P stages
 (`resnet_front(model, 'layer2')`); P options 'layer1', 'layer2', 'layer3' are the paper's
 11, 23 and 41 layers.
 """
@@ -71,28 +71,6 @@ def resnet_front(model: ResNet50, p: str) -> nn.Sequential:
         raise ConfigError(f'split point {p!r} is not one of {RESNET_P_OPTIONS}')
     stages = [model.layer1, model.layer2, model.layer3][:RESNET_P_OPTIONS.index(p) + 1]
     return nn.Sequential(model.conv1, model.bn1, model.relu, model.maxpool, *stages)
-
-
-def load_torchvision_resnet(model: ResNet50, state: dict[str, torch.Tensor]) -> None:
-    """Load a torchvision ResNet-50 state_dict: conv/fc weights as they are, each BatchNorm's
-    parameters and statistics into every level's BatchNorm (sliced to its width)."""
-    own = model.state_dict()
-    mapped = {}
-    for key, value in state.items():
-        if key in own:
-            mapped[key] = value
-            continue
-        module, _, leaf = key.rpartition('.')
-        level_keys = [k for k in (f'{module}.bn.{lv}.{leaf}' for lv in range(4)) if k in own]
-        if not level_keys:
-            raise ConfigError(f'torchvision key {key} has no counterpart in the supernet')
-        for level_key in level_keys:
-            mapped[level_key] = value[:own[level_key].shape[0]] if value.dim() else value
-    missing = sorted(set(own) - set(mapped))
-    if missing:
-        raise ConfigError(f'{len(missing)} supernet tensors are not in the torchvision '
-                          f'state_dict, e.g. {missing[0]}')
-    model.load_state_dict(mapped)
 
 
 class InvertedResidual(nn.Module):

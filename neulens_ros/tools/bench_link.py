@@ -12,8 +12,9 @@ frames run three times:
 - image_width: one width for the whole image (every tile at level 2, c = 0.5).
 The graph runs the given detector and gate (the source renders the detector's preset, the
 lifting names its classes). Each run records a bag; the comparison (end-to-end latency,
-transmission time, bytes per frame, frames dropped, mAP@0.5 over the detector's classes against
-the generator's ground truth) goes to JSON, Markdown and a PNG. Namespaces and processes are
+transmission time, bytes per frame, frames dropped, mAP@0.5 by COCOeval over the detector's
+class ids (its metadata's) against the generator's ground truth) goes to JSON, Markdown and a
+PNG. Namespaces and processes are
 cleaned up (by PID) even when interrupted.
 """
 
@@ -29,12 +30,13 @@ import numpy as np
 
 from neulens_ros.bag.reader import read_messages
 from neulens_ros.bridge.detections import detection2d_array_to_boxes
-from neulens_ros.eval.map import mean_ap
+from neulens_ros.eval.coco_eval import coco_map
 from neulens_ros.launching import ProcessGroup, dds_environment, node_command
 from neulens_ros.link.netns import TwoHostLink, available
 from neulens_ros.link.scheduler import PRESETS
-from neulens_ros.models.zoo import (DETECTOR, GATE, checkpoint_classes, checkpoint_preset,
-                                    detector_config, detector_metadata)
+from neulens_ros.models.labels import ClassLabels
+from neulens_ros.models.zoo import (DETECTOR, GATE, checkpoint_labels, checkpoint_preset,
+                                    detector_metadata)
 from neulens_ros.report.frames import load_frames
 from neulens_ros.report.summary import summarize
 from neulens_ros.topology import load_topology
@@ -52,12 +54,13 @@ HEADSET = ('source', 'gate', 'lifting', 'recorder')
 
 def checkpoint_overrides(detector: str, gate: str) -> dict[str, dict[str, Any]]:
     """Node parameters that run `detector` and `gate`: the edge and the headset load them,
-    the source renders the detector's preset and the lifting names its classes."""
+    the source renders the detector's preset and the lifting names its classes (by the class
+    ids the detections carry)."""
     meta = detector_metadata(detector)
     return {'source': {'preset': checkpoint_preset(meta)},
             'gate': {'gate_checkpoint': gate, 'detector_checkpoint': detector},
             'supernet': {'checkpoint': detector},
-            'lifting': {'class_names': list(checkpoint_classes(meta))}}
+            'lifting': {'class_names': checkpoint_labels(meta).names_by_id()}}
 
 
 def run_variant(name: str, link: TwoHostLink, frames: int, rate: float, out: Path,
@@ -91,9 +94,9 @@ def run_variant(name: str, link: TwoHostLink, frames: int, rate: float, out: Pat
     return out / name
 
 
-def detection_map(bag: Path, num_classes: int) -> float:
-    """mAP@0.5 of the pipeline's 2D detections against the source's ground truth over
-    `num_classes` classes (the detector's)."""
+def detection_map(bag: Path, labels: ClassLabels) -> float:
+    """mAP@0.5 (COCOeval) of the pipeline's 2D detections against the source's ground truth
+    over the detector's class ids."""
     truth, found = {}, {}
     for m in read_messages(bag, ['/ground_truth/detections_2d', '/neulens/detections_2d']):
         stamp = m.msg.header.stamp.sec * 1_000_000_000 + m.msg.header.stamp.nanosec
@@ -102,12 +105,12 @@ def detection_map(bag: Path, num_classes: int) -> float:
     stamps = sorted(set(truth) & set(found))
     if not stamps:
         return float('nan')
-    return mean_ap([found[s][0] for s in stamps], [found[s][2] for s in stamps],
-                   [found[s][1] for s in stamps], [truth[s][0] for s in stamps],
-                   [truth[s][1] for s in stamps], num_classes=num_classes)
+    return coco_map([truth[s][0] for s in stamps], [truth[s][1] for s in stamps],
+                    [found[s][0] for s in stamps], [found[s][2] for s in stamps],
+                    [found[s][1] for s in stamps], labels.ids)['map50']
 
 
-def compare(bags: dict[str, Path], num_classes: int) -> dict[str, Any]:
+def compare(bags: dict[str, Path], labels: ClassLabels) -> dict[str, Any]:
     rows = {}
     for name, bag in bags.items():
         summary = summarize(load_frames(bag))
@@ -118,7 +121,7 @@ def compare(bags: dict[str, Path], num_classes: int) -> dict[str, Any]:
             'payload_kb_mean': (summary['bytes_per_frame']['payload'].get('mean') or 0) / 1e3,
             'frames_with_3d': summary['end_to_end_ms'].get('count', 0),
             'drops': summary['drops'],
-            'map50': detection_map(bag, num_classes),
+            'map50': detection_map(bag, labels),
         }
     base = rows.get('full_frame')
     if base:
@@ -166,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         with TwoHostLink(args.preset, stats_path=args.out / f'{name}_link.json') as link:
             bags[name] = run_variant(name, link, args.frames, args.rate, args.out,
                                      checkpoints)
-    rows = compare(bags, detector_config(detector_metadata(args.detector)).num_classes)
+    rows = compare(bags, checkpoint_labels(detector_metadata(args.detector)))
     result = {'preset': args.preset, 'link': PRESETS[args.preset].__dict__,
               'frames': args.frames, 'rate_hz': args.rate, 'detector': args.detector,
               'gate': args.gate, 'scene_preset': checkpoints['source']['preset'],

@@ -29,6 +29,7 @@ from neulens_ros.data.scenes import PRESETS, class_names
 from neulens_ros.errors import ConfigError, NeulensError
 from neulens_ros.models.names import DEFAULT_PRESET
 from neulens_ros.supernet.detector import DetectorConfig, TileDetector
+from neulens_ros.supernet.pretrained import load_backbone_file
 from neulens_ros.train.data import load_set
 from neulens_ros.train.plan import plan_for, training_set, validation_set
 from neulens_ros.train.pretrain import Pretraining, pretrain_backbone
@@ -59,6 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help='start the later stages from this detector checkpoint (name or '
                              '.pt) instead of a supernet trained in --work; the supernet '
                              'stage is then not allowed')
+    parser.add_argument('--backbone-weights', type=Path, default=None,
+                        help='start the backbone from this torchvision ResNet state_dict '
+                             '(.pth, saved with torch.save(model.state_dict(), path)), sliced '
+                             "into the supernet's widths and levels; not with --detector")
     return parser
 
 
@@ -101,6 +106,10 @@ def main(argv: list[str] | None = None) -> int:
         print('neulens-train: --detector starts after the supernet stage; drop "supernet" from '
               '--stages', file=sys.stderr)
         return 2
+    if args.detector and args.backbone_weights:
+        print('neulens-train: --backbone-weights starts a new supernet, --detector a trained '
+              'one: give one of them', file=sys.stderr)
+        return 2
     if args.threads:
         torch.set_num_threads(args.threads)
     command = 'neulens-train ' + ' '.join(shlex.quote(a) for a in (argv or sys.argv[1:]))
@@ -116,6 +125,13 @@ def main(argv: list[str] | None = None) -> int:
     else:
         args.preset = args.preset or DEFAULT_PRESET
         model = TileDetector(DetectorConfig(num_classes=len(class_names(args.preset))))
+        if args.backbone_weights is not None:
+            try:
+                print(f'neulens-train: backbone weights from {args.backbone_weights}: '
+                      + load_backbone_file(model, args.backbone_weights).describe())
+            except NeulensError as exc:
+                print(f'neulens-train: {exc}', file=sys.stderr)
+                return 2
     plan = plan_for(args.preset, args.smoke)
     config = model.config
     size = (config.input_width, config.input_height)
