@@ -39,7 +39,7 @@ class Watcher:
         self.executor = rclpy.executors.SingleThreadedExecutor(context=context)
         self.executor.add_node(self.node)
         self.node_name = node_name
-        self.status: list[tuple[float, int, dict[str, str]]] = []  # (time, level, values)
+        self.status: list[tuple[float, bytes, dict[str, str]]] = []  # (time, level byte, values)
         self.got: dict[str, list[tuple[float, Any]]] = {}
         self.node.create_subscription(DiagnosticArray, '/diagnostics', self.on_status, 50)
 
@@ -62,12 +62,13 @@ class Watcher:
                 return True
         return False
 
-    def since(self, t: float) -> list[tuple[float, int, dict[str, str]]]:
+    def since(self, t: float) -> list[tuple[float, bytes, dict[str, str]]]:
         return [s for s in self.status if s[0] > t]
 
 
-def edge_ok(status: tuple[float, int, dict[str, str]]) -> bool:
-    return status[1] == 0 and status[2].get('edge') == 'ok'
+def edge_ok(status: tuple[float, bytes, dict[str, str]]) -> bool:
+    from diagnostic_msgs.msg import DiagnosticStatus
+    return status[1] == DiagnosticStatus.OK and status[2].get('edge') == 'ok'
 
 
 @pytest.mark.slow
