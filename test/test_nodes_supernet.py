@@ -108,6 +108,9 @@ def test_bad_batches_are_counted_and_good_ones_answered(tmp_path: Path,
     wrong_encoding.encoding = 'webp'
     bad.append(wrong_encoding)
     bad.append(valid_batch(4))  # k = 4 is not served by this node
+    backwards = valid_batch(2)  # stamped a second before the first: dropped, not processed
+    backwards.decision.header.stamp.sec = empty.decision.header.stamp.sec - 1
+    bad.append(backwards)
     with ProcessGroup(env=ros_env, log_dir=tmp_path / 'logs') as group:
         group.start('supernet', node_command(supernet_entry(), 'sn', {
             'k_options': [2, 3], 'stale_after_ms': 0.0, 'input_qos_profile': 'reliable',
@@ -128,11 +131,13 @@ def test_bad_batches_are_counted_and_good_ones_answered(tmp_path: Path,
     assert alive, log[-2000:]
     assert len(answers) == 1 and answers[0].header.frame_id == 'cam'
     last = status[-1]
-    assert int(last['processed']) == 1 and int(last['dropped']) == 4, last
+    assert int(last['processed']) == 1 and int(last['dropped']) == 5, last
+    assert int(last['total_stamp_backwards']) == 1
     assert int(last['total_DataError']) == 2 and int(last['total_EncodingError']) == 1
     assert int(last['total_ConfigError']) == 1 and int(last['recent_DataError']) == 2
     assert last['total_DataError'] == last['recent_DataError']  # all within the window
     # one warning per distinct problem: both DataErrors (empty batch, wrong tile size)
-    for reason in ('empty TileBatch', "'webp'", 'k=4 is not served', 'its rectangle is'):
+    for reason in ('empty TileBatch', "'webp'", 'k=4 is not served', 'its rectangle is',
+                   'ms before the previous one: dropped'):
         assert log.count(reason) == 1, reason
     assert np.isfinite(float(last['mean_ms']))
