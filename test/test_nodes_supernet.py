@@ -141,3 +141,60 @@ def test_bad_batches_are_counted_and_good_ones_answered(tmp_path: Path,
                    'ms before the previous one: dropped'):
         assert log.count(reason) == 1, reason
     assert np.isfinite(float(last['mean_ms']))
+
+
+def test_a_burst_is_answered_latest_first(tmp_path: Path, ros_env: dict[str, str],
+                                          rclpy_context: Any) -> None:
+    """Batches arriving while the detector works do not queue: the waiting one is replaced
+    by the newer (superseded, answered with a dropped StageTiming), the newest is answered."""
+    import rclpy
+    from diagnostic_msgs.msg import DiagnosticArray
+    from vision_msgs.msg import Detection2DArray
+
+    from neulens_msgs.msg import StageTiming, TileBatch
+    from neulens_ros.nodes.common import make_qos, time_to_ns
+    from neulens_ros.nodes.stage_timing import TIMING_QOS
+    node = rclpy.create_node('supernet_burst', context=rclpy_context)
+    executor = rclpy.executors.SingleThreadedExecutor(context=rclpy_context)
+    executor.add_node(node)
+    pub = node.create_publisher(TileBatch, '/sb/neulens/tile_batch', make_qos('reliable', 20))
+    answers: list[Any] = []
+    timings: list[Any] = []
+    status: list[dict[str, str]] = []
+    node.create_subscription(Detection2DArray, '/sb/neulens/detections_2d', answers.append,
+                             make_qos('reliable', 20))
+    node.create_subscription(StageTiming, '/sb/neulens/stage_timing', timings.append,
+                             TIMING_QOS)
+    node.create_subscription(DiagnosticArray, '/diagnostics', lambda m: status.append(
+        {kv.key: kv.value for kv in m.status[0].values}), 10)
+
+    def spin(seconds: float, until: Any = lambda: False) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end and not until():
+            executor.spin_once(timeout_sec=0.1)
+
+    burst = [valid_batch(3) for _ in range(8)]
+    for i, batch in enumerate(burst):
+        batch.decision.header.stamp.sec = burst[0].decision.header.stamp.sec
+        batch.decision.header.stamp.nanosec = i * 1000
+    stamps = [time_to_ns(b.decision.header.stamp) for b in burst]
+    with ProcessGroup(env=ros_env, log_dir=tmp_path / 'logs') as group:
+        group.start('supernet', node_command(supernet_entry(), 'sb', {
+            'stale_after_ms': 0.0, 'input_qos_profile': 'reliable', 'input_qos_depth': 10,
+            'status_period_s': 0.5}))
+        spin(90.0, lambda: any(s.get('state') == 'active' for s in status))
+        spin(1.0)
+        for batch in burst:
+            pub.publish(batch)
+        spin(30.0, lambda: len([t for t in timings if t.stage == 'supernet']) >= len(burst))
+        spin(1.5)
+        group.stop()
+    log = (tmp_path / 'logs' / 'supernet.log').read_text()
+    replies = {time_to_ns(t.header.stamp): t for t in timings if t.stage == 'supernet'}
+    assert sorted(replies) == stamps, log[-2000:]  # every batch answered, once
+    superseded = [s for s, t in replies.items() if t.dropped]
+    assert superseded and all(replies[s].reason.startswith('superseded') for s in superseded)
+    answered = [time_to_ns(a.header.stamp) for a in answers]
+    assert answered[-1] == stamps[-1] and answered == sorted(answered)
+    assert len(answered) + len(superseded) == len(burst)
+    assert int(status[-1]['total_superseded']) == len(superseded)
