@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from neulens_ros.errors import ConfigError
-from neulens_ros.nodes.latest import ArrivalCheck, LatestWorker, StampOrder
+from neulens_ros.nodes.latest import ArrivalCheck, LatestWorker, StampOrder, staleness
 from neulens_ros.nodes.liveness import LOST, OK, UNREACHABLE, WAITING, EdgeLiveness
 from neulens_ros.nodes.problems import ProblemLog, normalise
 from neulens_ros.nodes.window import EventWindow
@@ -159,6 +159,15 @@ def test_normalise_masks_numbers() -> None:
 def test_stamp_order(stamps: list[int], verdicts: list[str]) -> None:
     order = StampOrder()
     assert [order.check(s)[0] for s in stamps] == verdicts
+
+
+@pytest.mark.parametrize('age_ms, limit_ms, stale', [
+    (999.0, 1000.0, False), (1000.0, 1000.0, False), (1001.0, 1000.0, True),
+    (60000.0, 0.0, False)])
+def test_staleness(age_ms: float, limit_ms: float, stale: bool) -> None:
+    detail = staleness(int(5e9 + age_ms * 1e6), int(5e9), limit_ms)
+    assert bool(detail) == stale
+    assert not stale or detail == f'frame is {age_ms:.0f} ms old (stale_after_ms=1000)'
 
 
 def test_stamp_order_needs_a_positive_jump() -> None:

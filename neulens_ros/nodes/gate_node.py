@@ -39,7 +39,7 @@ from neulens_ros.levels import TILE_GRIDS
 from neulens_ros.models.names import DETECTOR, GATE
 from neulens_ros.nodes.common import (make_qos, publisher_events, qos_specs, run,
                                       subscription_events, time_to_ns)
-from neulens_ros.nodes.latest import ArrivalCheck, LatestWorker
+from neulens_ros.nodes.latest import ArrivalCheck, LatestWorker, staleness
 from neulens_ros.nodes.liveness import LOST, OK, UNREACHABLE, WAITING, EdgeLiveness
 from neulens_ros.nodes.params import ParamSpec, declare_parameters
 from neulens_ros.nodes.problems import ProblemLog
@@ -201,10 +201,9 @@ class GateNode(Node):
     def process(self, msg: Image) -> None:
         start = self.get_clock().now()
         values = self.params.values
-        stale_ms = values['stale_after_ms']
-        age_ms = (start.nanoseconds - time_to_ns(msg.header.stamp)) / 1e6
-        if stale_ms > 0 and age_ms > stale_ms:
-            detail = f'frame is {age_ms:.0f} ms old (stale_after_ms={stale_ms:.0f})'
+        detail = staleness(start.nanoseconds, time_to_ns(msg.header.stamp),
+                           values['stale_after_ms'])
+        if detail:
             self.problems.report('stale', detail)
             self.timing.publish_drop(msg.header, start, len(msg.data), f'stale: {detail}')
             return

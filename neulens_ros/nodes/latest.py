@@ -19,6 +19,15 @@ RESTART_JUMP_NS = 2_000_000_000  # a stamp this far back is a restarted stream, 
 KEPT = ('empty_frame_id', 'stamp_restart')  # problems of a frame that is still processed
 
 
+def staleness(now_ns: int, stamp_ns: int, stale_after_ms: float) -> str:
+    """'' for a frame young enough (or with stale_after_ms 0: never stale), else why it is
+    stale."""
+    age_ms = (now_ns - stamp_ns) / 1e6
+    if stale_after_ms <= 0 or age_ms <= stale_after_ms:
+        return ''
+    return f'frame is {age_ms:.0f} ms old (stale_after_ms={stale_after_ms:.0f})'
+
+
 class StampOrder:
     """Accepts stamps that do not go backwards. A jump back by more than `restart_jump_ns`
     starts a new sequence (a source restarted, a bag looped) instead of stalling the stage

@@ -32,7 +32,7 @@ from neulens_ros.bridge.tile_batch import unpack_tile_batch
 from neulens_ros.errors import NeulensError
 from neulens_ros.models.names import DETECTOR
 from neulens_ros.nodes.common import make_qos, qos_specs, run, subscription_events, time_to_ns
-from neulens_ros.nodes.latest import KEPT, ArrivalCheck, LatestWorker
+from neulens_ros.nodes.latest import KEPT, ArrivalCheck, LatestWorker, staleness
 from neulens_ros.nodes.params import ParamSpec, declare_parameters
 from neulens_ros.nodes.problems import ProblemLog
 from neulens_ros.nodes.stage_timing import LOG_TIMING, StageTimingPublisher
@@ -204,11 +204,10 @@ class SupernetNode(LifecycleNode):
         start = self.get_clock().now()
         header = msg.decision.header
         bytes_in = int(msg.payload_bytes)
-        stale_ms = self.params.values['stale_after_ms']
-        age_ms = (start.nanoseconds - time_to_ns(header.stamp)) / 1e6
-        if stale_ms > 0 and age_ms > stale_ms:
-            self.drop(header, start, bytes_in, 'stale',
-                      f'frame is {age_ms:.0f} ms old (stale_after_ms={stale_ms:.0f})')
+        detail = staleness(start.nanoseconds, time_to_ns(header.stamp),
+                           self.params.values['stale_after_ms'])
+        if detail:
+            self.drop(header, start, bytes_in, 'stale', detail)
             return
         detector = self.detector
         if detector is None or self.lifecycle_state != 'active':  # taken while deactivating
