@@ -71,7 +71,6 @@ def edge_ok(status: tuple[float, bytes, dict[str, str]]) -> bool:
     return status[1] == DiagnosticStatus.OK and status[2].get('edge') == 'ok'
 
 
-@pytest.mark.slow
 def test_dead_edge_is_reported_within_a_second_and_recovers(
         tmp_path: Path, ros_env: dict[str, str], rclpy_context: Any) -> None:
     from diagnostic_msgs.msg import DiagnosticStatus

@@ -211,6 +211,7 @@ class SupernetNode(LifecycleNode):
             return
         detector = self.detector
         if detector is None or self.lifecycle_state != 'active':  # taken while deactivating
+            self.problems.tally('inactive')
             return
         try:
             decision, tiles = unpack_tile_batch(msg)
