@@ -1,5 +1,5 @@
-"""supernet_node in its own process: bad input is dropped and counted, never a crash; a
-missing checkpoint leaves it unconfigured with a clear error."""
+"""supernet_node in its own process: bad input is dropped, counted and logged per distinct
+problem, never a crash; a missing checkpoint leaves it unconfigured with a clear error."""
 
 from __future__ import annotations
 
@@ -108,6 +108,9 @@ def test_bad_batches_are_counted_and_good_ones_answered(tmp_path: Path,
     wrong_encoding.encoding = 'webp'
     bad.append(wrong_encoding)
     bad.append(valid_batch(4))  # k = 4 is not served by this node
+    backwards = valid_batch(2)  # stamped a second before the first: dropped, not processed
+    backwards.decision.header.stamp.sec = empty.decision.header.stamp.sec - 1
+    bad.append(backwards)
     with ProcessGroup(env=ros_env, log_dir=tmp_path / 'logs') as group:
         group.start('supernet', node_command(supernet_entry(), 'sn', {
             'k_options': [2, 3], 'stale_after_ms': 0.0, 'input_qos_profile': 'reliable',
@@ -128,11 +131,70 @@ def test_bad_batches_are_counted_and_good_ones_answered(tmp_path: Path,
     assert alive, log[-2000:]
     assert len(answers) == 1 and answers[0].header.frame_id == 'cam'
     last = status[-1]
-    assert int(last['processed']) == 1 and int(last['dropped']) == 4, last
-    assert int(last['dropped_DataError']) == 2 and int(last['dropped_EncodingError']) == 1
-    assert int(last['dropped_ConfigError']) == 1
-    # one warning per kind (DataError, EncodingError, ConfigError), not one per message
-    for reason in ('empty TileBatch', "'webp'", 'k=4 is not served'):
+    assert int(last['processed']) == 1 and int(last['dropped']) == 5, last
+    assert int(last['total_stamp_backwards']) == 1
+    assert int(last['total_DataError']) == 2 and int(last['total_EncodingError']) == 1
+    assert int(last['total_ConfigError']) == 1 and int(last['recent_DataError']) == 2
+    assert last['total_DataError'] == last['recent_DataError']  # all within the window
+    # one warning per distinct problem: both DataErrors (empty batch, wrong tile size)
+    for reason in ('empty TileBatch', "'webp'", 'k=4 is not served', 'its rectangle is',
+                   'ms before the previous one: dropped'):
         assert log.count(reason) == 1, reason
-    assert 'its rectangle is' not in log
     assert np.isfinite(float(last['mean_ms']))
+
+
+def test_a_burst_is_answered_latest_first(tmp_path: Path, ros_env: dict[str, str],
+                                          rclpy_context: Any) -> None:
+    """Batches arriving while the detector works do not queue: the waiting one is replaced
+    by the newer (superseded, answered with a dropped StageTiming), the newest is answered."""
+    import rclpy
+    from diagnostic_msgs.msg import DiagnosticArray
+    from vision_msgs.msg import Detection2DArray
+
+    from neulens_msgs.msg import StageTiming, TileBatch
+    from neulens_ros.nodes.common import make_qos, time_to_ns
+    from neulens_ros.nodes.stage_timing import TIMING_QOS
+    node = rclpy.create_node('supernet_burst', context=rclpy_context)
+    executor = rclpy.executors.SingleThreadedExecutor(context=rclpy_context)
+    executor.add_node(node)
+    pub = node.create_publisher(TileBatch, '/sb/neulens/tile_batch', make_qos('reliable', 20))
+    answers: list[Any] = []
+    timings: list[Any] = []
+    status: list[dict[str, str]] = []
+    node.create_subscription(Detection2DArray, '/sb/neulens/detections_2d', answers.append,
+                             make_qos('reliable', 20))
+    node.create_subscription(StageTiming, '/sb/neulens/stage_timing', timings.append,
+                             TIMING_QOS)
+    node.create_subscription(DiagnosticArray, '/diagnostics', lambda m: status.append(
+        {kv.key: kv.value for kv in m.status[0].values}), 10)
+
+    def spin(seconds: float, until: Any = lambda: False) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end and not until():
+            executor.spin_once(timeout_sec=0.1)
+
+    burst = [valid_batch(3) for _ in range(8)]
+    for i, batch in enumerate(burst):
+        batch.decision.header.stamp.sec = burst[0].decision.header.stamp.sec
+        batch.decision.header.stamp.nanosec = i * 1000
+    stamps = [time_to_ns(b.decision.header.stamp) for b in burst]
+    with ProcessGroup(env=ros_env, log_dir=tmp_path / 'logs') as group:
+        group.start('supernet', node_command(supernet_entry(), 'sb', {
+            'stale_after_ms': 0.0, 'input_qos_profile': 'reliable', 'input_qos_depth': 10,
+            'status_period_s': 0.5}))
+        spin(90.0, lambda: any(s.get('state') == 'active' for s in status))
+        spin(1.0)
+        for batch in burst:
+            pub.publish(batch)
+        spin(30.0, lambda: len([t for t in timings if t.stage == 'supernet']) >= len(burst))
+        spin(1.5)
+        group.stop()
+    log = (tmp_path / 'logs' / 'supernet.log').read_text()
+    replies = {time_to_ns(t.header.stamp): t for t in timings if t.stage == 'supernet'}
+    assert sorted(replies) == stamps, log[-2000:]  # every batch answered, once
+    superseded = [s for s, t in replies.items() if t.dropped]
+    assert superseded and all(replies[s].reason.startswith('superseded') for s in superseded)
+    answered = [time_to_ns(a.header.stamp) for a in answers]
+    assert answered[-1] == stamps[-1] and answered == sorted(answered)
+    assert len(answered) + len(superseded) == len(burst)
+    assert int(status[-1]['total_superseded']) == len(superseded)

@@ -6,10 +6,18 @@ listens to the edge's StageTiming to measure round-trip time and bandwidth (for 
 transmission term when `bandwidth_mbps` is 0) and the edge's compute time (DEMUX's online
 correction). The SLO knobs are live parameters: a change is validated as a whole and swapped
 in between frames; a bad value is rejected with the reason.
+
+Frames are taken latest-first (nodes/latest.py): a frame superseded while the gate works, one
+older than `stale_after_ms`, and one whose stamp goes backwards are dropped and counted. The
+edge's replies also tell whether it is alive (nodes/liveness.py): when it falls silent the
+status goes to ERROR at once, only a probe frame per `edge_probe_period_s` is sent, and the
+first reply ends the outage (logged with its length).
 """
 
 from __future__ import annotations
 
+import threading
+import traceback
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -31,10 +39,13 @@ from neulens_ros.levels import TILE_GRIDS
 from neulens_ros.models.names import DETECTOR, GATE
 from neulens_ros.nodes.common import (make_qos, publisher_events, qos_specs, run,
                                       subscription_events, time_to_ns)
+from neulens_ros.nodes.latest import ArrivalCheck, LatestWorker, staleness
+from neulens_ros.nodes.liveness import LOST, OK, UNREACHABLE, WAITING, EdgeLiveness
 from neulens_ros.nodes.params import ParamSpec, declare_parameters
 from neulens_ros.nodes.problems import ProblemLog
 from neulens_ros.nodes.stage_timing import LOG_TIMING, TIMING_QOS, StageTimingPublisher
-from neulens_ros.nodes.status import StatusPublisher
+from neulens_ros.nodes.status import STATUS_WINDOW, StatusPublisher, worst
+from neulens_ros.nodes.window import EventWindow
 from neulens_ros.pipeline.headset import HeadsetGate
 from neulens_ros.supernet.detector import P_OPTIONS
 
@@ -69,8 +80,19 @@ PARAMS = [
               read_only=True),
     ParamSpec('accuracy_file', '', "DEMUX accuracy table from neulens-train ('' = the one "
               'exported with the detector checkpoint)', read_only=True),
+    ParamSpec('stale_after_ms', 1000.0, 'Drop a camera frame older than this when the gate '
+              'takes it (camera stamp to now; 0 = never drop)', minimum=0.0, maximum=60000.0,
+              units='ms'),
+    ParamSpec('edge_timeout_ms', 300.0, 'The edge is silent (status ERROR, only probes sent) '
+              'when a frame has waited this long beyond the expected reply time (the recent '
+              'round trip) without any reply', read_only=True, minimum=10.0, maximum=60000.0,
+              units='ms'),
+    ParamSpec('edge_probe_period_s', 0.5, 'While the edge is silent, send one frame per this '
+              'period (the others are counted as edge_silent)', read_only=True, minimum=0.01,
+              maximum=60.0, units='s'),
     ParamSpec('status_period_s', 2.0, 'Period of the status on /diagnostics', read_only=True,
               minimum=0.1, maximum=60.0, units='s'),
+    STATUS_WINDOW,
     ParamSpec('color_topic', 'camera/color/image_raw', 'Colour image topic', read_only=True),
     ParamSpec('decision_topic', 'neulens/tile_decision', 'TileDecision topic', read_only=True),
     ParamSpec('tile_batch_topic', 'neulens/tile_batch', 'TileBatch topic', read_only=True),
@@ -107,6 +129,9 @@ class GateNode(Node):
     def __init__(self) -> None:
         super().__init__('gate')
         self.step: HeadsetGate | None = None
+        # The gate, the link estimate and the frames in flight are shared by the worker
+        # thread (frames) and the executor (edge replies, parameter changes).
+        self.lock = threading.Lock()
         self.params = declare_parameters(self, PARAMS, validate=validate, apply=self.on_params)
         values = self.params.values
         kwargs = {key: Path(values[f'{key}_file']) for key in ('predictor', 'accuracy')
@@ -115,7 +140,12 @@ class GateNode(Node):
                                      values['detector_checkpoint'], **kwargs,
                                      gate_backend=values['gate_backend'])
         self.link = LinkEstimator(prior_bandwidth_mbps=values['bandwidth_mbps'])
-        self.problems = ProblemLog(self.get_logger())
+        window_s = values['status_window_s']
+        self.problems = ProblemLog(self.get_logger(), window_s=window_s, log_every_s=window_s)
+        self.recent = EventWindow(window_s)  # frames in / out, edge replies and their RTT
+        self.edge = EdgeLiveness(timeout_s=values['edge_timeout_ms'] / 1e3,
+                                 probe_period_s=values['edge_probe_period_s'])
+        self.arrivals = ArrivalCheck(self.problems, f"image on {values['color_topic']}")
         self.in_flight: OrderedDict[int, tuple[Any, int, int]] = OrderedDict()
         self.frames = 0
         self.tiles_sent = 0
@@ -127,55 +157,100 @@ class GateNode(Node):
             TileBatch, values['tile_batch_topic'], out_qos,
             event_callbacks=publisher_events(self, values['tile_batch_topic']))
         self.timing = StageTimingPublisher(self, values['timing_topic'], 'gate')
+        self.status = StatusPublisher(self)
+        self.worker = LatestWorker('gate', self.process, self.superseded, self.failed)
         self.create_subscription(
             Image, values['color_topic'], self.on_image,
             make_qos(values['camera_qos_profile'], values['camera_qos_depth']),
             event_callbacks=subscription_events(self, values['color_topic']))
         self.create_subscription(StageTiming, values['timing_topic'], self.on_timing,
                                  TIMING_QOS)
-        self.status = StatusPublisher(self)
         self.create_timer(values['status_period_s'], self.publish_status)
+        self.create_timer(min(0.1, values['edge_timeout_ms'] / 2e3), self.check_edge)
         self.get_logger().info(f'gate ready: SLO {slo_from(values)}')
 
     def on_params(self, values: dict[str, Any]) -> None:
         if self.step is not None:
             slo = slo_from(values)
-            self.step.set_slo(slo)
-            self.link.prior_bandwidth_mbps = values['bandwidth_mbps']
+            with self.lock:
+                self.step.set_slo(slo)
+                self.link.prior_bandwidth_mbps = values['bandwidth_mbps']
             self.get_logger().info(f'SLO now {slo}')
 
+    # --- input (executor thread) ----------------------------------------------------------
     def on_image(self, msg: Image) -> None:
+        self.recent.add('frames_in')
+        if self.arrivals.accept(time_to_ns(msg.header.stamp), msg.header.frame_id):
+            self.worker.offer(msg)
+        else:
+            self.timing.publish_drop(msg.header, self.get_clock().now(), len(msg.data),
+                                     'stamp_backwards')
+
+    def superseded(self, msg: Image) -> None:
+        self.problems.tally('superseded')
+        self.timing.publish_drop(msg.header, self.get_clock().now(), len(msg.data),
+                                 'superseded: a newer frame arrived before the gate was free')
+
+    def failed(self, msg: Image, exc: Exception) -> None:
+        self.get_logger().error(f'gate failed on a frame:\n{traceback.format_exc()}')
+        self.problems.report(type(exc).__name__, str(exc))
+        self.timing.publish_drop(msg.header, self.get_clock().now(), len(msg.data),
+                                 f'{type(exc).__name__}: {exc}')
+
+    # --- processing (worker thread) -------------------------------------------------------
+    def process(self, msg: Image) -> None:
         start = self.get_clock().now()
         values = self.params.values
+        detail = staleness(start.nanoseconds, time_to_ns(msg.header.stamp),
+                           values['stale_after_ms'])
+        if detail:
+            self.problems.report('stale', detail)
+            self.timing.publish_drop(msg.header, start, len(msg.data), f'stale: {detail}')
+            return
         try:
             rgb = image_to_numpy(msg, 'rgb8')
-            link = self.link.state(values['bandwidth_mbps'])
-            frame = self.step.process(np.ascontiguousarray(rgb), time_to_ns(msg.header.stamp),
-                                      msg.header.frame_id, link)
+            with self.lock:
+                link = self.link.state(values['bandwidth_mbps'])
+                frame = self.step.process(np.ascontiguousarray(rgb),
+                                          time_to_ns(msg.header.stamp), msg.header.frame_id,
+                                          link)
         except NeulensError as exc:
             self.problems.report(type(exc).__name__, str(exc))
-            self.timing.publish(msg.header, start, self.get_clock().now(), len(msg.data), 0,
-                                dropped=True, reason=f'{type(exc).__name__}: {exc}')
+            self.timing.publish_drop(msg.header, start, len(msg.data),
+                                     f'{type(exc).__name__}: {exc}')
             return
         decision = frame.decision
         self.pub_decision.publish(decision_to_msg(decision, msg.header))
+        self.frames += 1
+        payload = 0
+        if self.edge.may_send():
+            payload = self.send(msg, frame, values)
+        else:
+            self.problems.tally('edge_silent')
+        self.timing.publish(msg.header, start, self.get_clock().now(), len(msg.data), payload)
+
+    def send(self, msg: Image, frame: Any, values: dict[str, Any]) -> int:
+        """Publish the frame's TileBatch (also when every tile is skipped: the edge answers);
+        its payload bytes."""
+        decision = frame.decision
         encoding = values['tile_encoding']
         full = self.full_frame_bytes(frame.input_image, encoding, values['jpeg_quality'])
         sent = self.get_clock().now()
         batch = pack_tile_batch(decision, msg.header, frame.tiles, encoding,
                                 values['jpeg_quality'], full, sent.to_msg())
-        self.pub_batch.publish(batch)  # also when every tile is skipped: the edge answers
-        if frame.tiles:
-            pixels = sum(t.shape[0] * t.shape[1] for t in frame.tiles.values())
-            self.step.observe_encoding(int(batch.payload_bytes), pixels)
-        self.in_flight[decision.stamp_ns] = (decision, sent.nanoseconds,
-                                             int(batch.payload_bytes))
-        while len(self.in_flight) > 100:
-            self.in_flight.popitem(last=False)
-        self.frames += 1
+        payload = int(batch.payload_bytes)
+        with self.lock:
+            if frame.tiles:
+                pixels = sum(t.shape[0] * t.shape[1] for t in frame.tiles.values())
+                self.step.observe_encoding(payload, pixels)
+            self.in_flight[decision.stamp_ns] = (decision, sent.nanoseconds, payload)
+            while len(self.in_flight) > 100:
+                self.in_flight.popitem(last=False)
+            self.edge.sent()
+        self.pub_batch.publish(batch)
+        self.recent.add('frames_out')
         self.tiles_sent += len(frame.tiles)
-        self.timing.publish(msg.header, start, self.get_clock().now(), len(msg.data),
-                            int(batch.payload_bytes))
+        return payload
 
     def full_frame_bytes(self, image: np.ndarray, encoding: str, quality: int) -> int:
         """Bytes the whole network input would take in the tile encoding (the baseline)."""
@@ -184,30 +259,85 @@ class GateNode(Node):
             return image.nbytes
         return len(numpy_to_compressed(image, fmt, quality).data)
 
+    # --- the edge (executor thread) -------------------------------------------------------
     def on_timing(self, msg: StageTiming) -> None:
-        """The edge's reply for a frame: link sample + measured compute."""
-        if msg.stage != 'supernet' or msg.dropped:
+        """The edge's reply for a frame (a result or a drop): the edge is alive; a result is
+        also a link sample and a measured compute time."""
+        if msg.stage != 'supernet':
             return
-        entry = self.in_flight.pop(time_to_ns(msg.header.stamp), None)
-        if entry is None:
+        with self.lock:
+            entry = None if msg.dropped else self.in_flight.pop(time_to_ns(msg.header.stamp),
+                                                                 None)
+            if entry is not None:
+                decision, sent_ns, payload = entry
+                processing_ms = (time_to_ns(msg.end) - time_to_ns(msg.start)) / 1e6
+                round_trip_ms = (self.get_clock().now().nanoseconds - sent_ns) / 1e6
+                self.link.add(payload, round_trip_ms, processing_ms)
+                self.step.observe_compute(decision, processing_ms)
+                self.recent.add('round_trip_ms', round_trip_ms)
+            mean_rtt_ms = self.recent.mean('round_trip_ms')
+            silence_s = self.edge.replied(None if mean_rtt_ms is None else mean_rtt_ms / 1e3)
+        self.recent.add('replies')
+        if silence_s is not None:
+            self.get_logger().info(f'edge answering again after {silence_s:.2f} s of silence'
+                                   if silence_s else 'edge answering')
+            self.publish_status()
+
+    def check_edge(self) -> None:
+        with self.lock:
+            became_silent = self.edge.check()
+            state = self.edge.state
+            waited_s = self.edge.silent_for()
+        if not became_silent:
             return
-        decision, sent_ns, payload = entry
-        processing_ms = (time_to_ns(msg.end) - time_to_ns(msg.start)) / 1e6
-        round_trip_ms = (self.get_clock().now().nanoseconds - sent_ns) / 1e6
-        self.link.add(payload, round_trip_ms, processing_ms)
-        self.step.observe_compute(decision, processing_ms)
+        limit_ms = (self.edge.expected_reply_s * 1e3 + self.params.values['edge_timeout_ms'])
+        if state == LOST:
+            self.get_logger().error(
+                f'edge silent: no reply for {waited_s:.2f} s (limit {limit_ms:.0f} ms: the '
+                'recent round trip + edge_timeout_ms); sending one probe frame per '
+                f"{self.params.values['edge_probe_period_s']} s until it answers")
+        else:
+            self.get_logger().warning(
+                f'no reply from the edge yet ({waited_s:.2f} s after the first frame); '
+                f"sending one probe frame per {self.params.values['edge_probe_period_s']} s")
+        self.publish_status()
+
+    # --- status (executor thread) ---------------------------------------------------------
+    def edge_values(self) -> tuple[str, str, dict[str, Any]]:
+        """The edge's part of the status: level, message and keys (link values from the
+        window only, so they never outlive the replies they come from)."""
+        values = self.params.values
+        with self.lock:
+            link = self.link.state(values['bandwidth_mbps'])
+            state = self.edge.state
+            waited_s = self.edge.silent_for()
+        rtt = self.recent.mean('round_trip_ms')
+        keys = {'edge': state, 'edge_waiting_s': round(waited_s, 2),
+                'edge_replies_per_s': round(self.recent.rate('replies'), 2),
+                'link_rtt_ms': '' if rtt is None else round(rtt, 2),
+                'link_samples': self.recent.count('round_trip_ms'),
+                'link_bandwidth_mbps': round(link.bandwidth_mbps, 2) if rtt is not None else ''}
+        level = {OK: 'ok', WAITING: 'ok', UNREACHABLE: 'warn', LOST: 'error'}[state]
+        message = {OK: '', WAITING: '', UNREACHABLE: '; no reply from the edge yet',
+                   LOST: f'; edge silent for {waited_s:.1f} s'}[state]
+        return level, message, keys
 
     def publish_status(self) -> None:
-        link = self.link.state(self.params.values['bandwidth_mbps'])
-        values = {'frames': self.frames, 'tiles_sent': self.tiles_sent,
-                  'policy': self.params.values['policy'],
-                  'latency_slo_ms': self.params.values['latency_slo_ms'],
-                  'link_bandwidth_mbps': round(link.bandwidth_mbps, 2),
-                  'link_rtt_ms': round(link.rtt_ms, 2), 'link_samples': link.samples,
-                  **{f'dropped_{k}': v for k, v in sorted(self.problems.counts.items())}}
-        level = 'warn' if self.problems.counts else 'ok'
-        self.status.publish(level, f'{self.frames} frames, {self.tiles_sent} tiles sent',
-                            values)
+        values = self.params.values
+        edge_level, edge_message, edge_keys = self.edge_values()
+        keys = {'frames_in_per_s': round(self.recent.rate('frames_in'), 2),
+                'frames_out_per_s': round(self.recent.rate('frames_out'), 2),
+                'frames': self.frames, 'tiles_sent': self.tiles_sent,
+                'policy': values['policy'], 'latency_slo_ms': values['latency_slo_ms'],
+                **edge_keys, **self.problems.status_values()}
+        level = worst(self.problems.level(), edge_level)
+        self.status.publish(level, f'{self.frames} frames, {self.tiles_sent} tiles sent'
+                            + edge_message, keys)
+
+    def destroy_node(self) -> None:
+        """The worker first: no frame is processed against a destroyed node."""
+        self.worker.stop()
+        super().destroy_node()
 
 
 def main(args: list[str] | None = None) -> int:

@@ -175,11 +175,10 @@ class LiftingNode(Node):
                             bytes_in=len(depth.data), bytes_out=len(objects))
 
     def publish_status(self) -> None:
-        dropped = {k: v for k, v in self.problems.counts.items() if not k.startswith('skip')}
         values = {'frames': self.frames, 'objects_3d': self.lifted,
                   'unmatched': sum(self.matcher.dropped.values()),
-                  **{f'count_{k}': v for k, v in sorted(self.problems.counts.items())}}
-        level = 'warn' if dropped else 'ok'
+                  **self.problems.status_values()}
+        level = self.problems.level()
         self.status.publish(level, f'{self.frames} frames, {self.lifted} 3D boxes', values)
 
 

@@ -44,3 +44,9 @@ class StageTimingPublisher:
                 self.stage, time_to_ns(header.stamp),
                 (end.nanoseconds - start.nanoseconds) / 1e6, dropped))
         return msg
+
+    def publish_drop(self, header: Header, start: Time, bytes_in: int, reason: str
+                     ) -> StageTiming:
+        """The StageTiming of a frame this stage dropped (ending now), with the reason."""
+        return self.publish(header, start, self.node.get_clock().now(), bytes_in, 0,
+                            dropped=True, reason=reason)

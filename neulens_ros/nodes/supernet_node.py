@@ -9,14 +9,18 @@ activate). With `autostart` the node configures and activates itself at start-up
 Every TileBatch yields a vision_msgs/Detection2DArray with the camera frame's stamp and frame
 id, boxes in original image pixels, class ids of the checkpoint's data set (its metadata's
 class_ids), and a StageTiming; the class map goes out as vision_msgs/LabelInfo on a
-transient-local topic at every configure. Bad input (an empty batch, a tile of
-the wrong size or encoding, a k the node does not serve) and stale frames are dropped, logged
-once per kind and counted in the status on /diagnostics; the node never crashes on input.
+transient-local topic at every configure. Batches are taken latest-first
+(nodes/latest.py): one superseded while the detector works, one older than `stale_after_ms`,
+one whose stamp goes backwards and bad input (an empty batch, a tile of the wrong size or
+encoding, a k the node does not serve) are dropped with a StageTiming saying why (so the
+headset knows the edge is alive), counted in the status on /diagnostics, and the problems
+among them logged once per distinct problem and window; the node never crashes on input.
 """
 
 from __future__ import annotations
 
 import time
+import traceback
 from typing import Any
 
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
@@ -32,10 +36,12 @@ from neulens_ros.models.names import DETECTOR
 from neulens_ros.models.zoo import checkpoint_labels
 from neulens_ros.nodes.common import make_qos, qos_specs, run, subscription_events, time_to_ns
 from neulens_ros.nodes.label_info import LABEL_INFO_TOPIC, LabelInfoPublisher
+from neulens_ros.nodes.latest import KEPT, ArrivalCheck, LatestWorker, staleness
 from neulens_ros.nodes.params import ParamSpec, declare_parameters
 from neulens_ros.nodes.problems import ProblemLog
 from neulens_ros.nodes.stage_timing import LOG_TIMING, StageTimingPublisher
-from neulens_ros.nodes.status import StatusPublisher
+from neulens_ros.nodes.status import STATUS_WINDOW, StatusPublisher, worst
+from neulens_ros.nodes.window import EventWindow
 from neulens_ros.pipeline.edge import BACKENDS, EdgeConfig, EdgeDetector
 
 AT_CONFIGURE = ' (applied at configure)'
@@ -62,13 +68,15 @@ PARAMS = [
     ParamSpec('autostart', True, 'Configure and activate at start-up', read_only=True),
     ParamSpec('status_period_s', 2.0, 'Period of the status on /diagnostics', read_only=True,
               minimum=0.1, maximum=60.0, units='s'),
+    STATUS_WINDOW,
     ParamSpec('tile_batch_topic', 'neulens/tile_batch', 'Input TileBatch topic',
               read_only=True),
     ParamSpec('detections_topic', 'neulens/detections_2d', 'Output Detection2DArray topic',
               read_only=True),
     ParamSpec('timing_topic', 'neulens/stage_timing', 'StageTiming topic', read_only=True),
     LABEL_INFO_TOPIC,
-    # Input depth 1: a frame that waits behind another is replaced, never queued.
+    # Input depth 1: the subscription only fills the latest-frame slot, so the middleware
+    # queue stays short whatever the depth; a deeper one only adds frames to supersede.
     *qos_specs('input_', default='sensor_data', depth=1),
     *qos_specs('output_', default='reliable', depth=10),
     LOG_TIMING,
@@ -82,18 +90,23 @@ class SupernetNode(LifecycleNode):
         super().__init__('supernet')
         self.detector: EdgeDetector | None = None
         self.params = declare_parameters(self, PARAMS, apply=self.on_params)
-        self.problems = ProblemLog(self.get_logger())
+        values = self.params.values
+        window_s = values['status_window_s']
+        self.problems = ProblemLog(self.get_logger(), window_s=window_s, log_every_s=window_s)
+        self.recent = EventWindow(window_s)  # batches in, detections out
+        self.arrivals = ArrivalCheck(self.problems,
+                                     f"TileBatch on {values['tile_batch_topic']}")
         self.subscription = None
         self.processed = 0
         self.busy_ms = 0.0
         self.lifecycle_state = 'unconfigured'
-        values = self.params.values
         out_qos = make_qos(values['output_qos_profile'], values['output_qos_depth'])
         self.pub_detections = self.create_lifecycle_publisher(
             Detection2DArray, values['detections_topic'], out_qos)
         self.timing = StageTimingPublisher(self, values['timing_topic'], 'supernet')
         self.label_info = LabelInfoPublisher(self, values['label_info_topic'])
         self.status = StatusPublisher(self)
+        self.worker = LatestWorker('supernet', self.process, self.superseded, self.failed)
         self.create_timer(values['status_period_s'], self.publish_status)
         if values['autostart']:
             self.autostart_timer = self.create_timer(0.0, self.autostart)
@@ -169,23 +182,45 @@ class SupernetNode(LifecycleNode):
     def destroy_node(self) -> None:
         """The lifecycle's shutdown transition first (stops processing, releases the
         engines), as a managed node does when its process is stopped."""
+        self.worker.stop()  # first: no batch is processed against a released detector
         if self.lifecycle_state in ('unconfigured', 'inactive', 'active'):
             self.trigger_shutdown()
         super().destroy_node()
 
-    # --- processing -----------------------------------------------------------------------
+    # --- input (executor thread) ----------------------------------------------------------
     def on_batch(self, msg: TileBatch) -> None:
+        self.recent.add('frames_in')
+        header = msg.decision.header
+        if self.arrivals.accept(time_to_ns(header.stamp), header.frame_id):
+            self.worker.offer(msg)
+        else:
+            self.timing.publish_drop(header, self.get_clock().now(), int(msg.payload_bytes),
+                                     'stamp_backwards')
+
+    def superseded(self, msg: TileBatch) -> None:
+        self.problems.tally('superseded')
+        self.timing.publish_drop(msg.decision.header, self.get_clock().now(),
+                                 int(msg.payload_bytes), 'superseded: a newer batch arrived '
+                                 'before the detector was free')
+
+    def failed(self, msg: TileBatch, exc: Exception) -> None:
+        self.get_logger().error(f'detector failed on a batch:\n{traceback.format_exc()}')
+        self.drop(msg.decision.header, self.get_clock().now(), int(msg.payload_bytes),
+                  type(exc).__name__, str(exc))
+
+    # --- processing (worker thread) -------------------------------------------------------
+    def process(self, msg: TileBatch) -> None:
         start = self.get_clock().now()
         header = msg.decision.header
         bytes_in = int(msg.payload_bytes)
-        stale_ms = self.params.values['stale_after_ms']
-        age_ms = (start.nanoseconds - time_to_ns(header.stamp)) / 1e6
-        if stale_ms > 0 and age_ms > stale_ms:
-            self.drop(header, start, bytes_in, 'stale',
-                      f'frame is {age_ms:.0f} ms old (stale_after_ms={stale_ms:.0f})')
+        detail = staleness(start.nanoseconds, time_to_ns(header.stamp),
+                           self.params.values['stale_after_ms'])
+        if detail:
+            self.drop(header, start, bytes_in, 'stale', detail)
             return
         detector = self.detector
-        if detector is None:  # a message delivered during deactivation
+        if detector is None or self.lifecycle_state != 'active':  # taken while deactivating
+            self.problems.tally('inactive')
             return
         try:
             decision, tiles = unpack_tile_batch(msg)
@@ -199,24 +234,29 @@ class SupernetNode(LifecycleNode):
         self.pub_detections.publish(out)
         end = self.get_clock().now()
         self.processed += 1
+        self.recent.add('frames_out')
+        self.recent.add('busy_ms', (end - start).nanoseconds / 1e6)
         self.busy_ms += (end - start).nanoseconds / 1e6
         self.timing.publish(header, start, end, bytes_in=bytes_in,
                             bytes_out=len(serialize_message(out)))
 
     def drop(self, header: Any, start: Time, bytes_in: int, kind: str, detail: str) -> None:
         self.problems.report(kind, detail)
-        self.timing.publish(header, start, self.get_clock().now(), bytes_in=bytes_in,
-                            bytes_out=0, dropped=True, reason=f'{kind}: {detail}')
+        self.timing.publish_drop(header, start, bytes_in, f'{kind}: {detail}')
 
+    # --- status ---------------------------------------------------------------------------
     def publish_status(self) -> None:
         state = self.lifecycle_state
-        dropped = sum(self.problems.counts.values())
-        level = 'ok' if state == 'active' else 'warn'
-        if dropped and dropped >= self.processed:
-            level = 'warn'
-        values = {'state': state, 'processed': self.processed, 'dropped': dropped,
-                  'mean_ms': round(self.busy_ms / self.processed, 2) if self.processed else 0}
-        values.update({f'dropped_{k}': v for k, v in sorted(self.problems.counts.items())})
+        recent_ms = self.recent.mean('busy_ms')
+        dropped = sum(n for kind, n in self.problems.counts.items() if kind not in KEPT)
+        values = {'state': state,
+                  'frames_in_per_s': round(self.recent.rate('frames_in'), 2),
+                  'frames_out_per_s': round(self.recent.rate('frames_out'), 2),
+                  'recent_mean_ms': '' if recent_ms is None else round(recent_ms, 2),
+                  'processed': self.processed, 'dropped': dropped,
+                  'mean_ms': round(self.busy_ms / self.processed, 2) if self.processed else 0,
+                  **self.problems.status_values()}
+        level = worst('ok' if state == 'active' else 'warn', self.problems.level())
         self.status.publish(level, f'{state}, {self.processed} frames, {dropped} dropped',
                             values)
 
