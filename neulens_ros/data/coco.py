@@ -31,6 +31,7 @@ from neulens_ros.data.camera import PinholeCamera
 from neulens_ros.errors import DataError
 
 ANNOTATIONS = Path('annotations') / 'instances.json'
+SINGULAR = {'images': 'image', 'annotations': 'annotation', 'categories': 'category'}
 
 
 def annotation_file(path: Path) -> Path:
@@ -68,7 +69,8 @@ def _entries(doc: Any, key: str, json_path: Path, fields: dict[str, type]
             raise DataError(f'{json_path}: {key}[{n}] lacks or mistypes {", ".join(wrong)} '
                             f'(expected {", ".join(t.__name__ for t in fields.values())})')
         if entry['id'] in seen:
-            raise DataError(f'{json_path}: duplicate {key[:-1]} id {entry["id"]} ({key}[{n}])')
+            raise DataError(f'{json_path}: duplicate {SINGULAR[key]} id {entry["id"]} '
+                            f'({key}[{n}])')
         seen.add(entry['id'])
     return entries
 

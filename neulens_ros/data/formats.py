@@ -63,9 +63,10 @@ class ClassSelection:
 
 
 def default_ids(source: Iterable[int], fmt: str) -> tuple[int, ...]:
-    """COCO: the generator class + 1 (COCO ids start at 1); YOLO: 0..n-1 in order."""
+    """COCO: the generator's class ids (those of the shipped checkpoints); YOLO: 0..n-1 in
+    order."""
     source = tuple(source)
-    return tuple(s + 1 for s in source) if fmt == 'coco' else tuple(range(len(source)))
+    return source if fmt == 'coco' else tuple(range(len(source)))
 
 
 def parse_classes(text: str | None, preset: str, fmt: str) -> ClassSelection:

@@ -8,7 +8,7 @@
 --format scenes (the default) writes the scene folder layout (data/dataset.py); coco and yolo
 write detection data sets (data/coco.py, data/yolo.py) that neulens-train --data reads.
 --classes SRC:NAME[:ID],... keeps only the objects of the listed generator classes (index or
-name) under new names, in that order, with COCO ids ID (default: the class index + 1).
+name) under new names, in that order, with COCO ids ID (default: the generator's class id).
 """
 
 from __future__ import annotations
