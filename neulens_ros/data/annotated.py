@@ -135,7 +135,7 @@ def depth_problem(depth: Path, size: tuple[int, int]) -> str | None:
     return None
 
 
-def camera_from_k(k: object, size: tuple[int, int], frame_id: str) -> PinholeCamera | str:
+def camera_from_k(k: object, size: tuple[int, int]) -> PinholeCamera | str:
     """A camera from a row-major 3x3 K (9 numbers, CameraInfo.k), or what is wrong with K."""
     try:
         values = np.asarray(k, np.float64).reshape(9)
@@ -143,8 +143,7 @@ def camera_from_k(k: object, size: tuple[int, int], frame_id: str) -> PinholeCam
         return f'camera_K must be 9 numbers (row-major 3x3), got {k!r}'
     try:
         return PinholeCamera(width=size[0], height=size[1], fx=float(values[0]),
-                             fy=float(values[4]), cx=float(values[2]), cy=float(values[5]),
-                             frame_id=frame_id)
+                             fy=float(values[4]), cx=float(values[2]), cy=float(values[5]))
     except GeometryError as exc:
         return f'camera_K {values.tolist()} is not a camera matrix: {exc}'
 

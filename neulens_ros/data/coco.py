@@ -132,8 +132,7 @@ def _image(entry: dict[str, Any], annotations: list[dict[str, Any]], root: Path,
     if wrong_depth:
         problems.bad(f'{where}: {wrong_depth}{dropped}')
         return None
-    camera = camera_from_k(entry['camera_K'], size, 'camera_optical_frame') \
-        if 'camera_K' in entry else None
+    camera = camera_from_k(entry['camera_K'], size) if 'camera_K' in entry else None
     if isinstance(camera, str):
         problems.bad(f'{where}: {camera}{dropped}')
         return None
