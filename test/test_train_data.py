@@ -23,8 +23,8 @@ from neulens_ros.tools.data_args import SKIPPED_FILE, read_data
 from neulens_ros.tools.eval_detector import main as eval_detector
 from neulens_ros.tools.gen_dataset import main as gen_data
 from neulens_ros.tools.train import main as train
-from neulens_ros.train.data import (DATASET_PRESET, DataSource, checkpoint_class_table,
-                                    dataset_set, to_checkpoint_classes)
+from neulens_ros.train.data import (DATASET_PRESET, DataSource, SetSpec, checkpoint_class_table,
+                                    dataset_set, render_set, to_checkpoint_classes)
 from neulens_ros.train.pipeline import architecture
 from neulens_ros.train.plan import SMOKE, fit_to_images
 
@@ -57,6 +57,22 @@ def test_images_of_any_size_are_resized_as_camera_frames_with_their_boxes(tmp_pa
     sx, sy = 256 / size[0], 192 / size[1]
     np.testing.assert_allclose(data.boxes[0], [[10 * sx, 20 * sy, 30 * sx, 60 * sy]])
     assert data.classes[0].tolist() == [0] and not data.dense[0]
+
+
+@pytest.mark.parametrize('fmt, atol', [('coco', 0.0), ('yolo', 1e-3)])
+def test_a_written_set_reads_as_the_generated_set_it_was_written_from(tmp_path, fmt, atol):
+    """Every class under its own id: the images, boxes and classes the detector gets from
+    the files are those of the generated scenes (YOLO's label files round to 6 decimals)."""
+    spec = SetSpec(5, 3, (320, 240), (256, 192), density='dense')
+    write_generated(tmp_path, fmt, SceneConfig(width=320, height=240, density='dense'),
+                    range(5, 8), parse_classes(None, 'easy', fmt))
+    generated = render_set(spec, progress=False)
+    read = dataset_set(read_dataset(tmp_path), (256, 192), progress=False)
+    assert np.array_equal(read.images, generated.images)
+    for name in ('boxes', 'classes'):
+        for a, b in zip(getattr(read, name), getattr(generated, name), strict=True):
+            np.testing.assert_allclose(a, b, atol=atol)
+    assert sum(len(c) for c in read.classes) > 10
 
 
 def test_classes_map_to_a_checkpoints_training_indices_by_id(coco) -> None:
