@@ -171,6 +171,14 @@ def test_duplicate_ids_are_errors_even_with_skip_bad(copy, key, index, message) 
     assert str(info.value).startswith(str(path))
 
 
+@pytest.mark.parametrize('category_id', [-1, 65536])
+def test_category_ids_outside_the_wires_range_are_errors(copy, category_id) -> None:
+    edit(copy, lambda doc: doc['categories'][0].update(id=category_id))
+    with pytest.raises(DataError, match=rf'class ids must be in 0..65535 .*, got '
+                                        rf'\[.*{category_id}'):
+        read_coco(copy, skip_bad=True)
+
+
 def test_crowd_annotations_are_skipped_and_listed(written, copy) -> None:
     edit(copy, lambda doc: _first_box_annotation(doc).update(iscrowd=1))
     data = read_coco(copy)

@@ -17,14 +17,14 @@ from neulens_ros.data.resize import box_resize
 from neulens_ros.data.scenes import SceneConfig
 from neulens_ros.errors import DataError
 from neulens_ros.models.registry import save_checkpoint
-from neulens_ros.models.zoo import detector_metadata
+from neulens_ros.models.zoo import checkpoint_labels
 from neulens_ros.supernet.detector import DetectorConfig, TileDetector
 from neulens_ros.tools.data_args import SKIPPED_FILE, read_data
 from neulens_ros.tools.eval_detector import main as eval_detector
 from neulens_ros.tools.gen_dataset import main as gen_data
 from neulens_ros.tools.train import main as train
-from neulens_ros.train.data import (DATASET_PRESET, DataSource, SetSpec, checkpoint_class_table,
-                                    dataset_set, render_set, to_checkpoint_classes)
+from neulens_ros.train.data import (DATASET_PRESET, DataSource, SetSpec, dataset_set,
+                                    render_set, to_checkpoint_classes)
 from neulens_ros.train.pipeline import architecture
 from neulens_ros.train.plan import SMOKE, fit_to_images
 
@@ -101,13 +101,10 @@ def test_checkpoint_metadata_records_the_data_sets_class_names_and_ids() -> None
     meta = {'architecture': architecture(config, DATASET_PRESET, source)}
     assert meta['architecture']['classes'] == ['cube', 'ball', 'cone']
     assert meta['architecture']['class_ids'] == [0, 2, 3]
-    assert checkpoint_class_table(meta) == (('cube', 'ball', 'cone'), (0, 2, 3))
+    labels = checkpoint_labels(meta)  # what the nodes publish
+    assert (labels.names, labels.ids) == (('cube', 'ball', 'cone'), (0, 2, 3))
     generated = architecture(DetectorConfig(), 'easy')
     assert generated['class_ids'] == [0, 1, 2, 3, 4]
-    # metadata written before class ids: the training indices
-    shipped = detector_metadata('neulens_detector')
-    shipped['architecture'].pop('class_ids', None)
-    assert checkpoint_class_table(shipped)[1] == (0, 1, 2, 3, 4)
 
 
 @pytest.mark.parametrize('images, label, calibration', [(4, 2, 2), (9, 4, 5), (40, 6, 6)])
@@ -194,6 +191,8 @@ def test_a_generated_coco_set_with_renamed_classes_trains_and_evaluates(tmp_path
     assert meta['architecture']['class_ids'] == [0, 2, 3]
     assert meta['architecture']['num_classes'] == 3
     assert meta['architecture']['preset'] == DATASET_PRESET
+    labels = checkpoint_labels(meta)  # the classes the nodes publish
+    assert labels.names == ('cube', 'ball', 'cone') and labels.ids == (0, 2, 3)
     assert meta['dataset'] == {'format': 'coco', 'data': str(data), 'val_data': None,
                                'val_ratio': 0.2, 'split_seed': 0, 'train_images': 11,
                                'val_images': 3, 'skipped': 0}

@@ -19,6 +19,7 @@ from PIL import Image, UnidentifiedImageError
 
 from neulens_ros.data.camera import PinholeCamera
 from neulens_ros.errors import ConfigError, DataError, GeometryError
+from neulens_ros.models.labels import MAX_CLASS_ID
 
 FORMATS = ('coco', 'yolo')
 BOX_TOLERANCE = 1.0  # pixels a box may reach beyond the image (rounding); clipped to it
@@ -58,6 +59,9 @@ class DetectionDataset:
                             f'{len(self.class_ids)} ids')
         if len(set(self.class_ids)) != len(self.class_ids):
             raise DataError(f'{self.source}: class ids repeat: {list(self.class_ids)}')
+        if not all(0 <= i <= MAX_CLASS_ID for i in self.class_ids):
+            raise DataError(f'{self.source}: class ids must be in 0..{MAX_CLASS_ID} (the ids '
+                            f'the detections carry on the wire), got {list(self.class_ids)}')
         if not self.images:
             skipped = f' ({len(self.skipped)} entries skipped)' if self.skipped else ''
             raise DataError(f'{self.source}: the data set has no images{skipped}')

@@ -28,10 +28,11 @@ import torch
 
 from neulens_ros.errors import DataError, NeulensError
 from neulens_ros.eval.detector import evaluate, plot_results
-from neulens_ros.models.zoo import DETECTOR, GATE, checkpoint_preset, load_detector, load_gate
+from neulens_ros.models.zoo import (DETECTOR, GATE, checkpoint_labels, checkpoint_preset,
+                                   load_detector, load_gate)
 from neulens_ros.tools.data_args import add_data_arguments, data_description, data_parts
-from neulens_ros.train.data import (DATASET_PRESET, DetectionSet, checkpoint_class_table,
-                                    dataset_set, load_set, to_checkpoint_classes)
+from neulens_ros.train.data import (DATASET_PRESET, DetectionSet, dataset_set, load_set,
+                                    to_checkpoint_classes)
 from neulens_ros.train.plan import VAL_SEED, detector_held_out_set
 
 COLUMNS = ('budget', 'MMACs', 'width', 'oracle', 'CGG', 'random', 'oracle gain', 'CGG gain',
@@ -68,7 +69,8 @@ def held_out_data(args: argparse.Namespace, meta: dict[str, Any], size: tuple[in
     detector's classes, or held-out scenes of its preset."""
     if args.data is not None:
         _, part = data_parts(args, 'neulens-eval detector', args.out)
-        part = to_checkpoint_classes(part, *checkpoint_class_table(meta))
+        labels = checkpoint_labels(meta)
+        part = to_checkpoint_classes(part, labels.names, labels.ids)
         print(f'neulens-eval detector: {args.detector} on {len(part)} images of {args.data}',
               flush=True)
         return dataset_set(part, size), data_description(None, part, args)

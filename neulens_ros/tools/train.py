@@ -35,8 +35,9 @@ from neulens_ros.models.names import DEFAULT_PRESET
 from neulens_ros.supernet.detector import DetectorConfig, TileDetector
 from neulens_ros.supernet.pretrained import load_backbone_file
 from neulens_ros.tools.data_args import add_data_arguments, data_description, data_parts
-from neulens_ros.train.data import (DATASET_PRESET, DataSource, checkpoint_class_table,
-                                    dataset_set, load_set, to_checkpoint_classes)
+from neulens_ros.models.zoo import checkpoint_labels
+from neulens_ros.train.data import (DATASET_PRESET, DataSource, dataset_set, load_set,
+                                    to_checkpoint_classes)
 from neulens_ros.train.plan import fit_to_images, plan_for, training_set, validation_set
 from neulens_ros.train.pretrain import Pretraining, pretrain_backbone
 from neulens_ros.train.supernet import SupernetTraining, train_supernet
@@ -107,8 +108,9 @@ def data_source(args: argparse.Namespace, meta: dict | None, work: Path
     checkpoint's metadata `meta`, in the checkpoint's classes."""
     train, val = data_parts(args, 'neulens-train', work)
     if meta is not None:
-        names, ids = checkpoint_class_table(meta)
-        train, val = (to_checkpoint_classes(part, names, ids) for part in (train, val))
+        labels = checkpoint_labels(meta)
+        train, val = (to_checkpoint_classes(part, labels.names, labels.ids)
+                      for part in (train, val))
     return train, val, DataSource(val.class_names, val.class_ids,
                                   data_description(train, val, args))
 

@@ -26,7 +26,6 @@ from neulens_ros.data.resize import box_resize
 from neulens_ros.data.scenes import Scene, SceneConfig, generate_scene, is_labelled
 from neulens_ros.data.walk import WalkConfig, walk_scenes
 from neulens_ros.errors import DataError
-from neulens_ros.models.zoo import checkpoint_classes
 
 
 DATASET_PRESET = 'dataset'  # the preset a detector trained on a data set on disk records
@@ -160,10 +159,3 @@ def to_checkpoint_classes(data: DetectionDataset, names: tuple[str, ...],
     images = tuple(replace(image, classes=lookup[image.classes]) for image in data.images)
     return replace(data, class_names=names, class_ids=ids, images=images)
 
-
-def checkpoint_class_table(meta: dict[str, Any]) -> tuple[tuple[str, ...], tuple[int, ...]]:
-    """(class names, class ids) of a detector checkpoint's metadata, by training index (ids
-    are the training indices when the metadata records none, as before data sets on disk)."""
-    names = checkpoint_classes(meta)
-    ids = meta.get('architecture', {}).get('class_ids', range(len(names)))
-    return names, tuple(int(i) for i in ids)
