@@ -4,25 +4,35 @@ image-level width, the ground-truth oracle, random tiles), with MACs, and the or
 the CGG's gain over image-level width at 40, 55 and 70% of tiled level 0's MACs.
 
 The held-out scenes are of the preset the detector was trained on (its metadata), seeds from
---first-seed on (a second range, e.g. --first-seed 1500000, is reported separately).
+--first-seed on (a second range, e.g. --first-seed 1500000, is reported separately). With
+--data the images of a COCO or YOLO data set on disk are evaluated instead (all of them, or
+the validation part neulens-train drew with --val-ratio and --seed); its classes must be the
+detector's (names and ids in the checkpoint's metadata).
 
     neulens-eval detector --scenes 300 --out runs/eval_detector
     neulens-eval detector --scenes 60 --threads 1
     neulens-eval detector --detector neulens_detector_hard --gate neulens_cgg_hard
+    neulens-eval detector --data data/coco --val-ratio 0.2 \
+        --detector runs/mine/weights/neulens_detector.pt --gate runs/mine/weights/neulens_cgg.pt
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from neulens_ros.errors import DataError, NeulensError
 from neulens_ros.eval.detector import evaluate, plot_results
-from neulens_ros.models.zoo import DETECTOR, GATE, load_detector, load_gate
-from neulens_ros.train.data import load_set
+from neulens_ros.models.zoo import (DETECTOR, GATE, checkpoint_labels, checkpoint_preset,
+                                   load_detector, load_gate)
+from neulens_ros.tools.data_args import add_data_arguments, data_description, data_parts
+from neulens_ros.train.data import (DATASET_PRESET, DetectionSet, dataset_set, load_set,
+                                    to_checkpoint_classes)
 from neulens_ros.train.plan import VAL_SEED, detector_held_out_set
 
 COLUMNS = ('budget', 'MMACs', 'width', 'oracle', 'CGG', 'random', 'oracle gain', 'CGG gain',
@@ -53,6 +63,28 @@ def print_budgets(rows: list[dict[str, Any]]) -> None:
               'bounds)')
 
 
+def held_out_data(args: argparse.Namespace, meta: dict[str, Any], size: tuple[int, int]
+                  ) -> tuple[DetectionSet, dict[str, Any]]:
+    """(the images to evaluate at the detector's input `size`, what they are): --data in the
+    detector's classes, or held-out scenes of its preset."""
+    if args.data is not None:
+        _, part = data_parts(args, 'neulens-eval detector', args.out)
+        labels = checkpoint_labels(meta)
+        part = to_checkpoint_classes(part, labels.names, labels.ids)
+        print(f'neulens-eval detector: {args.detector} on {len(part)} images of {args.data}',
+              flush=True)
+        return dataset_set(part, size), data_description(None, part, args)
+    if checkpoint_preset(meta) == DATASET_PRESET:
+        raise DataError(f'{args.detector} was trained on a data set on disk '
+                        f'({meta.get("dataset", {}).get("data", "?")}): evaluate it on one '
+                        'with --data')
+    spec = detector_held_out_set(meta, args.scenes, args.first_seed)
+    print(f'neulens-eval detector: {args.detector} on held-out scenes of its {spec.preset} '
+          f'preset, seeds {spec.first_seed}..{spec.first_seed + spec.count - 1}', flush=True)
+    return load_set(spec, args.out / 'cache'), {
+        'preset': spec.preset, 'first_seed': spec.first_seed, 'scenes': spec.count}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog='neulens-eval detector', description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -64,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
                              'seeds are training scenes)')
     parser.add_argument('--out', type=Path, default=Path('runs/eval_detector'))
     parser.add_argument('--threads', type=int, default=0, help='torch threads (0 = default)')
+    add_data_arguments(parser, training=False)
     args = parser.parse_args(argv)
     if args.scenes < 1:
         parser.error('--scenes must be at least 1')
@@ -74,14 +107,14 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     model, meta = load_detector(args.detector)
     gate, gate_meta = load_gate(args.gate)
-    spec = detector_held_out_set(meta, args.scenes, args.first_seed)
-    print(f'neulens-eval detector: {args.detector} on held-out scenes of its {spec.preset} '
-          f'preset, seeds {spec.first_seed}..{spec.first_seed + spec.count - 1}', flush=True)
-    data = load_set(spec, args.out / 'cache')
+    try:
+        data, held_out = held_out_data(args, meta, (model.config.input_width,
+                                                    model.config.input_height))
+    except NeulensError as exc:
+        print(f'neulens-eval detector: {exc}', file=sys.stderr)
+        return 2
     results = evaluate(model, gate, data, float(gate_meta.get('caution', 0.0)))
-    results['held_out'] = {'preset': spec.preset, 'first_seed': spec.first_seed,
-                           'scenes': spec.count, 'detector': str(args.detector),
-                           'gate': str(args.gate)}
+    results['held_out'] = {**held_out, 'detector': str(args.detector), 'gate': str(args.gate)}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / 'eval.json').write_text(json.dumps(results, indent=1))
     png = plot_results(results, args.out)

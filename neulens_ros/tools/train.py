@@ -6,11 +6,14 @@
     neulens-train --smoke --work runs/smoke         # a minute-long end-to-end check
     neulens-train --detector neulens_detector --stages labels,gate,calibrate,eval,export
                                                     # retrain the gate of a trained detector
+    neulens-train --data data/coco --work runs/mine # a COCO or YOLO data set on disk: its
+                                                    # classes, a fifth of it validates
 
 Every stage is resumable: data sets are cached, the supernet checkpoints every 100 steps, and
 finished stages leave their result in --work. `export` writes the shipped checkpoints and
 their metadata (architecture, classes, input size, P options, this command, seeds, metrics)
-into the package, plus plots into --work/plots.
+into the package, plus plots into --work/plots. A --data run exports into --work/weights
+(unless --export-dir says otherwise) and records the data set's class names and ids.
 """
 
 from __future__ import annotations
@@ -25,13 +28,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from neulens_ros.data.annotated import DetectionDataset
 from neulens_ros.data.scenes import PRESETS, class_names
 from neulens_ros.errors import ConfigError, NeulensError
 from neulens_ros.models.names import DEFAULT_PRESET
 from neulens_ros.supernet.detector import DetectorConfig, TileDetector
 from neulens_ros.supernet.pretrained import load_backbone_file
-from neulens_ros.train.data import load_set
-from neulens_ros.train.plan import plan_for, training_set, validation_set
+from neulens_ros.tools.data_args import add_data_arguments, data_description, data_parts
+from neulens_ros.models.zoo import checkpoint_labels
+from neulens_ros.train.data import (DATASET_PRESET, DataSource, dataset_set, load_set,
+                                    to_checkpoint_classes)
+from neulens_ros.train.plan import fit_to_images, plan_for, training_set, validation_set
 from neulens_ros.train.pretrain import Pretraining, pretrain_backbone
 from neulens_ros.train.supernet import SupernetTraining, train_supernet
 
@@ -64,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help='start the backbone from this torchvision ResNet state_dict '
                              '(.pth, saved with torch.save(model.state_dict(), path)), sliced '
                              "into the supernet's widths and levels; not with --detector")
+    add_data_arguments(parser, training=True)
     return parser
 
 
@@ -76,10 +84,10 @@ def resolve_stages(given: str | None, from_detector: bool) -> list[str]:
 
 
 def detector_from_checkpoint(name: str, command: str, preset: str | None
-                             ) -> tuple[TileDetector, str, str]:
+                             ) -> tuple[TileDetector, str, str, dict]:
     """(the detector of checkpoint `name`, the training command its export records: the
-    checkpoint's own, then `command`, replacing what an earlier --detector run appended, and
-    the preset it was trained on, which a given `preset` must match)."""
+    checkpoint's own, then `command`, replacing what an earlier --detector run appended,
+    the preset it was trained on, which a given `preset` must match, and its metadata)."""
     from neulens_ros.models.zoo import checkpoint_preset, load_detector
     from neulens_ros.train.pipeline import HALO
     model, meta = load_detector(name)
@@ -91,7 +99,20 @@ def detector_from_checkpoint(name: str, command: str, preset: str | None
         raise ConfigError(f'{name} was trained on the {trained_on!r} preset, not {preset!r}: '
                           f'drop --preset or pass --preset {trained_on}')
     return (model, f'{meta.get("training_command", "?").split(LATER)[0]}{LATER}{command}',
-            trained_on)
+            trained_on, meta)
+
+
+def data_source(args: argparse.Namespace, meta: dict | None, work: Path
+                ) -> tuple[DetectionDataset, DetectionDataset, DataSource]:
+    """(training part, validation part, their DataSource) of --data; with a detector
+    checkpoint's metadata `meta`, in the checkpoint's classes."""
+    train, val = data_parts(args, 'neulens-train', work)
+    if meta is not None:
+        labels = checkpoint_labels(meta)
+        train, val = (to_checkpoint_classes(part, labels.names, labels.ids)
+                      for part in (train, val))
+    return train, val, DataSource(val.class_names, val.class_ids,
+                                  data_description(train, val, args))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,32 +133,40 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.data is not None and args.preset is not None:
+        print('neulens-train: --preset picks generated scenes; a --data run trains on the '
+              "data set's images and classes: drop --preset", file=sys.stderr)
+        return 2
     command = 'neulens-train ' + ' '.join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     detector_command = command
-    if args.detector:
-        try:
-            model, detector_command, args.preset = detector_from_checkpoint(
+    work = args.work
+    progress = not args.quiet
+    meta, source = None, None
+    try:
+        if args.detector:
+            model, detector_command, args.preset, meta = detector_from_checkpoint(
                 args.detector, command, args.preset)
-        except NeulensError as exc:
-            print(f'neulens-train: {exc}', file=sys.stderr)
-            return 2
-        print(f'neulens-train: detector from {args.detector} ({args.preset} preset)')
-    else:
+            print(f'neulens-train: detector from {args.detector} ({args.preset} preset)')
+        if args.data is not None:
+            train_data, val_data, source = data_source(args, meta, work)
+            args.preset = DATASET_PRESET
+            args.export_dir = args.export_dir or work / 'weights'
         args.preset = args.preset or DEFAULT_PRESET
-        model = TileDetector(DetectorConfig(num_classes=len(class_names(args.preset))))
+        if not args.detector:
+            model = TileDetector(DetectorConfig(num_classes=len(
+                source.class_names if source else class_names(args.preset))))
         if args.backbone_weights is not None:
-            try:
-                print(f'neulens-train: backbone weights from {args.backbone_weights}: '
-                      + load_backbone_file(model, args.backbone_weights).describe())
-            except NeulensError as exc:
-                print(f'neulens-train: {exc}', file=sys.stderr)
-                return 2
-    plan = plan_for(args.preset, args.smoke)
+            print(f'neulens-train: backbone weights from {args.backbone_weights}: '
+                  + load_backbone_file(model, args.backbone_weights).describe())
+        plan = plan_for(args.preset, args.smoke)
+        if source:
+            plan = fit_to_images(plan, len(train_data))
+    except NeulensError as exc:
+        print(f'neulens-train: {exc}', file=sys.stderr)
+        return 2
+    work.mkdir(parents=True, exist_ok=True)
     config = model.config
     size = (config.input_width, config.input_height)
-    work = args.work
-    work.mkdir(parents=True, exist_ok=True)
-    progress = not args.quiet
     log_path = work / 'log.jsonl'
 
     def log(record: dict) -> None:
@@ -145,12 +174,15 @@ def main(argv: list[str] | None = None) -> int:
             f.write(json.dumps(record) + '\n')
 
     started = time.monotonic()
-    train_spec = training_set(plan, args.seed, size, args.preset)
-    val_spec = validation_set(plan, args.seed, size, args.preset)
-    train = load_set(train_spec, work / 'cache', progress)
-    val = load_set(val_spec, work / 'cache', progress)
-    print(f'neulens-train: {len(train)} training and {len(val)} validation scenes '
-          f'({time.monotonic() - started:.0f} s)')
+    if source:
+        train, val = (dataset_set(part, size, progress) for part in (train_data, val_data))
+    else:
+        train = load_set(training_set(plan, args.seed, size, args.preset), work / 'cache',
+                         progress)
+        val = load_set(validation_set(plan, args.seed, size, args.preset), work / 'cache',
+                       progress)
+    print(f'neulens-train: {len(train)} training and {len(val)} validation '
+          f'{"images" if source else "scenes"} ({time.monotonic() - started:.0f} s)')
     ckpt = work / 'supernet.ckpt'
     if not args.detector and ('supernet' in stages or ckpt.is_file()):
         if not ckpt.is_file() and plan.pretrain_steps:
@@ -168,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
               f'({time.monotonic() - started:.0f} s)')
     from neulens_ros.train.pipeline import run_later_stages
     return run_later_stages(stages, model, train, val, plan, work, args,
-                            (command, detector_command), started, log, progress)
+                            (command, detector_command), started, log, progress, source)
 
 
 if __name__ == '__main__':

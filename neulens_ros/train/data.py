@@ -1,27 +1,43 @@
-"""Training and evaluation sets: generated scenes resized to the detector's input, cached.
+"""Training and evaluation sets: generated scenes or a data set read from disk (COCO or
+YOLO, data/formats.py), resized to the detector's input; generated sets are cached.
 
 The pipeline resizes each 640 x 480 camera frame to the network input (256 x 192 by default);
 the evaluation set is made exactly that way. The training set is rendered at half resolution
 (320 x 240, four times cheaper) and resized the same way. A set of walks (`walk_frames` > 0)
 holds `count` continuous sequences (data/walk.py) of `walk_frames` frames each, one after the
 other. Each set is rendered once and cached as one .npz (uint8 images, boxes, classes) keyed
-by its parameters.
+by its parameters. Images of a data set read from disk are resized the same way, whatever
+their size and aspect (boxes scaled with them).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
+from PIL import Image
 
+from neulens_ros.data.annotated import DetectionDataset, describe_classes
 from neulens_ros.data.resize import box_resize
 from neulens_ros.data.scenes import Scene, SceneConfig, generate_scene, is_labelled
 from neulens_ros.data.walk import WalkConfig, walk_scenes
 from neulens_ros.errors import DataError
+
+
+DATASET_PRESET = 'dataset'  # the preset a detector trained on a data set on disk records
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """A data set on disk a run trains on: its classes and what was read (metadata)."""
+
+    class_names: tuple[str, ...]  # by training index
+    class_ids: tuple[int, ...]  # the data set's id of each training index
+    description: dict[str, Any]  # format, paths, split, image counts, skipped entries
 
 
 @dataclass(frozen=True)
@@ -104,3 +120,42 @@ def load_set(spec: SetSpec, cache_dir: Path, progress: bool = True) -> Detection
              counts=np.array([len(b) for b in data.boxes]), dense=data.dense)
     tmp.replace(path)
     return data
+
+
+def dataset_set(data: DetectionDataset, input_size: tuple[int, int], progress: bool = True
+                ) -> DetectionSet:
+    """The images of `data` resized to `input_size` (width, height) as camera frames are,
+    with their boxes scaled to it; `dense`: more than 3 boxes."""
+    from tqdm import tqdm
+    images, boxes = [], []
+    for image in tqdm(data.images, desc='reading', unit='image', disable=not progress,
+                      leave=False):
+        try:
+            with Image.open(image.path) as file:
+                rgb = np.asarray(file.convert('RGB'))
+        except OSError as exc:
+            raise DataError(f'{image.path} cannot be read ({exc})') from exc
+        images.append(box_resize(rgb, input_size))
+        sx, sy = input_size[0] / image.size[0], input_size[1] / image.size[1]
+        boxes.append(image.boxes * [sx, sy, sx, sy])
+    classes = [image.classes for image in data.images]
+    return DetectionSet(np.stack(images), boxes, classes,
+                        np.array([len(c) > 3 for c in classes]))
+
+
+def to_checkpoint_classes(data: DetectionDataset, names: tuple[str, ...],
+                          ids: tuple[int, ...]) -> DetectionDataset:
+    """`data` with its class indices turned into those of a checkpoint's classes (`names`,
+    `ids`: by training index); every class of `data` must be one of the checkpoint's, under
+    the same id and name."""
+    index = {class_id: i for i, class_id in enumerate(ids)}
+    wrong = [f'{name!r} (id {class_id})' for name, class_id in
+             zip(data.class_names, data.class_ids, strict=True)
+             if class_id not in index or names[index[class_id]] != name]
+    if wrong:
+        raise DataError(f'{data.source}: classes {", ".join(wrong)} are not classes of the '
+                        f'detector ({describe_classes(names, ids)})')
+    lookup = np.array([index[class_id] for class_id in data.class_ids], np.int64)
+    images = tuple(replace(image, classes=lookup[image.classes]) for image in data.images)
+    return replace(data, class_names=names, class_ids=ids, images=images)
+

@@ -22,11 +22,11 @@ from neulens_ros.gate.labels import label_frame
 from neulens_ros.gate.training import GateData, GateTraining, gate_accuracy, train_gate
 from neulens_ros.levels import TILE_GRIDS
 from neulens_ros.models.registry import WEIGHTS_DIR, save_checkpoint
-from neulens_ros.models.zoo import CHECKPOINTS
+from neulens_ros.models.names import CHECKPOINTS, DEFAULT_PRESET
 from neulens_ros.supernet.detector import P_LAYERS, P_OPTIONS, DetectorConfig, TileDetector
 from neulens_ros.supernet.executor import MicroFlowExecutor, normalise
 from neulens_ros.supernet.macs import MacTable
-from neulens_ros.train.data import DetectionSet
+from neulens_ros.train.data import DataSource, DetectionSet
 from neulens_ros.train.plan import Plan
 from neulens_ros.plots import pyplot, save
 
@@ -109,8 +109,9 @@ def level_mac_ratio(model: TileDetector) -> np.ndarray:
 def run_later_stages(stages: list[str], model: TileDetector, train: DetectionSet,
                      val: DetectionSet, plan: Plan, work: Path, args: argparse.Namespace,
                      commands: tuple[str, str], started: float, log: Callable[[dict], None],
-                     progress: bool) -> int:
-    """Run labels, gate, eval and export as asked, each from its cached predecessor."""
+                     progress: bool, source: DataSource | None = None) -> int:
+    """Run labels, gate, eval and export as asked, each from its cached predecessor;
+    `source`: the data set on disk the run reads (None: generated scenes of args.preset)."""
     model.eval()
     gate = CompressionGuidingGate()
     gate_path = work / 'gate.pt'
@@ -155,7 +156,7 @@ def run_later_stages(stages: list[str], model: TileDetector, train: DetectionSet
               f'({time.monotonic() - started:.0f} s)')
     if 'export' in stages:
         export(model, gate, work, args.export_dir or WEIGHTS_DIR, commands, args.preset,
-               args.seed)
+               args.seed, source)
     return 0
 
 
@@ -172,28 +173,36 @@ def calibrate(model: TileDetector, gate: CompressionGuidingGate, data: Detection
     return calibrate_caution(gate, subset, SHIP_K, score)
 
 
-def architecture(config: DetectorConfig, preset: str) -> dict:
+def architecture(config: DetectorConfig, preset: str, source: DataSource | None = None
+                 ) -> dict:
     """The detector checkpoint's architecture metadata: its config, the scene preset it was
-    trained on, its classes and split points."""
-    return {**asdict(config), 'preset': preset, 'classes': list(class_names(preset)),
-            'p_options': list(P_OPTIONS), 'p_layers': P_LAYERS}
+    trained on (DATASET_PRESET for a data set on disk), its classes (names by training index)
+    and their ids (the data set's; the training indices for generated scenes), and its split
+    points."""
+    names = source.class_names if source else class_names(preset)
+    ids = source.class_ids if source else tuple(range(len(names)))
+    return {**asdict(config), 'preset': preset, 'classes': list(names),
+            'class_ids': list(ids), 'p_options': list(P_OPTIONS), 'p_layers': P_LAYERS}
 
 
 def export(model: TileDetector, gate: CompressionGuidingGate, work: Path, out: Path,
-           commands: tuple[str, str], preset: str, seed: int) -> None:
-    """Write the checkpoints and metadata under the preset's names (models/zoo.py);
-    `commands` are (this command, the one that trained the detector: the same unless the run
-    started from a detector checkpoint)."""
-    detector_name, gate_name, accuracy_file = CHECKPOINTS[preset]
+           commands: tuple[str, str], preset: str, seed: int,
+           source: DataSource | None = None) -> None:
+    """Write the checkpoints and metadata under the preset's names (models/zoo.py; a data set
+    on disk, `source`, exports under the default preset's names); `commands` are (this
+    command, the one that trained the detector: the same unless the run started from a
+    detector checkpoint)."""
+    detector_name, gate_name, accuracy_file = CHECKPOINTS[DEFAULT_PRESET if source else preset]
     results = json.loads((work / 'eval.json').read_text()) if (work / 'eval.json').is_file() \
         else {}
     gate_summary = json.loads((work / 'gate_summary.json').read_text()) \
         if (work / 'gate_summary.json').is_file() else {}
     calibration = json.loads((work / 'calibration.json').read_text()) \
         if (work / 'calibration.json').is_file() else {'caution': 0.0}
-    common = {'data_seed': seed, 'created': time.strftime('%Y-%m-%d %H:%M:%S')}
+    common = {'data_seed': seed, 'created': time.strftime('%Y-%m-%d %H:%M:%S'),
+              **({'dataset': source.description} if source else {})}
     det = save_checkpoint(out / f'{detector_name}.pt', model, 'detector',
-                          architecture(model.config, preset),
+                          architecture(model.config, preset, source),
                           halo=HALO, metrics=results.get('headline', {}),
                           training_command=commands[1], **common)
     gate_meta = save_checkpoint(out / f'{gate_name}.pt', gate, 'gate',

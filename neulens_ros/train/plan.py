@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from neulens_ros.errors import DataError
 from neulens_ros.models.zoo import checkpoint_preset, detector_config
 from neulens_ros.train.data import SetSpec
 
@@ -37,6 +38,7 @@ VAL_SEED = 1_000_000  # validation scenes never overlap the training seeds
 # Held-out walks: two seed ranges no training, validation or calibration set draws from
 WALK_SEEDS = (2_000_000, 3_000_000)
 TRAIN_RENDER = (320, 240)  # (width, height) the training scenes are rendered at
+MIN_TRAINING_IMAGES = 4  # of a data set on disk: 2 labelled (1 fits, 1 held out), 2 calibrate
 
 
 def plan_for(preset: str, smoke: bool) -> Plan:
@@ -92,3 +94,14 @@ def detector_training_set(meta: dict[str, Any], seed: int, smoke: bool) -> tuple
     preset = checkpoint_preset(meta)
     plan = plan_for(preset, smoke)
     return plan, training_set(plan, seed, (config.input_width, config.input_height), preset)
+
+
+def fit_to_images(plan: Plan, images: int) -> Plan:
+    """`plan` for a training set of `images` images (a data set on disk): the gate labels at
+    most half of them and the caution is calibrated on (at most its share of) the rest."""
+    if images < MIN_TRAINING_IMAGES:
+        raise DataError(f'training needs at least {MIN_TRAINING_IMAGES} images (the gate '
+                        f'is fitted, held out and calibrated on separate ones), got {images}')
+    label = min(plan.label_scenes, images // 2)
+    return replace(plan, label_scenes=label,
+                   calibration_scenes=min(plan.calibration_scenes, images - label))

@@ -1,0 +1,208 @@
+"""neulens-train --data / neulens-eval detector --data: data sets on disk become the detector's
+input as camera frames do, classes map to a checkpoint's, the options are checked, and (slow)
+a COCO set with renamed classes trains, exports its classes and is evaluated."""
+
+import argparse
+import re
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from neulens_ros.data.annotated import AnnotatedImage, DetectionDataset
+from neulens_ros.data.formats import parse_classes, read_dataset, write_generated
+from neulens_ros.data.resize import box_resize
+from neulens_ros.data.scenes import SceneConfig
+from neulens_ros.errors import DataError
+from neulens_ros.models.registry import save_checkpoint
+from neulens_ros.models.zoo import checkpoint_labels
+from neulens_ros.supernet.detector import DetectorConfig, TileDetector
+from neulens_ros.tools.data_args import SKIPPED_FILE, read_data
+from neulens_ros.tools.eval_detector import main as eval_detector
+from neulens_ros.tools.gen_dataset import main as gen_data
+from neulens_ros.tools.train import main as train
+from neulens_ros.train.data import (DATASET_PRESET, DataSource, SetSpec, dataset_set,
+                                    render_set, to_checkpoint_classes)
+from neulens_ros.train.pipeline import architecture
+from neulens_ros.train.plan import SMOKE, fit_to_images
+
+SMALL = SceneConfig(width=160, height=120, density='dense')
+
+
+@pytest.fixture(scope='module')
+def coco(tmp_path_factory) -> Path:
+    """4 generated scenes as COCO, classes box / sphere / cone renamed (ids 0, 2, 3)."""
+    folder = tmp_path_factory.mktemp('coco')
+    write_generated(folder, 'coco', SMALL, range(4),
+                    parse_classes('0:cube,2:ball,3:cone', 'easy', 'coco'))
+    return folder
+
+
+def one_image(tmp_path: Path, size: tuple[int, int], box: list[float]) -> DetectionDataset:
+    rgb = np.random.default_rng(0).integers(0, 255, (size[1], size[0], 3), np.uint8)
+    Image.fromarray(rgb).save(tmp_path / 'a.png')
+    image = AnnotatedImage(tmp_path / 'a.png', size, np.array([box]), np.array([0]))
+    return DetectionDataset(tmp_path / 'a.json', 'coco', ('thing',), (5,), (image,))
+
+
+@pytest.mark.parametrize('size', [(320, 100), (256, 192), (50, 400)])
+def test_images_of_any_size_are_resized_as_camera_frames_with_their_boxes(tmp_path, size):
+    data = dataset_set(one_image(tmp_path, size, [10.0, 20.0, 30.0, 60.0]), (256, 192),
+                       progress=False)
+    rgb = np.asarray(Image.open(tmp_path / 'a.png'))
+    assert data.images.shape == (1, 192, 256, 3)
+    assert np.array_equal(data.images[0], box_resize(rgb, (256, 192)))
+    sx, sy = 256 / size[0], 192 / size[1]
+    np.testing.assert_allclose(data.boxes[0], [[10 * sx, 20 * sy, 30 * sx, 60 * sy]])
+    assert data.classes[0].tolist() == [0] and not data.dense[0]
+
+
+@pytest.mark.parametrize('fmt, atol', [('coco', 0.0), ('yolo', 1e-3)])
+def test_a_written_set_reads_as_the_generated_set_it_was_written_from(tmp_path, fmt, atol):
+    """Every class under its own id: the images, boxes and classes the detector gets from
+    the files are those of the generated scenes (YOLO's label files round to 6 decimals)."""
+    spec = SetSpec(5, 3, (320, 240), (256, 192), density='dense')
+    write_generated(tmp_path, fmt, SceneConfig(width=320, height=240, density='dense'),
+                    range(5, 8), parse_classes(None, 'easy', fmt))
+    generated = render_set(spec, progress=False)
+    read = dataset_set(read_dataset(tmp_path), (256, 192), progress=False)
+    assert np.array_equal(read.images, generated.images)
+    for name in ('boxes', 'classes'):
+        for a, b in zip(getattr(read, name), getattr(generated, name), strict=True):
+            np.testing.assert_allclose(a, b, atol=atol)
+    assert sum(len(c) for c in read.classes) > 10
+
+
+def test_classes_map_to_a_checkpoints_training_indices_by_id(coco) -> None:
+    data = read_dataset(coco)
+    assert data.class_ids == (0, 2, 3)
+    mapped = to_checkpoint_classes(data, ('ball', 'x', 'cone', 'cube'), (2, 7, 3, 0))
+    assert mapped.class_names == ('ball', 'x', 'cone', 'cube')
+    lookup = np.array([3, 0, 2])  # cube -> 3, ball -> 0, cone -> 2
+    for before, after in zip(data.images, mapped.images, strict=True):
+        assert after.classes.tolist() == lookup[before.classes].tolist()
+
+
+@pytest.mark.parametrize('names, ids, wrong', [
+    (('cube', 'ball'), (0, 2), "'cone' (id 3)"),  # a class the detector does not have
+    (('cube', 'sphere', 'cone'), (0, 2, 3), "'ball' (id 2)"),  # same id, another name
+])
+def test_classes_the_checkpoint_lacks_are_an_error(coco, names, ids, wrong) -> None:
+    with pytest.raises(DataError, match=re.escape(f'classes {wrong} are not classes of the '
+                                                  'detector')):
+        to_checkpoint_classes(read_dataset(coco), names, ids)
+
+
+def test_checkpoint_metadata_records_the_data_sets_class_names_and_ids() -> None:
+    config = DetectorConfig(num_classes=3)
+    source = DataSource(('cube', 'ball', 'cone'), (0, 2, 3), {})
+    meta = {'architecture': architecture(config, DATASET_PRESET, source)}
+    assert meta['architecture']['classes'] == ['cube', 'ball', 'cone']
+    assert meta['architecture']['class_ids'] == [0, 2, 3]
+    labels = checkpoint_labels(meta)  # what the nodes publish
+    assert (labels.names, labels.ids) == (('cube', 'ball', 'cone'), (0, 2, 3))
+    generated = architecture(DetectorConfig(), 'easy')
+    assert generated['class_ids'] == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize('images, label, calibration', [(4, 2, 2), (9, 4, 5), (40, 6, 6)])
+def test_the_plan_fits_a_small_training_set(images, label, calibration) -> None:
+    plan = fit_to_images(SMOKE, images)
+    assert (plan.label_scenes, plan.calibration_scenes) == (label, calibration)
+
+
+def test_too_few_training_images_are_refused(coco, tmp_path, capsys) -> None:
+    # 4 images, a quarter validates: 3 train
+    assert train(['--data', str(coco), '--val-ratio', '0.25', '--smoke', '--quiet',
+                  '--work', str(tmp_path)]) == 2
+    assert 'training needs at least 4 images' in capsys.readouterr().err
+
+
+def test_data_and_preset_together_are_refused(coco, tmp_path, capsys) -> None:
+    assert train(['--data', str(coco), '--preset', 'hard', '--work', str(tmp_path)]) == 2
+    assert 'drop --preset' in capsys.readouterr().err
+
+
+def test_a_validation_set_with_other_classes_is_refused(coco, tmp_path, capsys) -> None:
+    other = tmp_path / 'other'
+    write_generated(other, 'coco', SMALL, range(2), parse_classes('0:cube', 'easy', 'coco'))
+    assert train(['--data', str(coco), '--val-data', str(other), '--smoke',
+                  '--work', str(tmp_path / 'w')]) == 2
+    assert 'a validation data set needs the same classes and ids' in capsys.readouterr().err
+
+
+def test_a_missing_data_set_is_refused(tmp_path, capsys) -> None:
+    assert train(['--data', str(tmp_path / 'nothing'), '--work', str(tmp_path)]) == 2
+    assert 'neither a COCO data set' in capsys.readouterr().err
+
+
+def test_skipped_entries_are_printed_and_written(coco, tmp_path, capsys) -> None:
+    broken = tmp_path / 'broken.json'
+    doc = json.loads((coco / 'annotations' / 'instances.json').read_text())
+    doc['images'][0]['file_name'] = 'gone.png'
+    broken.write_text(json.dumps(doc))
+    (tmp_path / 'images').symlink_to(coco / 'images')
+    args = argparse.Namespace(data_format=None, skip_bad=True)
+    data = read_data(broken, args, 'prog', tmp_path / 'out')
+    assert len(data) == 3 and len(data.skipped) == 1
+    out = capsys.readouterr().out
+    assert '3 images' in out and '1 entries skipped' in out and 'prog: skipped ' in out
+    assert (tmp_path / 'out' / SKIPPED_FILE).read_text() == data.skipped[0] + '\n'
+
+
+def test_eval_refuses_a_data_set_of_other_classes(coco, tmp_path, capsys) -> None:
+    # the shipped detector's classes are box, cylinder, sphere, cone, pyramid (ids 0..4)
+    assert eval_detector(['--data', str(coco), '--out', str(tmp_path)]) == 2
+    assert "classes 'cube' (id 0), 'ball' (id 2) are not classes of the " \
+           'detector' in capsys.readouterr().err
+
+
+def test_eval_of_a_data_set_detector_needs_data(tmp_path, capsys) -> None:
+    config = DetectorConfig(num_classes=3)
+    path = tmp_path / 'det.pt'
+    save_checkpoint(path, TileDetector(config), 'detector', architecture(
+        config, DATASET_PRESET, DataSource(('a', 'b', 'c'), (1, 2, 3), {})),
+        dataset={'data': 'mine'})
+    assert eval_detector(['--detector', str(path), '--out', str(tmp_path / 'o')]) == 2
+    assert 'was trained on a data set on disk (mine): evaluate it on one with --data' in \
+        capsys.readouterr().err
+
+
+def test_gen_data_classes_need_a_detection_format(tmp_path, capsys) -> None:
+    with pytest.raises(SystemExit):
+        gen_data(['--out', str(tmp_path), '--classes', '0:a'])
+    assert '--classes needs --format coco or yolo' in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        gen_data(['--out', str(tmp_path), '--format', 'coco', '--classes', '9:a'])
+    assert "'9' is not a class of the 'easy' preset" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_generated_coco_set_with_renamed_classes_trains_and_evaluates(tmp_path) -> None:
+    data, work = tmp_path / 'coco', tmp_path / 'work'
+    assert gen_data(['--out', str(data), '--num', '14', '--size', '160x120', '--format', 'coco',
+                     '--classes', '0:cube,2:ball,3:cone']) == 0
+    assert train(['--data', str(data), '--smoke', '--quiet', '--work', str(work)]) == 0
+    weights = work / 'weights'  # a --data run does not export into the package
+    meta = json.loads((weights / 'neulens_detector.json').read_text())
+    assert meta['architecture']['classes'] == ['cube', 'ball', 'cone']
+    assert meta['architecture']['class_ids'] == [0, 2, 3]
+    assert meta['architecture']['num_classes'] == 3
+    assert meta['architecture']['preset'] == DATASET_PRESET
+    labels = checkpoint_labels(meta)  # the classes the nodes publish
+    assert labels.names == ('cube', 'ball', 'cone') and labels.ids == (0, 2, 3)
+    assert meta['dataset'] == {'format': 'coco', 'data': str(data), 'val_data': None,
+                               'val_ratio': 0.2, 'split_seed': 0, 'train_images': 11,
+                               'val_images': 3, 'skipped': 0}
+    out = tmp_path / 'eval'
+    assert eval_detector(['--data', str(data), '--val-ratio', '0.2', '--out', str(out),
+                          '--detector', str(weights / 'neulens_detector.pt'),
+                          '--gate', str(weights / 'neulens_cgg.pt')]) == 0
+    results = json.loads((out / 'eval.json').read_text())
+    assert results['held_out']['val_images'] == 3 and results['headline']['frames'] == 3
+    assert {'untiled', 'cgg', 'uniform_3'} <= set(results['variants'])
+    # the validation part neulens-train drew is the one evaluated
+    train_eval = json.loads((work / 'eval.json').read_text())
+    assert train_eval['variants']['untiled'] == results['variants']['untiled']
