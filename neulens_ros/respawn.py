@@ -38,12 +38,12 @@ class RespawnPolicy:
 
 
 def describe_exit(code: int) -> str:
-    """`-9` -> 'signal SIGKILL (exit code -9)'; `3` -> 'exit code 3'."""
+    """`-9` -> 'signal SIGKILL, exit code -9'; `3` -> 'exit code 3'."""
     if code < 0:
         try:
-            return f'signal {signal.Signals(-code).name} (exit code {code})'
+            return f'signal {signal.Signals(-code).name}, exit code {code}'
         except ValueError:
-            return f'signal {-code} (exit code {code})'
+            return f'signal {-code}, exit code {code}'
     return f'exit code {code}'
 
 

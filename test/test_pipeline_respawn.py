@@ -105,9 +105,9 @@ def test_bad_respawn_policy_is_rejected(kwargs: dict, fragment: str) -> None:
         RespawnPolicy(**kwargs)
 
 
-@pytest.mark.parametrize('code,text', [(-9, 'signal SIGKILL (exit code -9)'),
-                                       (-15, 'signal SIGTERM (exit code -15)'),
-                                       (2, 'exit code 2')])
+@pytest.mark.parametrize('code,text', [(-9, 'signal SIGKILL, exit code -9'),
+                                       (-15, 'signal SIGTERM, exit code -15'),
+                                       (-99, 'signal 99, exit code -99'), (2, 'exit code 2')])
 def test_describe_exit(code: int, text: str) -> None:
     assert describe_exit(code) == text
 
