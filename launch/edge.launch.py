@@ -3,7 +3,8 @@
     ros2 launch neulens_ros edge.launch.py [namespace:=NS]
         [backend:=auto|torch|torchscript|onnxruntime|tensorrt]
 
-The graph comes from config/topology.yaml, which `neulens-pipeline` (pip-only ROS 2) reads too.
+The graph comes from config/topology.yaml, which `neulens-pipeline` (pip-only ROS 2) reads too;
+nodes it marks `respawn: true` are restarted when their process dies (respawn=True).
 """
 
 from neulens_ros.launch_graph import pipeline_launch_description

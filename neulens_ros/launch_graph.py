@@ -11,7 +11,19 @@ from __future__ import annotations
 import os
 from typing import Any, Sequence
 
-from neulens_ros.topology import ROLES, config_dir, launch_args, load_topology
+from neulens_ros.topology import ROLES, NodeEntry, config_dir, launch_args, load_topology
+
+# Restarts of a respawnable node over one launch (launch counts retries in total, where
+# neulens-pipeline --respawn bounds them per minute).
+RESPAWN_MAX_RETRIES = 10
+
+
+def respawn_arguments(entry: NodeEntry) -> dict[str, Any]:
+    """launch's respawn arguments of a node (none for a node that is not restarted)."""
+    if not entry.respawn:
+        return {}
+    return {'respawn': True, 'respawn_delay': float(entry.respawn_delay_s),
+            'respawn_max_retries': RESPAWN_MAX_RETRIES}
 
 
 def pipeline_launch_description(roles: Sequence[str] = ROLES) -> Any:
@@ -41,5 +53,6 @@ def pipeline_launch_description(roles: Sequence[str] = ROLES) -> Any:
         actions.append(Node(
             package='neulens_ros', executable=entry.executable, name=entry.name,
             namespace=LaunchConfiguration('namespace'), parameters=params, output='screen',
-            condition=IfCondition(LaunchConfiguration(entry.when)) if entry.when else None))
+            condition=IfCondition(LaunchConfiguration(entry.when)) if entry.when else None,
+            **respawn_arguments(entry)))
     return LaunchDescription(actions)

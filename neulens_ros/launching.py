@@ -78,17 +78,34 @@ class ProcessGroup:
     env: Mapping[str, str]
     log_dir: Path | None = None
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
-    _logs: list[IO[bytes]] = field(default_factory=list)
+    _logs: dict[str, IO[bytes]] = field(default_factory=dict)  # open log file per process
+    _commands: dict[str, tuple[list[str], Path | None]] = field(default_factory=dict)
 
     def start(self, name: str, cmd: Sequence[str], cwd: Path | None = None) -> subprocess.Popen:
         if name in self.procs:
             raise ConfigError(f'a process named {name} is already running')
+        self._commands[name] = (list(cmd), cwd)
+        return self._spawn(name, append_log=False)
+
+    def restart(self, name: str) -> subprocess.Popen:
+        """Start an ended process again with the same command (its log is appended to)."""
+        if name not in self._commands:
+            raise ConfigError(f'no process named {name} was started')
+        if self.procs[name].poll() is None:
+            raise ConfigError(f'process {name} (pid {self.procs[name].pid}) is still running')
+        return self._spawn(name, append_log=True)
+
+    def _spawn(self, name: str, append_log: bool) -> subprocess.Popen:
+        cmd, cwd = self._commands[name]
         out: Any = None
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
-            out = open(self.log_dir / f'{name}.log', 'wb')  # noqa: SIM115 - closed in stop()
-            self._logs.append(out)
-        proc = subprocess.Popen(list(cmd), env=dict(self.env), cwd=cwd, stdout=out,
+            if name in self._logs:
+                self._logs.pop(name).close()
+            out = open(self.log_dir / f'{name}.log',  # noqa: SIM115 - closed in stop()
+                       'ab' if append_log else 'wb')
+            self._logs[name] = out
+        proc = subprocess.Popen(cmd, env=dict(self.env), cwd=cwd, stdout=out,
                                 stderr=subprocess.STDOUT if out else None,
                                 start_new_session=True)
         self.procs[name] = proc
@@ -128,7 +145,7 @@ class ProcessGroup:
                     proc.wait(timeout=max(0.0, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
                     pass
-        for log in self._logs:
+        for log in self._logs.values():
             log.close()
         self._logs.clear()
         return {n: p.returncode for n, p in self.procs.items()}

@@ -42,8 +42,16 @@ class NodeEntry:
     config: str  # parameter file name in config/
     when: str = ''  # launch argument that must be true ('' = always)
     arg_params: Mapping[str, str] = field(default_factory=dict)  # parameter <- launch arg
+    respawn: bool = False  # restarted when its process dies (launch's respawn=True)
+    respawn_delay_s: float = 0.0  # s between the death and the restart
 
     def __post_init__(self) -> None:
+        if not isinstance(self.respawn, bool):
+            raise ConfigError(f'topology: node {self.name}: respawn must be true or false, got '
+                              f'{self.respawn!r}')
+        if not isinstance(self.respawn_delay_s, (int, float)) or self.respawn_delay_s < 0:
+            raise ConfigError(f'topology: node {self.name}: respawn_delay_s must be a number '
+                              f'>= 0, got {self.respawn_delay_s!r}')
         if not self.name.isidentifier() or not self.executable.isidentifier():
             raise ConfigError(f'topology: node name and executable must be identifiers, got '
                               f'{self.name!r} / {self.executable!r}')

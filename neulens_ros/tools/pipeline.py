@@ -10,6 +10,7 @@ same parameter files, same topics, one OS process per node. Stops on Ctrl-C (or 
     neulens-pipeline --set source.rate_hz=10 --set gate.policy=uniform
     neulens-pipeline --set source.source=walk --set source.preset=hard \
         --set source.preload_frames=150           # a camera walking through rooms
+    neulens-pipeline --respawn                    # restart nodes that die (as launch does)
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import yaml
 
 from neulens_ros.errors import ConfigError, NeulensError
 from neulens_ros.launching import ProcessGroup, dds_environment, node_command
+from neulens_ros.respawn import Respawner, RespawnPolicy
 from neulens_ros.topology import ROLES, NodeEntry, load_topology
 
 
@@ -59,6 +61,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--domain-id', type=int, default=None, help='ROS_DOMAIN_ID to use')
     parser.add_argument('--log-dir', type=Path, default=None,
                         help='write each node’s output to LOG_DIR/<node>.log')
+    parser.add_argument('--respawn', action='store_true',
+                        help='restart a node whose process dies (non-zero exit code or a '
+                        'signal), for the nodes topology.yaml marks respawn: true')
+    parser.add_argument('--respawn-delay', type=float, default=None, metavar='S',
+                        help="seconds between a node's death and its restart (default: the "
+                        "node's respawn_delay_s in topology.yaml)")
+    parser.add_argument('--respawn-max-per-minute', type=int, default=5, metavar='N',
+                        help='restarts of one node allowed within any 60 s; then it stays '
+                        'down (default 5)')
     return parser
 
 
@@ -80,6 +91,16 @@ def node_overrides(args: argparse.Namespace, entry: NodeEntry,
     return values
 
 
+def respawn_policies(args: argparse.Namespace, nodes: list[NodeEntry]
+                     ) -> dict[str, RespawnPolicy]:
+    """{node: policy} for the respawnable nodes, empty without --respawn."""
+    if not args.respawn:
+        return {}
+    return {n.name: RespawnPolicy(
+        delay_s=n.respawn_delay_s if args.respawn_delay is None else args.respawn_delay,
+        max_per_minute=args.respawn_max_per_minute) for n in nodes if n.respawn}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -90,10 +111,12 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError(f'--set names nodes that are not started: {sorted(unknown)}')
         commands = {n.name: node_command(n, args.namespace, node_overrides(args, n, extra))
                     for n in nodes}
+        policies = respawn_policies(args, nodes)
     except NeulensError as exc:
         print(f'neulens-pipeline: {exc}')
         return 2
     group = ProcessGroup(env=dds_environment(args.domain_id), log_dir=args.log_dir)
+    respawner = Respawner(group, policies)
     stop = {'now': False}
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -102,10 +125,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for name, cmd in commands.items():
             proc = group.start(name, cmd)
-            print(f'started {name} (pid {proc.pid})')
+            print(f'started {name} (pid {proc.pid})', flush=True)
         deadline = time.monotonic() + args.duration if args.duration > 0 else None
         while not stop['now'] and (deadline is None or time.monotonic() < deadline):
-            if group.exited() and len(group.exited()) == len(group.procs):
+            for line in respawner.poll():
+                print(line, flush=True)
+            if len(group.exited()) == len(group.procs) and not respawner.pending:
                 break
             time.sleep(0.2)
     except KeyboardInterrupt:
@@ -115,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, previous)
     failed = {n: c for n, c in codes.items() if c not in (0, -signal.SIGINT)}
     for name, code in codes.items():
-        print(f'{name}: exit code {code}')
+        restarts = respawner.restarts.get(name, 0)
+        print(f'{name}: exit code {code}' + (f' (restarted {restarts} times)' if restarts else ''))
     return 1 if failed else 0
 
 

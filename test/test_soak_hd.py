@@ -1,0 +1,43 @@
+"""scripts/soak_hd.py, short: the HD camera of its own feeds `neulens-pipeline --no-sample-data`
+and the JSON report's counts fit together."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SOAK = Path(__file__).resolve().parent.parent / 'scripts' / 'soak_hd.py'
+SECONDS = 6.0
+RATE_HZ = 30.0
+
+
+@pytest.mark.ros
+@pytest.mark.slow
+def test_soak_report_counts_fit_together(tmp_path: Path, ros_env: dict[str, str]) -> None:
+    out = tmp_path / 'soak.json'
+    run = subprocess.run(
+        [sys.executable, str(SOAK), '--duration', str(SECONDS), '--rate', str(RATE_HZ),
+         '--window', '2', '--preload', '3', '--namespace', 'soaktest',
+         '--log-dir', str(tmp_path / 'logs'), '--out', str(out)],
+        env=ros_env, capture_output=True, text=True, timeout=400)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert json.loads(run.stdout) == report
+    published = report['frames_published']
+    assert published >= 0.8 * SECONDS * RATE_HZ, report['camera']
+    assert 0 < report['out_3d'] <= report['answered_2d'] <= report['gate_frames'] <= published
+    assert report['share_3d_of_2d'] == round(report['out_3d'] / report['answered_2d'], 3)
+    drops = report['drops']
+    assert drops['camera_to_gate'] == published - report['gate_frames']
+    assert drops['2d_to_3d'] == report['answered_2d'] - report['out_3d']
+    assert set(drops['node_counters']) == {'gate', 'supernet', 'lifting'}
+    latency = report['latency_3d']
+    assert 0 < latency['p50_ms'] <= latency['p99_ms']
+    assert latency['first_window_frames'] > 0 and latency['last_window_frames'] > 0
+    assert set(report['rss_mb']) == {'gate', 'supernet', 'lifting'}
+    assert all(m['start'] > 0 and m['end'] > 0 for m in report['rss_mb'].values())
+    assert report['restarts'] == []
