@@ -29,7 +29,7 @@ from neulens_ros.errors import ConfigError, GeometryError, LiftingError
 from neulens_ros.lifting.boxes import (FOOTPRINTS, YawBox, fit_yaw_box, gravity_frame,
                                        rest_on_floor)
 from neulens_ros.lifting.floor import Floor, find_floor
-from neulens_ros.lifting.geometry import back_project
+from neulens_ros.lifting.geometry import back_project_pixels
 
 # The footprint kind of each shape word a class name may contain (see boxes.fit_yaw_box).
 SHAPE_FOOTPRINTS = {'box': 'box', 'cylinder': 'round', 'sphere': 'round', 'cone': 'apex',
@@ -87,6 +87,9 @@ class LiftingConfig:
     floor_min_fraction: float = 0.1  # share of the frame's sampled points the floor needs
     floor_stride: int = 8  # pixel step of the frame's floor search, both axes
     floor_gap_m: float = 0.05  # a box bottom less than this above the floor is put on it
+    # a box of more pixels is sampled on a grid of every n-th pixel, n the smallest step that
+    # leaves at most this many (0 = every pixel): the 2 cm voxels hold several samples anyway
+    max_box_pixels: int = 6000
 
     def __post_init__(self) -> None:
         problems = []
@@ -102,6 +105,8 @@ class LiftingConfig:
                             'must be >= 0')
         if not 0 < self.floor_min_fraction <= 1 or self.floor_stride < 1:
             problems.append('need 0 < floor_min_fraction <= 1 and floor_stride >= 1')
+        if self.max_box_pixels < 0:
+            problems.append('max_box_pixels must be >= 0 (0 = every pixel)')
         if not 0 <= self.core_shrink < 0.5:
             problems.append('core_shrink must be in [0, 0.5)')
         if np.linalg.norm(self.up) < 1e-9:
@@ -146,7 +151,13 @@ def rotation_to_quaternion(r: np.ndarray) -> np.ndarray:
     return q / np.linalg.norm(q)
 
 
+METRES = 'metres'  # depth already converted by depth_in_metres (float32, NaN = none)
+
+
 def depth_in_metres(depth: np.ndarray, encoding: str) -> np.ndarray:
+    """[H, W] float32 metres, NaN = no depth, of a depth image in `encoding` (or METRES)."""
+    if encoding == METRES:
+        return depth
     if encoding not in DEPTH_ENCODINGS:
         raise LiftingError(f'depth encoding {encoding!r} is not a depth encoding; use one of '
                            f'{DEPTH_ENCODINGS} (registered depth, mm or m)')
@@ -169,6 +180,17 @@ def box_scale(colour_size: tuple[int, int] | None, depth_shape: tuple[int, ...]
     return sx, sy
 
 
+def pixel_step(width: int, height: int, max_pixels: int) -> int:
+    """The smallest step n such that every n-th pixel of a width x height box along both axes
+    is at most `max_pixels` pixels (1 when `max_pixels` is 0: every pixel)."""
+    if max_pixels <= 0:
+        return 1
+    step = max(1, int(np.ceil(np.sqrt(width * height / max_pixels))))
+    while -(-width // step) * -(-height // step) > max_pixels:
+        step += 1
+    return step
+
+
 def object_points(box: Box2D, depth_m: np.ndarray, camera: PinholeCamera,
                   config: LiftingConfig, scale: tuple[float, float],
                   floor: Floor | None = None) -> tuple[np.ndarray, float] | str:
@@ -181,15 +203,16 @@ def object_points(box: Box2D, depth_m: np.ndarray, camera: PinholeCamera,
     y0, y1 = int(max(0, np.floor(by0))), int(min(h, np.ceil(by1)))
     if x1 <= x0 or y1 <= y0:
         return 'outside_image'
-    patch = depth_m[y0:y1, x0:x1]
+    step = pixel_step(x1 - x0, y1 - y0, config.max_box_pixels)
+    patch = depth_m[y0:y1:step, x0:x1:step]  # [h, w] every step-th pixel
     vs, us = np.nonzero(np.isfinite(patch) & (patch >= config.min_depth_m)
                         & (patch <= config.max_depth_m))
     z = patch[vs, us]  # [M] metres
-    points = back_project(camera, us + x0, vs + y0, z)  # [M, 3]
+    points = back_project_pixels(camera, us * step + x0, vs * step + y0, z)  # [M, 3]
     off_floor = (np.ones(len(z), bool) if floor is None
                  else floor.above(points, config.floor_tolerance_m))
     # the depth statistics come from the box's core, where the object dominates
-    cy, cx = int((y1 - y0) * config.core_shrink), int((x1 - x0) * config.core_shrink)
+    cy, cx = int(patch.shape[0] * config.core_shrink), int(patch.shape[1] * config.core_shrink)
     in_core = ((vs >= cy) & (vs < patch.shape[0] - cy) & (us >= cx)
                & (us < patch.shape[1] - cx) & off_floor)
     if in_core.sum() < config.min_points:
@@ -251,7 +274,8 @@ def lift_detections(detections: Sequence[Box2D], depth: np.ndarray, depth_encodi
                     camera: PinholeCamera, config: LiftingConfig,
                     colour_size: tuple[int, int] | None = None,
                     keep_points: bool = False) -> LiftingResult:
-    """3D boxes for `detections` (colour pixels) from a registered depth image."""
+    """3D boxes for `detections` (colour pixels) from a registered depth image (`16UC1`,
+    `32FC1`, or METRES: the output of depth_in_metres, not converted again)."""
     started = time.perf_counter()
     depth_m = depth_in_metres(np.asarray(depth), depth_encoding)
     if (camera.width, camera.height) != (depth_m.shape[1], depth_m.shape[0]):
