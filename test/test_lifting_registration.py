@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.ndimage import minimum_filter
 
 from lifting_scene import (BLOCK, COLOUR, DEPTH, DEPTH_TO_COLOUR, NEAR, block_box, quaternion,
                            render, smooth)
@@ -14,7 +15,7 @@ from neulens_ros.errors import GeometryError, LiftingError
 from neulens_ros.lifting.extrinsics import RigidTransform, StaticTransforms
 from neulens_ros.lifting.lift import LiftingConfig, lift_detections
 from neulens_ros.lifting.registration import (depth_for_colour, intrinsics_mismatch,
-                                              register_depth)
+                                              register_depth, square_minimum)
 
 def test_registered_depth_matches_the_colour_cameras_own_depth() -> None:
     truth = render(COLOUR, RigidTransform.identity())
@@ -130,3 +131,11 @@ def test_bad_static_transforms_are_refused() -> None:
         StaticTransforms().add('a', 'a', RigidTransform.identity())
     with pytest.raises(GeometryError, match='orthonormal'):
         RigidTransform(np.diag([1.0, 1.0, -1.0]), np.zeros(3))
+
+
+@pytest.mark.parametrize('size', [1, 3, 5])
+def test_square_minimum_is_the_minimum_over_the_square(size: int) -> None:
+    image = np.random.default_rng(size).uniform(1, 5, (17, 23)).astype(np.float32)
+    image[3, 4] = np.inf
+    np.testing.assert_array_equal(square_minimum(image, size), minimum_filter(
+        image, size=size, mode='constant', cval=np.inf))

@@ -66,7 +66,14 @@ class RigidTransform:
 
     def apply(self, points: np.ndarray) -> np.ndarray:
         """[N, 3] points moved from the source frame to the target frame."""
-        return np.asarray(points) @ self.rotation.T + self.translation
+        return np.stack(self.apply_xyz(*np.asarray(points).T), axis=1)
+
+    def apply_xyz(self, x: np.ndarray, y: np.ndarray, z: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """apply() on coordinates held as three [N] arrays (no [N, 3] copy, and elementwise
+        products instead of an [N, 3] x [3, 3] product, which is slow for large N)."""
+        r, t = self.rotation, self.translation
+        return tuple(r[i, 0] * x + r[i, 1] * y + r[i, 2] * z + t[i] for i in range(3))
 
     def then(self, outer: RigidTransform) -> RigidTransform:
         """This transform followed by `outer` (source -> this target -> outer's target)."""

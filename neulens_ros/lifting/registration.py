@@ -63,6 +63,23 @@ def splat_size(depth_camera: PinholeCamera, colour_camera: PinholeCamera) -> int
     return 1 if span <= 1 else 2 * int(np.ceil((span - 1) / 2)) + 1
 
 
+def square_minimum(image: np.ndarray, size: int) -> np.ndarray:
+    """[H, W] minimum of `image` [H, W] over the odd size x size square around each pixel
+    (outside = inf), separably: along rows, then along columns."""
+    if size <= 1:
+        return image
+    r = size // 2
+    h, w = image.shape
+    padded = np.pad(image, r, mode='constant', constant_values=np.inf)
+    rows = padded[:, :w].copy()
+    for dx in range(1, size):
+        np.minimum(rows, padded[:, dx:dx + w], out=rows)
+    out = rows[:h].copy()
+    for dy in range(1, size):
+        np.minimum(out, rows[dy:dy + h], out=out)
+    return out
+
+
 def register_depth(depth_m: np.ndarray, depth_camera: PinholeCamera,
                    colour_camera: PinholeCamera, depth_to_colour: RigidTransform
                    ) -> np.ndarray:
@@ -76,24 +93,20 @@ def register_depth(depth_m: np.ndarray, depth_camera: PinholeCamera,
     z = depth_m.reshape(-1)
     ok = np.isfinite(z) & (z > 0)
     z = z[ok]
-    points = depth_to_colour.apply(np.stack([x.reshape(-1)[ok] * z, y.reshape(-1)[ok] * z, z],
-                                            axis=1))  # [N, 3] depth frame -> colour frame
-    zc = points[:, 2]
+    # [N] coordinates of the depth pixels' points, moved to the colour frame
+    xc, yc, zc = depth_to_colour.apply_xyz(x.reshape(-1)[ok] * z, y.reshape(-1)[ok] * z, z)
     front = zc > 1e-6
-    points, zc = points[front], zc[front]
-    xc, yc = points[:, 0] / zc, points[:, 1] / zc
+    xc, yc, zc = xc[front] / zc[front], yc[front] / zc[front], zc[front]
     if colour_camera.has_distortion:
         xc, yc = distort_normalised(xc, yc, colour_camera.distortion)
     u = np.rint(xc * colour_camera.fx + colour_camera.cx).astype(np.int64)
     v = np.rint(yc * colour_camera.fy + colour_camera.cy).astype(np.int64)
     inside = (u >= 0) & (u < colour_camera.width) & (v >= 0) & (v < colour_camera.height)
     out = np.full(colour_camera.height * colour_camera.width, np.inf, np.float32)
-    np.minimum.at(out, v[inside] * colour_camera.width + u[inside], zc[inside])  # z-buffer
+    np.minimum.at(out, v[inside] * colour_camera.width + u[inside],
+                  zc[inside].astype(np.float32))  # z-buffer
     out = out.reshape(colour_camera.height, colour_camera.width)
-    size = splat_size(depth_camera, colour_camera)
-    if size > 1:
-        from scipy.ndimage import minimum_filter
-        out = minimum_filter(out, size=size, mode='constant', cval=np.inf)
+    out = square_minimum(out, splat_size(depth_camera, colour_camera))
     out[np.isinf(out)] = np.nan
     return out
 
