@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any, Callable, Mapping, Sequence
+from contextlib import contextmanager, nullcontext
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -14,6 +15,7 @@ from neulens_ros.data.scenes import (Scene, SceneConfig, class_names, generate_s
 from neulens_ros.errors import DataError
 from neulens_ros.lifting.boxes import YawBox, gravity_frame, iou_3d
 from neulens_ros.lifting.extrinsics import RigidTransform
+from neulens_ros.lifting.geometry import back_project
 from neulens_ros.lifting.lift import (METRES, Box2D, LiftingConfig, LiftingResult,
                                       footprints_for, lift_detections, warm_up)
 from neulens_ros.lifting.registration import depth_for_colour
@@ -21,23 +23,52 @@ from neulens_ros.models.names import DETECTOR
 
 # Detections for a scene: ground truth by default; a detector plugs in here.
 DetectFn = Callable[[Scene], Sequence[Box2D]]
-# One way of lifting a scene's detections (the scenes' config, the scene, its 2D boxes, the
-# lifting config with the scene's `up` and the preset's footprints).
-LiftFn = Callable[[SceneConfig, Scene, Sequence[Box2D], LiftingConfig], LiftingResult]
+# Lifts a scene's 2D boxes with a lifting config (the scene's `up`, the preset's footprints).
+Lifter = Callable[[Sequence[Box2D], LiftingConfig], LiftingResult]
+# One way of lifting: prepares a scene's inputs (untimed; the scenes' config and the scene)
+# and returns its Lifter (timed).
+LiftFn = Callable[[SceneConfig, Scene], Lifter]
 
 
-def lift_registered(scenes: SceneConfig, scene: Scene, dets: Sequence[Box2D],
-                    config: LiftingConfig) -> LiftingResult:
+def lift_registered(scenes: SceneConfig, scene: Scene) -> Lifter:
     """The scene's own depth, registered to its colour image by construction."""
-    return lift_detections(dets, scene.depth, '32FC1', scene.camera, config)
+    return lambda dets, config: lift_detections(dets, scene.depth, '32FC1', scene.camera,
+                                                config)
 
 
-def with_options(**options: Any) -> LiftFn:
-    """lift_registered with LiftingConfig fields changed (e.g. max_box_pixels=0)."""
-    def lift(scenes: SceneConfig, scene: Scene, dets: Sequence[Box2D], config: LiftingConfig
-             ) -> LiftingResult:
-        return lift_registered(scenes, scene, dets, dataclasses.replace(config, **options))
-    return lift
+# plumb_bob coefficients (k1, k2, t1, t2, k3) of a RealSense-like 1280 x 720 colour camera:
+# the generated scenes are ideal pinhole images, so lifting them with these times a real
+# camera's undistortion (their 3D boxes are not scored)
+PLUMB_BOB = (-0.055, 0.065, -0.0005, 0.0007, -0.021)
+
+
+@contextmanager
+def rays_per_pixel() -> Iterator[None]:
+    """Lifting as it was before the rays were computed once per camera: every pixel's ray
+    back-projected (and undistorted, iteratively) anew in every frame."""
+    from neulens_ros.lifting import floor, lift
+    cached = lift.back_project_pixels
+    lift.back_project_pixels = floor.back_project_pixels = back_project
+    try:
+        yield
+    finally:
+        lift.back_project_pixels = floor.back_project_pixels = cached
+
+
+def with_options(distortion: tuple[float, ...] | None = None, per_pixel_rays: bool = False,
+                 **options: Any) -> LiftFn:
+    """lift_registered with LiftingConfig fields changed (e.g. samples_per_voxel=0), the
+    camera given `distortion`, or the rays computed per pixel and frame."""
+    def prepare(scenes: SceneConfig, scene: Scene) -> Lifter:
+        camera = (scene.camera if distortion is None
+                  else dataclasses.replace(scene.camera, distortion=distortion))
+
+        def lift(dets: Sequence[Box2D], config: LiftingConfig) -> LiftingResult:
+            with rays_per_pixel() if per_pixel_rays else nullcontext():
+                return lift_detections(dets, scene.depth, '32FC1', camera,
+                                       dataclasses.replace(config, **options))
+        return lift
+    return prepare
 
 
 # A RealSense-like depth camera beside the colour camera, as without align_depth: 848 x 480
@@ -69,19 +100,21 @@ def foreign_depth(config: SceneConfig, seed: int
     return depth, depth_config.camera(), to_colour
 
 
-def lift_foreign(scenes: SceneConfig, scene: Scene, dets: Sequence[Box2D],
-                 config: LiftingConfig) -> LiftingResult:
+def lift_foreign(scenes: SceneConfig, scene: Scene) -> Lifter:
     """The scene lifted from the FOREIGN_DEPTH camera's depth registered with the known
     extrinsics; the registration's time is `registration_ms` and counts in `frame_ms`."""
     depth, depth_camera, to_colour = foreign_depth(scenes, scene.seed)
-    started = time.perf_counter()
-    registered, camera = depth_for_colour(depth, depth_camera, scene.camera, to_colour)
-    registration_ms = 1e3 * (time.perf_counter() - started)
-    result = lift_detections(dets, registered, METRES, camera, config)
-    frame_ms = result.timings_ms['frame_ms'] + registration_ms
-    return dataclasses.replace(result, timings_ms={
-        'frame_ms': frame_ms, 'per_object_ms': frame_ms / max(1, len(dets)),
-        'registration_ms': registration_ms})
+
+    def lift(dets: Sequence[Box2D], config: LiftingConfig) -> LiftingResult:
+        started = time.perf_counter()
+        registered, camera = depth_for_colour(depth, depth_camera, scene.camera, to_colour)
+        registration_ms = 1e3 * (time.perf_counter() - started)
+        result = lift_detections(dets, registered, METRES, camera, config)
+        frame_ms = result.timings_ms['frame_ms'] + registration_ms
+        return dataclasses.replace(result, timings_ms={
+            'frame_ms': frame_ms, 'per_object_ms': frame_ms / max(1, len(dets)),
+            'registration_ms': registration_ms})
+    return lift
 
 
 MIN_TRUTH_PIXELS = 200  # objects with fewer visible pixels are not scored
@@ -207,9 +240,10 @@ def evaluate_variants(seeds: Sequence[int], variants: Mapping[str, LiftFn],
         scene = generate_scene(config, seed)
         dets = list(detect(scene))
         lifting = LiftingConfig(up=scene.up, footprints=footprints)
-        for name, lift in variants.items():
+        for name, prepare in variants.items():
+            lift = prepare(config, scene)
             cpu = time.process_time()
-            result = lift(config, scene, dets, lifting)
+            result = lift(dets, lifting)
             cpu_ms = 1e3 * (time.process_time() - cpu)  # this process's CPU time, all threads
             rows, frames, counts = acc[name]
             frames.append({'seed': seed, 'detections': len(dets),
@@ -225,25 +259,32 @@ def evaluate_variants(seeds: Sequence[int], variants: Mapping[str, LiftFn],
             for name, (rows, frames, counts) in acc.items()}
 
 
-# The side-by-side comparison of `neulens-eval lifting --compare`: every pixel of each box (the
-# path before boxes were sampled), the default sampled path, and the default path on depth
-# from the FOREIGN_DEPTH camera registered with its extrinsics.
-COMPARED = {'every_pixel': with_options(max_box_pixels=0), 'sampled': lift_registered,
-            'foreign_depth_registered': lift_foreign}
+# The side-by-side comparison of `neulens-eval lifting --compare`: the previous path (every
+# pixel of each box, rays per pixel and frame), every pixel with the rays computed once, the
+# default path (columns sampled), the default path on depth from the FOREIGN_DEPTH camera
+# registered with its extrinsics, and the previous and the default path timed with a real
+# camera's distortion (PLUMB_BOB; timing only).
+COMPARED = {'previous': with_options(samples_per_voxel=0, per_pixel_rays=True),
+            'every_pixel': with_options(samples_per_voxel=0), 'sampled': lift_registered,
+            'foreign_depth_registered': lift_foreign,
+            'previous_plumb_bob': with_options(PLUMB_BOB, True, samples_per_voxel=0),
+            'sampled_plumb_bob': with_options(PLUMB_BOB)}
+TIMING = ('median_ms_per_frame', 'median_cpu_ms_per_frame')
+ACCURACY = ('median_centre_error_m', 'median_centre_error_m_1_to_4m',
+            'iou_at_least_0.5_fraction', 'median_iou_3d', 'objects', 'missed')
 
 
 def comparison(results: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
-    """Timing and accuracy of COMPARED side by side (medians over the frames / objects)."""
-    keys = ('median_ms_per_frame', 'median_cpu_ms_per_frame', 'median_centre_error_m',
-            'median_centre_error_m_1_to_4m', 'iou_at_least_0.5_fraction', 'objects', 'missed')
-    out: dict[str, Any] = {name: {k: r['summary'][k] for k in keys}
-                           for name, r in results.items()}
-    every, sampled = results['every_pixel']['summary'], results['sampled']['summary']
-    out['speed_up_cpu'] = every['median_cpu_ms_per_frame'] / sampled['median_cpu_ms_per_frame']
-    out['speed_up_wall'] = every['median_ms_per_frame'] / sampled['median_ms_per_frame']
-    foreign = results['foreign_depth_registered']['frames']
-    out['foreign_depth_registered']['median_registration_ms'] = float(
-        np.median([f['registration_ms'] for f in foreign]))
+    """Timing and accuracy of COMPARED side by side (medians over the frames / objects), and
+    the speed-ups of the default path over the previous one (wall and CPU time)."""
+    out: dict[str, Any] = {
+        name: {k: r['summary'][k] for k in TIMING + (() if 'plumb_bob' in name else ACCURACY)}
+        for name, r in results.items()}
+    for suffix in ('', '_plumb_bob'):
+        old, new = out[f'previous{suffix}'], out[f'sampled{suffix}']
+        out[f'speed_up{suffix}'] = {k: old[k] / new[k] for k in TIMING}
+    out['foreign_depth_registered']['median_registration_ms'] = float(np.median(
+        [f['registration_ms'] for f in results['foreign_depth_registered']['frames']]))
     return out
 
 

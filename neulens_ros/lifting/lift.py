@@ -87,9 +87,9 @@ class LiftingConfig:
     floor_min_fraction: float = 0.1  # share of the frame's sampled points the floor needs
     floor_stride: int = 8  # pixel step of the frame's floor search, both axes
     floor_gap_m: float = 0.05  # a box bottom less than this above the floor is put on it
-    # a box of more pixels is sampled on a grid of every n-th pixel, n the smallest step that
-    # leaves at most this many (0 = every pixel): the 2 cm voxels hold several samples anyway
-    max_box_pixels: int = 6000
+    # a box's pixel columns are sampled so that this many fall across each voxel at the
+    # box's nearest depth (0 = every column; rows are all kept: see column_step)
+    samples_per_voxel: float = 2.0
 
     def __post_init__(self) -> None:
         problems = []
@@ -105,8 +105,8 @@ class LiftingConfig:
                             'must be >= 0')
         if not 0 < self.floor_min_fraction <= 1 or self.floor_stride < 1:
             problems.append('need 0 < floor_min_fraction <= 1 and floor_stride >= 1')
-        if self.max_box_pixels < 0:
-            problems.append('max_box_pixels must be >= 0 (0 = every pixel)')
+        if self.samples_per_voxel < 0:
+            problems.append('samples_per_voxel must be >= 0 (0 = every column)')
         if not 0 <= self.core_shrink < 0.5:
             problems.append('core_shrink must be in [0, 0.5)')
         if np.linalg.norm(self.up) < 1e-9:
@@ -180,15 +180,24 @@ def box_scale(colour_size: tuple[int, int] | None, depth_shape: tuple[int, ...]
     return sx, sy
 
 
-def pixel_step(width: int, height: int, max_pixels: int) -> int:
-    """The smallest step n such that every n-th pixel of a width x height box along both axes
-    is at most `max_pixels` pixels (1 when `max_pixels` is 0: every pixel)."""
-    if max_pixels <= 0:
+NEAR_PERCENTILE = 5  # the box's nearest depth, robust to a few stray pixels
+COARSE_STEP = 4  # pixel step of the look at the box that finds its nearest depth
+
+
+def column_step(patch: np.ndarray, fx: float, config: LiftingConfig) -> int:
+    """Every how many pixel columns of a box's depth `patch` [h, w] (metres) to lift: as many
+    as leave `samples_per_voxel` columns across a voxel at the box's nearest depth, so the
+    voxel grid the clustering sees is (almost) the one of every column, at a fraction of the
+    pixels (7 x fewer for an object 1.5 m away at 1280 x 720). Rows are all kept: on a
+    surface seen at a grazing angle (a box's top) neighbouring rows are far apart in depth."""
+    if config.samples_per_voxel <= 0 or config.voxel_size_m <= 0:
         return 1
-    step = max(1, int(np.ceil(np.sqrt(width * height / max_pixels))))
-    while -(-width // step) * -(-height // step) > max_pixels:
-        step += 1
-    return step
+    coarse = patch[::COARSE_STEP, ::COARSE_STEP]
+    z = coarse[np.isfinite(coarse) & (coarse >= config.min_depth_m)]
+    if len(z) == 0:
+        return 1
+    near = float(np.percentile(z, NEAR_PERCENTILE))
+    return max(1, int(config.voxel_size_m * fx / (config.samples_per_voxel * near)))
 
 
 def object_points(box: Box2D, depth_m: np.ndarray, camera: PinholeCamera,
@@ -203,12 +212,17 @@ def object_points(box: Box2D, depth_m: np.ndarray, camera: PinholeCamera,
     y0, y1 = int(max(0, np.floor(by0))), int(min(h, np.ceil(by1)))
     if x1 <= x0 or y1 <= y0:
         return 'outside_image'
-    step = pixel_step(x1 - x0, y1 - y0, config.max_box_pixels)
-    patch = depth_m[y0:y1:step, x0:x1:step]  # [h, w] every step-th pixel
+    patch = depth_m[y0:y1, x0:x1]
+    step = column_step(patch, camera.fx, config)
+    if step > 1:  # every step-th column and the last one
+        columns = np.unique(np.append(np.arange(0, x1 - x0, step), x1 - x0 - 1))  # [w']
+        patch = patch[:, columns]
+    else:
+        columns = np.arange(x1 - x0)
     vs, us = np.nonzero(np.isfinite(patch) & (patch >= config.min_depth_m)
                         & (patch <= config.max_depth_m))
     z = patch[vs, us]  # [M] metres
-    points = back_project_pixels(camera, us * step + x0, vs * step + y0, z)  # [M, 3]
+    points = back_project_pixels(camera, columns[us] + x0, vs + y0, z)  # [M, 3]
     off_floor = (np.ones(len(z), bool) if floor is None
                  else floor.above(points, config.floor_tolerance_m))
     # the depth statistics come from the box's core, where the object dominates

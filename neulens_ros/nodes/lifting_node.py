@@ -66,9 +66,9 @@ PARAMS = [
               maximum=100000),
     ParamSpec('voxel_size_m', 0.02, 'Voxel size of the object point downsampling (0 = off)',
               minimum=0.0, maximum=1.0, units='m'),
-    ParamSpec('max_box_pixels', 6000, 'A 2D box of more depth pixels is sampled on a grid '
-              '(every n-th pixel, n the smallest step leaving at most this many; 0 = every '
-              'pixel)', minimum=0, maximum=10_000_000),
+    ParamSpec('samples_per_voxel', 2.0, "Pixel columns of a box lifted per voxel at the box's "
+              'nearest depth (fewer columns for near objects; 0 = every column)', minimum=0.0,
+              maximum=100.0),
     ParamSpec('stale_after_ms', 1000.0, 'Drop detections older than this (camera stamp to the '
               'start of their lifting; 0 = never)', minimum=0.0, maximum=60000.0, units='ms'),
     ParamSpec('depth_to_color_translation', [0.0, 0.0, 0.0], 'Position (x, y, z) of the depth '
@@ -113,7 +113,7 @@ def config_from(values: dict[str, Any]) -> LiftingConfig:
                          min_points=values['min_points'], voxel_size_m=values['voxel_size_m'],
                          up=tuple(values['up_vector']),
                          footprints=footprints_for(values['class_names']),
-                         max_box_pixels=values['max_box_pixels'])
+                         samples_per_voxel=values['samples_per_voxel'])
 
 
 def extrinsics_from(values: dict[str, Any]) -> RigidTransform | None:

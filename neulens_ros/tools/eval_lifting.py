@@ -5,7 +5,7 @@ rest are `unmatched`), and the box lifted from the real Middlebury `stereo_motor
 (`summary.motorcycle`). The scenes are of the preset the detector was trained on, rendered at
 `--size`. `--compare` lifts every frame three ways one after the other and prints them side by
 side (`summary.compare`): every pixel of each box (the path before boxes were sampled), the
-default path (boxes of more than max_box_pixels depth pixels sampled on a grid), and the
+default path (the pixel columns of near objects' boxes sampled: samples_per_voxel), and the
 default path on depth from a separate RealSense-like 848 x 480 depth camera (5 cm to the right,
 1 cm up, pitched 2 degrees less) registered to the colour camera with its extrinsics: time per
 frame (wall and CPU), centre error and 3D IoU of each.
