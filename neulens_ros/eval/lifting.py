@@ -200,12 +200,17 @@ def score_frame(scene: Scene, result: LiftingResult, min_visibility: float
     return rows, unmatched, len(visible - taken), len(visible)
 
 
+DENSE_FRAME = 8  # detections in a frame counted as dense in the timing
+
+
 def summarise(rows: list[dict[str, Any]], frames: list[dict[str, Any]], unmatched: int,
               missed: int, objects: int) -> dict[str, Any]:
     errors = np.array([r['centre_error_m'] for r in rows])
     ious = np.array([r['iou_3d'] for r in rows])
     near = np.array([1.0 <= r['distance_m'] <= 4.0 for r in rows])
     per_object = np.array([f['per_object_ms'] for f in frames if f['detections']])
+    dense = [f['frame_ms'] for f in frames if f['detections'] >= DENSE_FRAME]
+    dense_cpu = [f['cpu_ms'] for f in frames if f['detections'] >= DENSE_FRAME]
     return {
         'objects': len(rows),
         'median_centre_error_m_1_to_4m': float(np.median(errors[near])) if near.any()
@@ -219,6 +224,9 @@ def summarise(rows: list[dict[str, Any]], frames: list[dict[str, Any]], unmatche
         'median_ms_per_object': float(np.median(per_object)) if len(per_object) else None,
         'median_ms_per_frame': float(np.median([f['frame_ms'] for f in frames])),
         'median_cpu_ms_per_frame': float(np.median([f['cpu_ms'] for f in frames])),
+        'median_ms_per_dense_frame': float(np.median(dense)) if dense else None,
+        'median_cpu_ms_per_dense_frame': float(np.median(dense_cpu)) if dense else None,
+        'dense_frames': len(dense),
         'skipped': sum((sum(f['skipped'].values()) for f in frames), 0),
         'unmatched': unmatched,
         'truth_objects': objects,
@@ -269,7 +277,8 @@ COMPARED = {'previous': with_options(samples_per_voxel=0, per_pixel_rays=True),
             'foreign_depth_registered': lift_foreign,
             'previous_plumb_bob': with_options(PLUMB_BOB, True, samples_per_voxel=0),
             'sampled_plumb_bob': with_options(PLUMB_BOB)}
-TIMING = ('median_ms_per_frame', 'median_cpu_ms_per_frame')
+TIMING = ('median_ms_per_frame', 'median_cpu_ms_per_frame', 'median_ms_per_dense_frame',
+          'median_cpu_ms_per_dense_frame')
 ACCURACY = ('median_centre_error_m', 'median_centre_error_m_1_to_4m',
             'iou_at_least_0.5_fraction', 'median_iou_3d', 'objects', 'missed')
 
@@ -282,7 +291,7 @@ def comparison(results: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
         for name, r in results.items()}
     for suffix in ('', '_plumb_bob'):
         old, new = out[f'previous{suffix}'], out[f'sampled{suffix}']
-        out[f'speed_up{suffix}'] = {k: old[k] / new[k] for k in TIMING}
+        out[f'speed_up{suffix}'] = {k: old[k] / new[k] for k in TIMING if new[k]}
     out['foreign_depth_registered']['median_registration_ms'] = float(np.median(
         [f['registration_ms'] for f in results['foreign_depth_registered']['frames']]))
     return out

@@ -289,15 +289,15 @@ class LiftingNode(Node):
             self.get_logger().error(f'{detail}; no 3D is published (counted as '
                                     'unregistered_depth on /diagnostics)')
 
-    def registered(self, depth: Image, info: CameraInfo) -> tuple[np.ndarray, PinholeCamera
-                                                                  ] | None:
-        """(depth [H, W] metres registered to the colour camera, its camera), or None when
+    def registered(self, depth: Image, info: CameraInfo, colour: PinholeCamera
+                   ) -> tuple[np.ndarray, PinholeCamera] | None:
+        """(depth [H, W] metres registered to the `colour` camera, its camera), or None when
         it cannot be registered (refused). NeulensError for bad input."""
         depth_camera = info_to_camera(info)
         depth_m = depth_in_metres(image_to_numpy(depth), depth.encoding)
         try:
-            return depth_for_colour(depth_m, depth_camera, self.colour, self.extrinsics(
-                depth_camera.frame_id, self.colour.frame_id))
+            return depth_for_colour(depth_m, depth_camera, colour, self.extrinsics(
+                depth_camera.frame_id, colour.frame_id))
         except LiftingError as exc:
             self.refuse(str(exc))
             return None
@@ -311,13 +311,14 @@ class LiftingNode(Node):
             self.drop(header, 'dropped_stale', f'detections are {age_ms:.0f} ms old '
                       f'(stale_after_ms={values["stale_after_ms"]:.0f})')
             return
-        if self.colour is None:
+        colour = self.colour
+        if colour is None:
             self.drop(header, 'no_color_info', f'no CameraInfo on {values["color_info_topic"]} '
                       'yet: the frame, size and K of the 2D boxes are unknown')
             return
         try:
             boxes, classes, scores = detection2d_array_to_boxes(detections)
-            registered = self.registered(depth, info)
+            registered = self.registered(depth, info, colour)
             if registered is None:
                 self.timing.publish(header, start, self.get_clock().now(), bytes_in=0,
                                     bytes_out=0, dropped=True, reason='unregistered_depth')
@@ -328,7 +329,7 @@ class LiftingNode(Node):
                 [Box2D(*boxes[i], class_id=int(classes[i]), score=float(scores[i]))
                  for i in keep],
                 depth_m, METRES, camera, self.config,
-                colour_size=(self.colour.width, self.colour.height))
+                colour_size=(colour.width, colour.height))
         except NeulensError as exc:
             self.count(type(exc).__name__, str(exc))
             self.timing.publish(header, start, self.get_clock().now(), bytes_in=0, bytes_out=0,
