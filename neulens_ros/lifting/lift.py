@@ -1,8 +1,9 @@
 """DeepMix-style lifting: 2D detections + registered depth + intrinsics -> 3D boxes.
 
 Per frame: the floor (the frame's dominant horizontal plane, with gravity known; see
-floor.py). Per detection: the depth pixels inside the box are back-projected and those on the
-floor dropped; the rest are gated around the object's depth (the nearer mode of the depth
+floor.py). Per detection: the depth pixels inside the box (every n-th column for near objects,
+see column_step) are back-projected with rays computed once per camera and those on the floor
+dropped; the rest are gated around the object's depth (the nearer mode of the depth
 distribution in the box's core, the box shrunk by `core_shrink`, then median +- max(3 MAD,
 min_band), widened to `depth_band_widths` x the box's metric width where the floor was
 removed), voxel-downsampled (statistical outlier removal is optional) and clustered with
