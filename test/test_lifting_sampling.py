@@ -3,6 +3,8 @@ and the generator's separate depth camera used by `neulens-eval lifting --compar
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -79,3 +81,23 @@ def test_the_generators_depth_camera_registers_onto_its_scene() -> None:
     both = np.isfinite(registered) & np.isfinite(truth) & (spread < 0.05)
     assert np.isfinite(registered).mean() > 0.99 and both.mean() > 0.6
     assert np.median(np.abs(registered - truth)[both]) < 0.005
+
+
+def test_eval_lifting_compare_prints_the_paths_side_by_side(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from neulens_ros.tools.eval_lifting import main
+    assert main(['--scenes', '2', '--size', '320x240', '--compare', '--out',
+                 str(tmp_path)]) == 0
+    summary = json.loads((tmp_path / 'lifting.json').read_text())['summary']
+    compare = summary['compare']
+    assert summary['size'] == '320x240'
+    for name in ('previous', 'every_pixel', 'sampled', 'foreign_depth_registered',
+                 'previous_plumb_bob', 'sampled_plumb_bob'):
+        assert compare[name]['median_cpu_ms_per_frame'] > 0
+    assert compare['speed_up_plumb_bob']['median_cpu_ms_per_frame'] > 0
+    # the same boxes lifted the previous way and every pixel with cached rays agree exactly
+    assert compare['previous']['median_iou_3d'] == compare['every_pixel']['median_iou_3d']
+    assert compare['foreign_depth_registered']['median_centre_error_m'] < 0.03
+    assert '"compare"' in capsys.readouterr().out
