@@ -1,5 +1,5 @@
-"""Faster lifting at HD: pixel rays computed once per camera, large boxes sampled on a grid,
-and the generator's separate depth camera used by `neulens-eval lifting --compare`."""
+"""Faster lifting at HD: pixel rays computed once per camera, the columns of near objects' boxes
+sampled, and the generator's separate depth camera used by `neulens-eval lifting --compare`."""
 
 from __future__ import annotations
 
