@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from neulens_ros.data.camera import PinholeCamera
-from neulens_ros.lifting.geometry import back_project
+from neulens_ros.lifting.geometry import back_project_pixels
 
 BELOW_FRACTION = 0.01  # points allowed more than two bins below the floor (noise)
 
@@ -61,6 +61,6 @@ def find_floor(depth_m: np.ndarray, camera: PinholeCamera, up: np.ndarray, strid
     z = depth_m[vs, us]
     ok = np.isfinite(z) & (z >= depth_range[0]) & (z <= depth_range[1])
     up = np.asarray(up, np.float64) / np.linalg.norm(up)
-    heights = back_project(camera, us[ok], vs[ok], z[ok]) @ up
+    heights = back_project_pixels(camera, us[ok], vs[ok], z[ok]) @ up
     level = floor_height(heights, bin_m, min_fraction)
     return None if level is None else Floor(up, level)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from neulens_ros.data.camera import PinholeCamera
@@ -43,3 +45,24 @@ def back_project(camera: PinholeCamera, u: np.ndarray, v: np.ndarray, z: np.ndar
         x, y = undistort_normalised(x, y, camera.distortion)
     z = np.asarray(z, np.float64)
     return np.stack([x * z, y * z, z], axis=1)
+
+
+@lru_cache(maxsize=8)
+def ray_grid(camera: PinholeCamera) -> tuple[np.ndarray, np.ndarray]:
+    """Undistorted normalised coordinates (x [H, W], y [H, W]) of every pixel of `camera`:
+    computed once per camera (the plumb_bob inversion iterates), then looked up."""
+    vs, us = np.mgrid[0:camera.height, 0:camera.width]
+    x = (us - camera.cx) / camera.fx
+    y = (vs - camera.cy) / camera.fy
+    if camera.has_distortion:
+        x, y = undistort_normalised(x, y, camera.distortion)
+    x.flags.writeable = y.flags.writeable = False
+    return x, y
+
+
+def back_project_pixels(camera: PinholeCamera, u: np.ndarray, v: np.ndarray, z: np.ndarray
+                        ) -> np.ndarray:
+    """back_project for integer pixel positions (u, v) [N], from the camera's ray grid."""
+    x, y = ray_grid(camera)
+    z = np.asarray(z, np.float64)
+    return np.stack([x[v, u] * z, y[v, u] * z, z], axis=1)
