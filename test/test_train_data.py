@@ -23,6 +23,7 @@ from neulens_ros.tools.data_args import SKIPPED_FILE, read_data
 from neulens_ros.tools.eval_detector import main as eval_detector
 from neulens_ros.tools.gen_dataset import main as gen_data
 from neulens_ros.tools.train import main as train
+from neulens_ros.train import plan
 from neulens_ros.train.data import (DATASET_PRESET, DataSource, SetSpec, dataset_set,
                                     render_set, to_checkpoint_classes)
 from neulens_ros.train.pipeline import architecture
@@ -166,8 +167,8 @@ def test_eval_of_a_data_set_detector_needs_data(tmp_path, capsys) -> None:
         config, DATASET_PRESET, DataSource(('a', 'b', 'c'), (1, 2, 3), {})),
         dataset={'data': 'mine'})
     assert eval_detector(['--detector', str(path), '--out', str(tmp_path / 'o')]) == 2
-    assert 'was trained on a data set on disk (mine): evaluate it on one with --data' in \
-        capsys.readouterr().err
+    assert 'was trained on a data set on disk (mine), not on generated scenes: evaluate it ' \
+        'on its data set with neulens-eval detector --data' in capsys.readouterr().err
 
 
 def test_gen_data_classes_need_a_detection_format(tmp_path, capsys) -> None:
@@ -206,3 +207,24 @@ def test_a_generated_coco_set_with_renamed_classes_trains_and_evaluates(tmp_path
     # the validation part neulens-train drew is the one evaluated
     train_eval = json.loads((work / 'eval.json').read_text())
     assert train_eval['variants']['untiled'] == results['variants']['untiled']
+
+
+DATASET_META = {'architecture': {'preset': 'dataset', 'num_classes': 3,
+                                 'classes': ['cube', 'ball', 'cone'], 'class_ids': [0, 2, 3]},
+                'dataset': {'data': 'my_objects'}}
+
+
+@pytest.mark.parametrize('call', [
+    lambda: plan.scene_preset(DATASET_META),
+    lambda: plan.detector_held_out_set(DATASET_META, 4),
+    lambda: plan.detector_training_set(DATASET_META, 0, smoke=True)])
+def test_generated_scene_tools_refuse_a_dataset_detector(call) -> None:
+    """A detector trained on a data set on disk has no generated scenes: the tools that draw
+    them (benchmarks, gate/lifting evaluation) stop with what to use instead."""
+    with pytest.raises(DataError, match=r'my_objects.*neulens-eval detector --data'):
+        call()
+
+
+def test_scene_preset_of_a_preset_detector() -> None:
+    assert plan.scene_preset({'architecture': {'preset': 'hard'}}) == 'hard'
+    assert plan.scene_preset({}) == 'easy'  # checkpoints from before presets

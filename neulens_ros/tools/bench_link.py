@@ -35,11 +35,11 @@ from neulens_ros.launching import ProcessGroup, dds_environment, node_command
 from neulens_ros.link.netns import TwoHostLink, available
 from neulens_ros.link.scheduler import PRESETS
 from neulens_ros.models.labels import ClassLabels
-from neulens_ros.models.zoo import (DETECTOR, GATE, checkpoint_labels, checkpoint_preset,
-                                    detector_metadata)
+from neulens_ros.models.zoo import DETECTOR, GATE, checkpoint_labels, detector_metadata
 from neulens_ros.report.frames import load_frames
 from neulens_ros.report.summary import summarize
 from neulens_ros.topology import load_topology
+from neulens_ros.train.plan import scene_preset
 from neulens_ros.plots import pyplot, save
 
 VARIANTS = {
@@ -57,7 +57,7 @@ def checkpoint_overrides(detector: str, gate: str) -> dict[str, dict[str, Any]]:
     the source renders the detector's preset and the lifting names its classes (by the class
     ids the detections carry)."""
     meta = detector_metadata(detector)
-    return {'source': {'preset': checkpoint_preset(meta)},
+    return {'source': {'preset': scene_preset(meta)},
             'gate': {'gate_checkpoint': gate, 'detector_checkpoint': detector},
             'supernet': {'checkpoint': detector},
             'lifting': {'class_names': checkpoint_labels(meta).names_by_id()}}

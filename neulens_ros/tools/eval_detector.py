@@ -26,12 +26,11 @@ from typing import Any
 
 import torch
 
-from neulens_ros.errors import DataError, NeulensError
+from neulens_ros.errors import NeulensError
 from neulens_ros.eval.detector import evaluate, plot_results
-from neulens_ros.models.zoo import (DETECTOR, GATE, checkpoint_labels, checkpoint_preset,
-                                   load_detector, load_gate)
+from neulens_ros.models.zoo import (DETECTOR, GATE, checkpoint_labels, load_detector, load_gate)
 from neulens_ros.tools.data_args import add_data_arguments, data_description, data_parts
-from neulens_ros.train.data import (DATASET_PRESET, DetectionSet, dataset_set, load_set,
+from neulens_ros.train.data import (DetectionSet, dataset_set, load_set,
                                     to_checkpoint_classes)
 from neulens_ros.train.plan import VAL_SEED, detector_held_out_set
 
@@ -74,10 +73,6 @@ def held_out_data(args: argparse.Namespace, meta: dict[str, Any], size: tuple[in
         print(f'neulens-eval detector: {args.detector} on {len(part)} images of {args.data}',
               flush=True)
         return dataset_set(part, size), data_description(None, part, args)
-    if checkpoint_preset(meta) == DATASET_PRESET:
-        raise DataError(f'{args.detector} was trained on a data set on disk '
-                        f'({meta.get("dataset", {}).get("data", "?")}): evaluate it on one '
-                        'with --data')
     spec = detector_held_out_set(meta, args.scenes, args.first_seed)
     print(f'neulens-eval detector: {args.detector} on held-out scenes of its {spec.preset} '
           f'preset, seeds {spec.first_seed}..{spec.first_seed + spec.count - 1}', flush=True)

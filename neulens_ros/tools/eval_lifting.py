@@ -27,9 +27,10 @@ from neulens_ros.data.scenes import SceneConfig
 from neulens_ros.eval.lifting import (COMPARED, comparison, detector_boxes,
                                       evaluate_variants, ground_truth_boxes, lift_motorcycle,
                                       lift_registered)
-from neulens_ros.models.zoo import DETECTOR, checkpoint_preset, detector_metadata
+from neulens_ros.models.zoo import DETECTOR, detector_metadata
 from neulens_ros.plots import pyplot, save
 from neulens_ros.tools.gen_dataset import parse_size
+from neulens_ros.train.plan import scene_preset
 
 
 def plot(result: dict, out: Path) -> Path:
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
                         help='also lift every pixel of each box, and depth from a separate '
                              'depth camera registered with its extrinsics, side by side')
     args = parser.parse_args(argv)
-    preset = checkpoint_preset(detector_metadata(args.detector))
+    preset = scene_preset(detector_metadata(args.detector))
     detect = (ground_truth_boxes if args.boxes == 'truth'
               else detector_boxes(args.score_threshold, args.detector))
     width, height = args.size

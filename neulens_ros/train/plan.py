@@ -8,7 +8,7 @@ from typing import Any
 
 from neulens_ros.errors import DataError
 from neulens_ros.models.zoo import checkpoint_preset, detector_config
-from neulens_ros.train.data import SetSpec
+from neulens_ros.train.data import DATASET_PRESET, SetSpec
 
 
 @dataclass(frozen=True)
@@ -78,20 +78,34 @@ def held_out_walks(count: int, frames: int, size: tuple[int, int],
     return SetSpec(first_seed, count, render, size, preset='hard', walk_frames=frames)
 
 
+def scene_preset(meta: dict[str, Any]) -> str:
+    """The scene preset whose generated scenes evaluate the detector checkpoint of metadata
+    `meta`; DataError for a detector trained on a data set on disk, which only its data set
+    (`--data`) evaluates."""
+    preset = checkpoint_preset(meta)
+    if preset == DATASET_PRESET:
+        data = meta.get('dataset', {}).get('data', '?')
+        raise DataError(f'the detector was trained on a data set on disk ({data}), not on '
+                        'generated scenes: evaluate it on its data set with neulens-eval '
+                        'detector --data; the generated-scene tools (benchmarks, gate, lifting '
+                        'and stream evaluation) need a detector trained on a preset')
+    return preset
+
+
 def detector_held_out_set(meta: dict[str, Any], count: int, first_seed: int = VAL_SEED
                           ) -> SetSpec:
     """`count` held-out scenes for the detector checkpoint of metadata `meta`: of the preset
     it was trained on, resized to its input."""
     config = detector_config(meta)
     return held_out_set(count, (config.input_width, config.input_height),
-                        checkpoint_preset(meta), first_seed)
+                        scene_preset(meta), first_seed)
 
 
 def detector_training_set(meta: dict[str, Any], seed: int, smoke: bool) -> tuple[Plan, SetSpec]:
     """(the plan, the training scenes) of the neulens-train run (`seed`, `smoke`) that trained
     or labelled for the detector checkpoint of metadata `meta`, on its preset."""
     config = detector_config(meta)
-    preset = checkpoint_preset(meta)
+    preset = scene_preset(meta)
     plan = plan_for(preset, smoke)
     return plan, training_set(plan, seed, (config.input_width, config.input_height), preset)
 
