@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 from typing import Any, Sequence
 
-from neulens_ros.topology import ROLES, NodeEntry, config_dir, launch_args, load_topology
+from neulens_ros.topology import (ROLES, NodeEntry, config_dir, fastdds_profile_variable,
+                                  launch_args, load_topology)
 
 # Restarts of a respawnable node over one launch (launch counts retries in total, where
 # neulens-pipeline --respawn bounds them per minute).
@@ -40,8 +41,9 @@ def pipeline_launch_description(roles: Sequence[str] = ROLES) -> Any:
     config = config_dir()
     # The shipped Fast DDS profile (shared memory with a large segment) unless the user
     # chose one; SetEnvironmentVariable only affects the processes this launch starts.
-    if 'FASTDDS_DEFAULT_PROFILES_FILE' not in os.environ:
-        actions.append(SetEnvironmentVariable('FASTDDS_DEFAULT_PROFILES_FILE',
+    profile_variable = fastdds_profile_variable()
+    if profile_variable not in os.environ:
+        actions.append(SetEnvironmentVariable(profile_variable,
                                               str(config / 'fastdds_local.xml')))
     for entry in nodes:
         if entry.role not in roles:

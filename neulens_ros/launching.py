@@ -19,7 +19,7 @@ from typing import IO, Any, Mapping, Sequence
 
 from neulens_ros.errors import ConfigError
 from neulens_ros.resources import child_environment
-from neulens_ros.topology import NodeEntry, config_dir
+from neulens_ros.topology import NodeEntry, config_dir, fastdds_profile_variable
 
 
 def format_param(value: Any) -> str:
@@ -56,7 +56,7 @@ def dds_environment(domain_id: int | None = None, localhost_only: bool = True,
     """Environment for node processes: the shipped Fast DDS profile (unless the user set
     one), localhost discovery and an optional domain id."""
     env = child_environment()
-    env.setdefault('FASTDDS_DEFAULT_PROFILES_FILE', str(config_dir() / 'fastdds_local.xml'))
+    env.setdefault(fastdds_profile_variable(), str(config_dir() / 'fastdds_local.xml'))
     env.setdefault('RMW_IMPLEMENTATION', 'rmw_fastrtps_cpp')
     if localhost_only:
         env['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'

@@ -6,6 +6,7 @@ turn the same entries into processes, so the two ways of starting the pipeline c
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -90,6 +91,20 @@ def config_dir() -> Path:
     if (source_tree / 'topology.yaml').is_file():
         return source_tree
     return package_share('neulens_ros') / 'config'
+
+
+# ROS 2 distributions that ship Fast DDS 2, which reads its XML profile from the old variable
+FAST_DDS_2_DISTROS = ('humble', 'iron', 'jazzy')
+
+
+def fastdds_profile_variable(distro: str | None = None) -> str:
+    """The environment variable Fast DDS reads its XML profile from: FASTDDS_DEFAULT_PROFILES_FILE
+    (Fast DDS 3: Kilted, Rolling and the Kilted wheels, where ROS_DISTRO is unset) or
+    FASTRTPS_DEFAULT_PROFILES_FILE (Fast DDS 2: Humble, Iron, Jazzy). `distro` defaults to
+    $ROS_DISTRO, which a sourced ROS 2 install sets."""
+    distro = os.environ.get('ROS_DISTRO', '') if distro is None else distro
+    return ('FASTRTPS_DEFAULT_PROFILES_FILE' if distro.lower() in FAST_DDS_2_DISTROS
+            else 'FASTDDS_DEFAULT_PROFILES_FILE')
 
 
 def load_topology(path: Path | None = None) -> list[NodeEntry]:

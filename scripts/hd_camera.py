@@ -17,8 +17,9 @@ and cycled, so rendering never slows the stream. The messages are filled by hand
 fills them, without the package's converters.
 
 Fast DDS: whole HD frames need the package's profile (shared memory with a large segment);
-this program sets FASTDDS_DEFAULT_PROFILES_FILE to config/fastdds_local.xml before rclpy
-starts unless the environment already chooses a profile or builtin transports
+this program points Fast DDS at config/fastdds_local.xml (through the variable the installed
+Fast DDS reads: topology.fastdds_profile_variable) before rclpy starts unless the environment
+already chooses a profile or builtin transports
 (FASTDDS_DEFAULT_PROFILES_FILE, FASTRTPS_DEFAULT_PROFILES_FILE, FASTDDS_BUILTIN_TRANSPORTS);
 `--fastdds-defaults` leaves Fast DDS at its defaults (to measure what they lose).
 
@@ -75,10 +76,10 @@ def choose_fastdds_profile(defaults: bool) -> str:
     chosen = [f'{n}={os.environ[n]}' for n in PROFILE_VARIABLES if os.environ.get(n)]
     if chosen:
         return ', '.join(chosen)
-    from neulens_ros.topology import config_dir
-    profile = config_dir() / 'fastdds_local.xml'
-    os.environ['FASTDDS_DEFAULT_PROFILES_FILE'] = str(profile)
-    return f'FASTDDS_DEFAULT_PROFILES_FILE={profile}'
+    from neulens_ros.topology import config_dir, fastdds_profile_variable
+    profile, variable = config_dir() / 'fastdds_local.xml', fastdds_profile_variable()
+    os.environ[variable] = str(profile)
+    return f'{variable}={profile}'
 
 
 def render_frames(args: argparse.Namespace) -> list:

@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 
 from neulens_ros.errors import ConfigError
-from neulens_ros.launching import format_param, node_command
+from neulens_ros.launching import dds_environment, format_param, node_command
 from neulens_ros.tools.pipeline import main as pipeline_main
 from neulens_ros.tools.pipeline import parse_overrides
 from neulens_ros.runtime import BACKENDS
-from neulens_ros.topology import LAUNCH_ARGS, NodeEntry, config_dir, launch_args, load_topology
+from neulens_ros.topology import (LAUNCH_ARGS, NodeEntry, config_dir, fastdds_profile_variable,
+                                  launch_args, load_topology)
 
 LAUNCH_DIR = Path(__file__).resolve().parent.parent / 'launch'
 
@@ -107,3 +108,23 @@ def test_backend_argument_lists_every_backend() -> None:
     description = LAUNCH_ARGS['backend'][1]
     assert 'torchscript' in BACKENDS
     assert all(backend in description for backend in BACKENDS), description
+
+
+@pytest.mark.parametrize('distro, variable', [
+    ('', 'FASTDDS_DEFAULT_PROFILES_FILE'),  # the Kilted wheels: no ROS_DISTRO
+    ('kilted', 'FASTDDS_DEFAULT_PROFILES_FILE'),
+    ('rolling', 'FASTDDS_DEFAULT_PROFILES_FILE'),
+    ('jazzy', 'FASTRTPS_DEFAULT_PROFILES_FILE'),
+    ('Humble', 'FASTRTPS_DEFAULT_PROFILES_FILE')])
+def test_fastdds_profile_variable_follows_the_distribution(distro, variable, monkeypatch
+                                                           ) -> None:
+    """Fast DDS 2 (Humble..Jazzy) reads the old variable, Fast DDS 3 the new one: the nodes the
+    package starts get the shipped profile through the one their Fast DDS reads."""
+    assert fastdds_profile_variable(distro) == variable
+    monkeypatch.setenv('ROS_DISTRO', distro)
+    monkeypatch.delenv('FASTDDS_DEFAULT_PROFILES_FILE', raising=False)
+    monkeypatch.delenv('FASTRTPS_DEFAULT_PROFILES_FILE', raising=False)
+    env = dds_environment()
+    assert env[variable].endswith('fastdds_local.xml')
+    both = {'FASTDDS_DEFAULT_PROFILES_FILE', 'FASTRTPS_DEFAULT_PROFILES_FILE'}
+    assert not (both - {variable}) & set(env)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from neulens_ros.errors import NeulensError
-from neulens_ros.topology import config_dir
+from neulens_ros.topology import config_dir, fastdds_profile_variable
 
 SIDES = ('a', 'b')
 
@@ -89,7 +89,7 @@ class TwoHostLink:
         peer = self.ip['b' if side == 'a' else 'a']
         profile = 'fastdds_link_headset.xml' if headset else 'fastdds_link.xml'
         env = {'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST', 'ROS_STATIC_PEERS': peer,
-               'FASTDDS_DEFAULT_PROFILES_FILE': str(config_dir() / profile),
+               fastdds_profile_variable(): str(config_dir() / profile),
                'RMW_FASTRTPS_USE_QOS_FROM_XML': '1'}
         if not headset:
             env['FASTDDS_BUILTIN_TRANSPORTS'] = 'UDPv4'
