@@ -32,7 +32,7 @@ from neulens_ros.data.annotated import DetectionDataset
 from neulens_ros.data.scenes import PRESETS, class_names
 from neulens_ros.errors import ConfigError, NeulensError
 from neulens_ros.models.names import DEFAULT_PRESET
-from neulens_ros.supernet.detector import DetectorConfig, TileDetector
+from neulens_ros.supernet.detector import TileDetector
 from neulens_ros.supernet.pretrained import load_backbone_file
 from neulens_ros.tools.data_args import add_data_arguments, data_description, data_parts
 from neulens_ros.models.zoo import checkpoint_labels
@@ -152,13 +152,13 @@ def main(argv: list[str] | None = None) -> int:
             args.preset = DATASET_PRESET
             args.export_dir = args.export_dir or work / 'weights'
         args.preset = args.preset or DEFAULT_PRESET
+        plan = plan_for(args.preset, args.smoke)
         if not args.detector:
-            model = TileDetector(DetectorConfig(num_classes=len(
+            model = TileDetector(plan.detector_config(len(
                 source.class_names if source else class_names(args.preset))))
         if args.backbone_weights is not None:
             print(f'neulens-train: backbone weights from {args.backbone_weights}: '
                   + load_backbone_file(model, args.backbone_weights).describe())
-        plan = plan_for(args.preset, args.smoke)
         if source:
             plan = fit_to_images(plan, len(train_data))
     except NeulensError as exc:

@@ -8,6 +8,7 @@ from typing import Any
 
 from neulens_ros.errors import DataError
 from neulens_ros.models.zoo import checkpoint_preset, detector_config
+from neulens_ros.supernet.detector import DetectorConfig
 from neulens_ros.train.data import DATASET_PRESET, SetSpec
 
 
@@ -24,16 +25,25 @@ class Plan:
     val_render: tuple[int, int]
     calibration_scenes: int
     pretrain_steps: int = 0  # backbone pre-training on object crops (train/pretrain.py)
+    widths: tuple[int, ...] = DetectorConfig.widths  # stem, layer1..layer4 channels
+    neck_width: int = DetectorConfig.neck_width
+
+    def detector_config(self, num_classes: int) -> DetectorConfig:
+        """The architecture a run of this plan trains from scratch."""
+        return DetectorConfig(num_classes=num_classes, widths=self.widths,
+                              neck_width=self.neck_width)
 
 
 FULL = Plan(train_scenes=3000, val_scenes=300, label_scenes=250, supernet_steps=1200,
             batch_size=16, gate_epochs=30, val_render=(640, 480), calibration_scenes=200)
 SMOKE = Plan(train_scenes=24, val_scenes=8, label_scenes=6, supernet_steps=4, batch_size=4,
              gate_epochs=2, val_render=(320, 240), calibration_scenes=6, pretrain_steps=2)
-# The hard preset's 12 texture classes need the backbone pre-trained on object crops; its
-# gate labels 150 scenes (the gate's learning curve is flat beyond a quarter of the easy 250).
-FULL_HARD = replace(FULL, supernet_steps=1500, label_scenes=150, calibration_scenes=120,
-                    pretrain_steps=600)
+# The hard preset's 12 texture classes need a wider detector: the easy architecture (0.58 M
+# parameters) does not even find the objects, 2.1 M parameters learn them (docs/training.md,
+# capacity probe). Its gate labels 150 scenes (the gate's learning curve is flat beyond a
+# quarter of the easy 250).
+FULL_HARD = replace(FULL, supernet_steps=3000, label_scenes=150, calibration_scenes=120,
+                    widths=(32, 32, 64, 128, 192), neck_width=64)
 VAL_SEED = 1_000_000  # validation scenes never overlap the training seeds
 # Held-out walks: two seed ranges no training, validation or calibration set draws from
 WALK_SEEDS = (2_000_000, 3_000_000)
