@@ -6,6 +6,7 @@ import pytest
 from neulens_ros.control.accuracy import AccuracyTable
 from neulens_ros.control.clg import steps
 from neulens_ros.control.demux import Demux, OnlineCorrection, SloConfig
+from neulens_ros.control.feasibility import feasible
 from neulens_ros.control.link_estimator import LinkState
 from neulens_ros.control.predictor import (LinearModel, Predictor, ProfileRecord,
                                            held_out_error)
@@ -292,3 +293,26 @@ def test_image_policy_ignores_the_gate_and_keeps_the_frame() -> None:
     assert set(loose.levels) == {0} and set(loose.gate_levels) == {0}
     tight = make_demux(1.0, policy='image').decide(*gate())  # nothing fits: cheapest, flagged
     assert not tight.fits_slo and len(set(tight.levels)) == 1 and 4 not in tight.levels
+
+
+def test_floor_is_the_cheapest_plan_keeping_every_kept_tile() -> None:
+    # synthetic profile: a tile at level 3 costs 1 ms at stem (2 ms at layer2), + 1 + back 10
+    demux = make_demux(1000.0)
+    levels, conf = gate()
+    assert demux.decide(levels, conf).floor_ms == pytest.approx(1 + 4 * 1 + 10, abs=0.05)
+    levels[2] = [0, 4, 4, 4]  # the gate keeps one tile of k = 2
+    assert demux.floor_ms(levels) == pytest.approx(1 + 1 + 10, abs=0.05)
+    levels[3] = [4] * 9  # ... and skips every tile of k = 3: nothing to compute
+    assert demux.floor_ms(levels) == 0.0
+
+
+@pytest.mark.parametrize('ratio', [1.0, 1.6])
+def test_demux_keeps_every_kept_tile_exactly_when_the_floor_is_feasible(ratio: float) -> None:
+    """The floor is DEMUX's own boundary: at the corrected speed, a frame is feasible iff
+    DEMUX fits it without skipping a tile the gate kept."""
+    for slo in (14.0, 16.0, 22.0, 25.0, 40.0):
+        demux = make_demux(slo)
+        demux.correction = OnlineCorrection(alpha=1.0, alpha_up=0.0, quantile=0.0)
+        demux.correction.update('stem', 2, 10.0, 10.0 * ratio)
+        d = demux.decide(*gate())
+        assert feasible(d.floor_ms, ratio, slo) == (d.fits_slo and 4 not in d.levels)
