@@ -81,11 +81,17 @@ class OnlineCorrection:
         self.errors.setdefault(key, deque(maxlen=self.window)).append(sample / old)
 
     def relax(self, beta: float = 0.05) -> None:
-        """A frame without a measurement (nothing was computed): move every ratio a little
-        back toward the profile, so a correction learned under load cannot keep DEMUX dropping
-        frames (and so measuring nothing) after the load has gone."""
+        """A frame without a measurement (nothing was computed): move every ratio and every
+        recent error a little back toward 1, so a correction learned under load cannot keep
+        DEMUX dropping frames (and so measuring nothing) after the load has gone."""
+        def toward_one(value: float) -> float:
+            return 1.0 + (1.0 - beta) * (value - 1.0)
         for key, value in self.ratios.items():
-            self.ratios[key] = 1.0 + (1.0 - beta) * (value - 1.0)
+            self.ratios[key] = toward_one(value)
+        for recent in self.errors.values():
+            relaxed = [toward_one(e) for e in recent]
+            recent.clear()
+            recent.extend(relaxed)
 
     def ratio(self, p: str, k: int) -> float:
         """The factor DEMUX multiplies the predicted compute of (p, k) by."""

@@ -1,7 +1,8 @@
 """neulens-bench slo: does DEMUX keep its latency promises, and what does each policy cost?
 
     neulens-bench slo --out runs/slo                  # a few minutes on 2 cores
-    neulens-bench slo --quick --out runs/slo_quick    # well under a minute, for tests
+    neulens-bench slo --quick --out runs/slo_quick    # about a minute, for tests
+    neulens-bench slo --frames 0 --out runs/slo_contention   # only the contention run
 
 The held-out generated scenes (of the detector's preset, at its input size) run through the
 real headset step (CGG + DEMUX, HeadsetGate) and the real edge step (the shipped or a given
@@ -26,12 +27,24 @@ counted apart, the SLO is judged on the computed frames and also strictly (a dro
 Per (policy, SLO): those fractions, mAP@0.5 against the generator's ground truth over all
 frames (drops included), mean and p95 latency of the computed frames.
 
-Contention: policy cs at one SLO, frames back to back; after a third of them CPU-burning
-processes start (ended by PID after the second third, and bounded in time by themselves; by
-default one per core, so the detector's thread has to share a core with one). The same frames
-run three times: with DEMUX's machine-wide online correction, with one correction per (P, k)
-(the first design), and without; the fraction of frames within the SLO is reported for each,
-overall and while the burners ran.
+Contention (paper 7.5: a co-running DNN inference job on the same edge device): policy cs at
+one SLO (1.2x level 0 measured just before), frames back to back; from a third to two thirds
+of the frames a separate process runs the detector untiled at full width on one thread in a
+loop with on/off phases (`--corunner-on/--corunner-off` seconds; tools/corunner.py), started
+and ended by PID and bounded in time by itself. `--contention burner` is the older load: one
+CPU-burning process per core (`--burners`). The correction variants (CORRECTIONS: DEMUX's
+shipped correction, the paper's EWMA mean, one EWMA per (P, k), none) run interleaved frame
+by frame (the order rotating every frame), each with its own gate, so all of them meet the
+same frames and the same load. Each frame is judged at the speed measured for it
+(control/feasibility.py): its slowdown is measured / the profile's prediction of the plan that
+ran (a dropped frame takes the slowdown measured nearest in time), and it is feasible when the
+cheapest plan keeping every tile the gate kept (each at the narrowest width, any (P, k))
+meets the SLO at that slowdown. Reported per variant, overall, during the load and in its on
+phases: frames within the SLO among the feasible ones (a feasible frame DEMUX dropped is a
+miss; a frame the gate itself skipped entirely is within), within overall, the infeasible
+share, drops, the mean level of the computed tiles, the profile's compute of the chosen plans
+(the work chosen) and the gain over no correction. `--frames 0` runs only the contention;
+`--first-seed` draws another held-out range (tune there, report on the default range).
 
 Threads: one by default, as the pipeline's supernet node runs (OMP_NUM_THREADS=1 from the
 launch helpers) and as the shipped profile was measured.
@@ -313,22 +326,24 @@ class Load:
         return CoRunner(self.detector, self.cycle, seconds, self.threads)
 
 
-def correction_for(name: str, tuned: OnlineCorrection) -> OnlineCorrection:
-    """A fresh correction of the contention run's variant `name` (one of CORRECTIONS;
-    'none' gets one too, never updated)."""
-    if name == 'shipped':
-        return replace(tuned, ratios={}, deviations={}, errors={})
-    return OnlineCorrection(**PAPER_EWMA, per_candidate=name == 'per_candidate')
+def corrections(shipped: OnlineCorrection) -> dict[str, OnlineCorrection | None]:
+    """The contention run's variants (CORRECTIONS), fresh: `shipped` as configured, the
+    paper's EWMA machine-wide and per (P, k), and none."""
+    return {'shipped': replace(shipped, ratios={}, deviations={}, errors={}),
+            'ewma': OnlineCorrection(**PAPER_EWMA),
+            'per_candidate': OnlineCorrection(**PAPER_EWMA, per_candidate=True),
+            'none': None}
 
 
 def contention(bench: Bench, slo_ms: float, frames: int, load: Load,
-               tuned: OnlineCorrection, names: tuple[str, ...] = tuple(CORRECTIONS)
-               ) -> dict[str, Any]:
-    """cs at `slo_ms` under every correction of `names`, interleaved frame by frame (the
-    order rotating every frame), the load on from frame frames/3 to 2 frames/3."""
+               variants: dict[str, OnlineCorrection | None]) -> dict[str, Any]:
+    """cs at `slo_ms` under every correction of `variants` (None = no correction), each with
+    its own gate, interleaved frame by frame (the order rotating every frame), the load on
+    from frame frames/3 to 2 frames/3."""
+    names = tuple(variants)
     gates = {name: bench.gate(slo_for('cs', slo_ms)) for name in names}
     for name, gate in gates.items():
-        gate.demux.correction = correction_for(name, tuned)
+        gate.demux.correction = variants[name] or OnlineCorrection()  # never updated if None
     start, end = frames // 3, 2 * frames // 3
     runs: dict[str, list[FrameRun]] = {name: [] for name in names}
     on: dict[str, list[bool]] = {name: [] for name in names}
@@ -343,23 +358,24 @@ def contention(bench: Bench, slo_ms: float, frames: int, load: Load,
                 job = None
             for j in range(len(names)):
                 name = names[(i + j) % len(names)]
-                run = bench.run(gates[name], i % len(bench.data), correct=name != 'none')
+                run = bench.run(gates[name], i % len(bench.data),
+                                correct=variants[name] is not None)
                 runs[name].append(run)
                 on[name].append(job is not None and job.active(run.started))
     finally:
         if job:
             job.stop()
     slowdowns = measured_slowdowns(runs)
-    variants = {name: contention_run(runs[name], slowdowns[name], on[name], slo_ms,
-                                     start, end) for name in names}
-    base = variants.get('none')
+    out = {name: {**contention_run(runs[name], slowdowns[name], on[name], slo_ms, start, end),
+                  'map50': bench.score(runs[name])} for name in names}
+    base = next((out[name] for name in names if variants[name] is None), None)
     if base:
-        for v in variants.values():
+        for v in out.values():
             v['gain_feasible'] = gain(v['within_feasible'], base['within_feasible'])
             v['gain_feasible_during'] = gain(v['during']['within_feasible'],
                                              base['during']['within_feasible'])
-    return {'slo_ms': slo_ms, 'load': described,
-            'contention_frames': [start, end], 'variants': variants}
+    return {'slo_ms': slo_ms, 'load': described, 'contention_frames': [start, end],
+            'variants': out}
 
 
 def gain(value: float | None, base: float | None) -> float | None:
@@ -494,13 +510,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog='neulens-bench slo', description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--out', type=Path, default=Path('runs/slo'))
-    parser.add_argument('--frames', type=int, default=100,
-                        help='held-out scenes per sweep point (0 = no sweep)')
+    parser.add_argument('--frames', type=int, default=None,
+                        help='held-out scenes per sweep point (default 100, 8 with --quick; '
+                        '0 = no sweep)')
     parser.add_argument('--first-seed', type=int, default=VAL_SEED,
                         help='first held-out scene seed (another range for tuning)')
     parser.add_argument('--fractions', type=frange, default=frange('0.7,0.8,0.9,1.0,1.1,1.25'),
                         help='latency SLOs as fractions of level 0 at the shipped (P, k)')
-    parser.add_argument('--contention-frames', type=int, default=150, help='0 = no run')
+    parser.add_argument('--contention-frames', type=int, default=None,
+                        help='frames of the contention run (default 150, 24 with --quick; '
+                        '0 = no run)')
     parser.add_argument('--contention-fraction', type=float, default=1.2)
     parser.add_argument('--contention', choices=LOADS, default='dnn',
                         help='the load: a co-running DNN inference process (default, the '
@@ -529,7 +548,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--window', type=int, default=defaults.window,
                         help='... recent errors the quantile is taken over')
     parser.add_argument('--quick', action='store_true',
-                        help='8 frames, two SLOs, 24 contention frames')
+                        help='8 frames, two SLOs, 24 contention frames (unless given)')
     parser.add_argument('--skip-early', action='store_true',
                         help='also run cs, uniform and min in the plain CLG order (a kept '
                              'tile skipped as soon as its turn comes), as cs_plain, ...')
@@ -539,7 +558,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--gate', default=GATE, help='gate checkpoint')
     args = parser.parse_args(argv)
     if args.quick:
-        args.frames, args.fractions, args.contention_frames = 8, [0.8, 1.2], 24
+        args.fractions = [0.8, 1.2]
+    if args.frames is None:
+        args.frames = 8 if args.quick else 100
+    if args.contention_frames is None:
+        args.contention_frames = 24 if args.quick else 150
     if min(args.frames, args.contention_frames) < 0:
         parser.error('--frames and --contention-frames must be >= 0')
     try:
@@ -563,7 +586,7 @@ def main(argv: list[str] | None = None) -> int:
     # the contention SLO from level 0 measured just before it, as every sweep point's
     contention_level0 = bench.level0_ms(12) if args.contention_frames else level0
     cont = (contention(bench, args.contention_fraction * contention_level0,
-                       args.contention_frames, load, tuned)
+                       args.contention_frames, load, corrections(tuned))
             if args.contention_frames else None)
     result = {'info': {'command': 'neulens-bench slo ' + ' '.join(argv or sys.argv[2:]),
                        'level0_ms': level0, 'contention_level0_ms': contention_level0,
@@ -591,7 +614,8 @@ def contention_table(cont: dict[str, Any]) -> Iterator[str]:
     yield (f'contention: cs at {cont["slo_ms"]:.1f} ms, {cont["load"]} from frame '
            f'{cont["contention_frames"][0]} to {cont["contention_frames"][1]}')
     yield (f'{"correction":14s} {"feasible within":>15s} {"(during)":>9s} {"gain":>6s} '
-           f'{"within":>7s} {"infeasible":>10s} {"dropped":>8s} {"level":>6s} {"plan ms":>8s}')
+           f'{"within":>7s} {"infeasible":>10s} {"dropped":>8s} {"level":>6s} {"plan ms":>8s} '
+           f'{"mAP@0.5":>8s}')
     for name, v in cont['variants'].items():
         level = '-' if v['mean_level'] is None else f'{v["mean_level"]:.2f}'
         plan = '-' if v['plan_ms_mean'] is None else f'{v["plan_ms_mean"]:.1f}'
@@ -600,7 +624,8 @@ def contention_table(cont: dict[str, Any]) -> Iterator[str]:
         yield (f'{name:14s} {percent(v["within_feasible"]):>15s} '
                f'{percent(v["during"]["within_feasible"]):>9s} {gained:>6s} '
                f'{percent(v["within"]):>7s} {percent(v["infeasible_fraction"]):>10s} '
-               f'{percent(v["dropped_fraction"]):>8s} {level:>6s} {plan:>8s}')
+               f'{percent(v["dropped_fraction"]):>8s} {level:>6s} {plan:>8s} '
+               f'{v["map50"]:8.3f}')
 
 
 def table(rows: list[dict[str, Any]]) -> Iterator[str]:
