@@ -30,7 +30,8 @@ def test_paper_correction_is_the_ewma_mean() -> None:
 
 
 def test_alpha_up_reacts_faster_to_a_slowdown_than_to_a_speedup() -> None:
-    plain, fast = OnlineCorrection(**PAPER), OnlineCorrection(alpha=0.2, alpha_up=0.6)
+    plain, fast = OnlineCorrection(**PAPER), OnlineCorrection(alpha=0.2, alpha_up=0.6,
+                                                             quantile=0.0)
     feed(plain, [2.0] * 3)
     feed(fast, [2.0] * 3)
     assert fast.ratio('x', 2) == pytest.approx(2.0 - 0.4 ** 3)  # 1 - (1 - 0.6)^3 of the step
@@ -65,7 +66,7 @@ def test_quantile_widens_after_a_switching_load() -> None:
 
 
 def test_quantile_without_errors_plans_with_the_mean() -> None:
-    c = OnlineCorrection(alpha=0.2, quantile=0.9)
+    c = OnlineCorrection(alpha=0.2, quantile=0.9, window=30)
     assert c.ratio('layer2', 3) == 1.0
     feed(c, [3.0] * 60)  # the window holds only errors of the settled mean (~1.0)
     assert c.ratio('layer2', 3) == pytest.approx(3.0, rel=0.01)
@@ -87,7 +88,8 @@ def test_relax_moves_the_mean_and_the_errors_back_toward_the_profile() -> None:
 
 def test_shipped_default_is_the_quantile_correction() -> None:
     c = OnlineCorrection()
-    assert c.quantile > 0 and c.alpha_up > c.alpha and not c.per_candidate
+    assert (c.alpha, c.alpha_up, c.margin, c.quantile, c.window) == (0.2, 0.0, 0.0, 0.7, 50)
+    assert not c.per_candidate
 
 
 @pytest.mark.parametrize('kwargs', [dict(alpha=0.0), dict(alpha=1.5), dict(alpha_up=-0.1),

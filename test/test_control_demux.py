@@ -161,7 +161,7 @@ def test_impossible_slo_drops_the_frame_flagged() -> None:
 
 
 def test_correction_margin_adds_the_measured_jitter() -> None:
-    steady, margin = OnlineCorrection(margin=2.0), OnlineCorrection(margin=2.0)
+    steady, margin = (OnlineCorrection(margin=2.0, quantile=0.0) for _ in range(2))
     for i in range(50):
         steady.update('layer2', 3, 10.0, 15.0)
         margin.update('layer2', 3, 10.0, 10.0 if i % 2 else 20.0)  # same mean, jittery
@@ -211,6 +211,7 @@ def test_slow_link_skips_without_narrowing_the_sent_tiles() -> None:
 
 def test_online_correction_tracks_a_busier_machine() -> None:
     demux = make_demux(40.0)
+    demux.correction = OnlineCorrection(quantile=0.0)  # the mean alone
     before = demux.decide(*gate())
     for _ in range(30):  # the machine got twice as slow
         demux.correction.update(before.p, before.k, 10.0, 20.0)
@@ -224,7 +225,8 @@ def test_online_correction_tracks_a_busier_machine() -> None:
 
 def test_correction_is_machine_wide_unless_per_candidate() -> None:
     """Load learned on the candidate that ran scales the one DEMUX moves to."""
-    machine, candidate = OnlineCorrection(), OnlineCorrection(per_candidate=True)
+    machine, candidate = (OnlineCorrection(quantile=0.0, per_candidate=per)
+                          for per in (False, True))
     for c in (machine, candidate):
         for _ in range(30):
             c.update('layer2', 3, 10.0, 20.0)
@@ -237,6 +239,7 @@ def test_busier_machine_is_planned_for_on_a_candidate_that_has_not_run() -> None
     """After the load is learned on one (P, k), DEMUX's prediction for every other (P, k)
     includes it too, so the frame it moves to still fits."""
     demux = make_demux(40.0)
+    demux.correction = OnlineCorrection(quantile=0.0)  # the mean alone
     before = demux.decide(*gate())
     for _ in range(30):
         demux.correction.update(before.p, before.k, 10.0, 20.0)

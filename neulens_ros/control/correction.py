@@ -40,8 +40,8 @@ class OnlineCorrection:
     alpha: float = 0.2  # EWMA weight of a new slowdown sample
     alpha_up: float = 0.0  # weight of a sample above the mean (0 = alpha)
     margin: float = 0.0  # deviations added to the mean ratio (with quantile = 0)
-    quantile: float = 0.0  # of the recent errors the mean is scaled by (0 = off)
-    window: int = 30  # recent errors the quantile is taken over
+    quantile: float = 0.7  # of the recent errors the mean is scaled by (0 = off)
+    window: int = 50  # recent errors the quantile is taken over
     per_candidate: bool = False
     ratios: dict[Key, float] = field(default_factory=dict)
     deviations: dict[Key, float] = field(default_factory=dict)
