@@ -319,3 +319,22 @@ def test_demux_keeps_every_kept_tile_exactly_when_the_floor_is_feasible(ratio: f
         demux.correction.update('stem', 2, 10.0, 10.0 * ratio)
         d = demux.decide(*gate())
         assert feasible(d.floor_ms, ratio, slo) == (d.fits_slo and 4 not in d.levels)
+
+
+def test_a_safety_margin_never_drops_a_frame_the_mean_would_compute() -> None:
+    """Planned with mean x quantile nothing fits (x3: even one tile misses 25 ms), with the
+    mean (x1.5) every kept tile fits narrowed: DEMUX computes the frame at the mean."""
+    from collections import deque
+    demux = make_demux(25.0)
+    demux.correction = OnlineCorrection(quantile=0.9, window=10)
+    demux.correction.ratios[None] = 1.5
+    demux.correction.errors[None] = deque([2.0] * 10, maxlen=10)
+    assert demux.correction.ratio('stem', 2) == pytest.approx(3.0)
+    d = demux.decide(*gate())
+    assert d.fits_slo and 4 not in d.levels and d.predicted_latency_ms <= 25.0
+    base = demux.predictor.predict(d.p, d.k, np.bincount(d.levels, minlength=5))[0]
+    assert d.predicted_latency_ms == pytest.approx(1.5 * base, rel=0.02)
+    demux.correction = OnlineCorrection(quantile=0.0)  # the mean alone at x3: dropped
+    demux.correction.ratios[None] = 3.0
+    dropped = demux.decide(*gate())
+    assert not dropped.fits_slo and set(dropped.levels) == {4}

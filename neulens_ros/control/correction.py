@@ -93,10 +93,19 @@ class OnlineCorrection:
             recent.clear()
             recent.extend(relaxed)
 
+    @property
+    def has_margin(self) -> bool:
+        """Whether ratio() can exceed mean()."""
+        return bool(self.quantile or self.margin)
+
+    def mean(self, p: str, k: int) -> float:
+        """The EWMA mean slowdown of (p, k), without any margin."""
+        return self.ratios.get(self._key(p, k), 1.0)
+
     def ratio(self, p: str, k: int) -> float:
         """The factor DEMUX multiplies the predicted compute of (p, k) by."""
         key = self._key(p, k)
-        mean = self.ratios.get(key, 1.0)
+        mean = self.mean(p, k)
         if self.quantile:
             recent = self.errors.get(key)
             return mean * float(np.quantile(recent, self.quantile)) if recent else mean

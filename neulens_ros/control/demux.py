@@ -3,20 +3,22 @@ loss whose predicted latency and memory fit the SLO.
 
 For each candidate (P, k) it starts from the gate's levels for that k, applies the CLG policy
 step by step until the prediction fits (front + back from the profile, corrected online by the
-measured/predicted ratio, plus transmission of the tiles that are sent when the supernet runs
-remotely), and scores the result with the accuracy table. The prediction is linear in the
-level histogram, so every step updates it in O(1): a decision over all candidates takes well
-under a millisecond. A frame with every tile skipped costs nothing (no compute, nothing
-sent). When no candidate fits, the cheapest choice is returned, flagged: under the CLG
-policies that is the dropped frame (all tiles skipped), under 'image' and 'fixed' the
-cheapest width.
+measured/predicted ratio of control/correction.py, plus transmission of the tiles that are
+sent when the supernet runs remotely), and scores the result with the accuracy table. The
+prediction is linear in the level histogram, so every step updates it in O(1): a decision
+over all candidates takes well under a millisecond. A frame with every tile skipped costs
+nothing (no compute, nothing sent). When no candidate fits, the cheapest choice is returned,
+flagged: under the CLG policies that is the dropped frame (all tiles skipped), under 'image'
+and 'fixed' the cheapest width. The correction's safety margin (mean x a quantile of its
+recent errors) only picks among plans: when nothing computed fits with it but something fits
+with the mean, the frame is planned with the mean rather than dropped.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -97,15 +99,35 @@ class Demux:
     def decide(self, gate_levels: Mapping[int, Sequence[int]],
                confidences: Mapping[int, Sequence[float]], link: LinkState | None = None
                ) -> Decision:
-        """The best (P, k, levels) for this frame. gate_levels / confidences: k -> [k*k]."""
+        """The best (P, k, levels) for this frame. gate_levels / confidences: k -> [k*k].
+        Planned with the correction's ratio; when nothing computed fits that way, with its
+        mean: the safety margin picks among plans, it never by itself drops a frame the mean
+        would compute."""
         started = time.perf_counter()
+        best, cheapest = self._search(gate_levels, confidences, link, self.correction.ratio)
+        if best is None and self.correction.has_margin:
+            best, cheapest = self._search(gate_levels, confidences, link, self.correction.mean)
+        chosen = best or cheapest
+        loss, latency, p, k, levels, memory, trans, fits = chosen
+        self.last = Decision(p, k, tuple(levels), tuple(self.start_levels(k, gate_levels)),
+                             latency, memory, trans, fits, loss,
+                             1e3 * (time.perf_counter() - started),
+                             self.floor_ms(gate_levels))
+        return self.last
+
+    def _search(self, gate_levels: Mapping[int, Sequence[int]],
+                confidences: Mapping[int, Sequence[float]], link: LinkState | None,
+                scale: Callable[[str, int], float]) -> tuple[tuple | None, tuple]:
+        """(the fitting candidate of least loss or None, the cheapest candidate), with the
+        predicted compute of (p, k) multiplied by scale(p, k)."""
         cfg = self.config
         best: tuple | None = None
         cheapest: tuple | None = None
         for k in cfg.k_options:
             base = self.start_levels(k, gate_levels)
             for p in cfg.p_options:
-                result = self._fit(p, k, base, confidences.get(k, [1.0] * (k * k)), link)
+                result = self._fit(p, k, base, confidences.get(k, [1.0] * (k * k)), link,
+                                   scale(p, k))
                 latency, memory, trans, levels, fits = result
                 if fits and min(base) < LEVEL_SKIP:
                     # a frame CLG had to drop entirely did not fit: it is only the fallback
@@ -116,13 +138,8 @@ class Demux:
                     best = entry
                 if cheapest is None or latency < cheapest[1]:
                     cheapest = entry
-        chosen = best or cheapest
-        loss, latency, p, k, levels, memory, trans, fits = chosen
-        self.last = Decision(p, k, tuple(levels), tuple(self.start_levels(k, gate_levels)),
-                             latency, memory, trans, fits, loss,
-                             1e3 * (time.perf_counter() - started),
-                             self.floor_ms(gate_levels))
-        return self.last
+        assert cheapest is not None  # SloConfig has at least one k and one P
+        return best, cheapest
 
     def floor_ms(self, gate_levels: Mapping[int, Sequence[int]]) -> float:
         """The profile's compute of the cheapest plan that keeps every tile the policy starts
@@ -149,7 +166,8 @@ class Demux:
         return [int(v) for v in gate_levels[k]]
 
     def _fit(self, p: str, k: int, base: list[int], conf: Sequence[float],
-             link: LinkState | None) -> tuple[float, float, float, list[int], bool]:
+             link: LinkState | None, scale: float
+             ) -> tuple[float, float, float, list[int], bool]:
         """Apply CLG steps to the gate's levels until the prediction fits (pure Python on
         tiny lists: this runs for every candidate of every frame)."""
         cfg = self.config
@@ -159,7 +177,6 @@ class Demux:
             hist[v] += 1
         lat_model = self.predictor.latency[(p, k)]
         mem_model = self.predictor.memory[(p, k)]
-        scale = self.correction.ratio(p, k)
         back_lat = self.predictor.back_latency_ms[p]
         back_mem = self.predictor.back_memory_mb[p]
         pixels = self.tile_pixels[(p, k)]
