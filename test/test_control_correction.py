@@ -88,7 +88,7 @@ def test_relax_moves_the_mean_and_the_errors_back_toward_the_profile() -> None:
 
 def test_shipped_default_is_the_quantile_correction() -> None:
     c = OnlineCorrection()
-    assert (c.alpha, c.alpha_up, c.margin, c.quantile, c.window) == (0.2, 0.0, 0.0, 0.7, 50)
+    assert (c.alpha, c.alpha_up, c.margin, c.quantile, c.window) == (0.2, 0.7, 0.0, 0.7, 50)
     assert not c.per_candidate
 
 

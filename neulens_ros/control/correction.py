@@ -38,7 +38,7 @@ class OnlineCorrection:
     """Configuration (validated once) plus the learned state per key."""
 
     alpha: float = 0.2  # EWMA weight of a new slowdown sample
-    alpha_up: float = 0.0  # weight of a sample above the mean (0 = alpha)
+    alpha_up: float = 0.7  # weight of a sample above the mean (0 = alpha)
     margin: float = 0.0  # deviations added to the mean ratio (with quantile = 0)
     quantile: float = 0.7  # of the recent errors the mean is scaled by (0 = off)
     window: int = 50  # recent errors the quantile is taken over

@@ -54,4 +54,4 @@ def feasible(floor_ms: float, slowdown_factor: float, slo_ms: float) -> bool:
     """Could some plan keeping every kept tile meet `slo_ms` at `slowdown_factor`?"""
     if slo_ms <= 0:
         raise ConfigError(f'feasibility needs a latency SLO > 0 ms, got {slo_ms}')
-    return floor_ms * slowdown_factor <= slo_ms
+    return bool(floor_ms * slowdown_factor <= slo_ms)

@@ -28,23 +28,25 @@ Per (policy, SLO): those fractions, mAP@0.5 against the generator's ground truth
 frames (drops included), mean and p95 latency of the computed frames.
 
 Contention (paper 7.5: a co-running DNN inference job on the same edge device): policy cs at
-one SLO (1.2x level 0 measured just before), frames back to back; from a third to two thirds
-of the frames a separate process runs the detector untiled at full width on one thread in a
-loop with on/off phases (`--corunner-on/--corunner-off` seconds; tools/corunner.py), started
-and ended by PID and bounded in time by itself. `--contention burner` is the older load: one
-CPU-burning process per core (`--burners`). The correction variants (CORRECTIONS: DEMUX's
-shipped correction, the paper's EWMA mean, one EWMA per (P, k), none) run interleaved frame
-by frame (the order rotating every frame), each with its own gate, so all of them meet the
-same frames and the same load. Each frame is judged at the speed measured for it
-(control/feasibility.py): its slowdown is measured / the profile's prediction of the plan that
-ran (a dropped frame takes the slowdown measured nearest in time), and it is feasible when the
-cheapest plan keeping every tile the gate kept (each at the narrowest width, any (P, k))
-meets the SLO at that slowdown. Reported per variant, overall, during the load and in its on
-phases: frames within the SLO among the feasible ones (a feasible frame DEMUX dropped is a
-miss; a frame the gate itself skipped entirely is within), within overall, the infeasible
-share, drops, the mean level of the computed tiles, the profile's compute of the chosen plans
-(the work chosen) and the gain over no correction. `--frames 0` runs only the contention;
-`--first-seed` draws another held-out range (tune there, report on the default range).
+one SLO (1.2x the profile's level 0, the idle machine's, so every run has the same SLO;
+`--contention-ref measured`: level 0 measured just before), frames back to back; from a
+third to two thirds of the frames a separate process runs the detector untiled at full width
+on one thread in a loop with on/off phases (`--corunner-on/--corunner-off` seconds;
+tools/corunner.py), started and ended by PID and bounded in time by itself. `--contention
+burner` is the older load: one CPU-burning process per core (`--burners`). The correction
+variants (CORRECTIONS: DEMUX's shipped correction, the paper's EWMA mean, one EWMA per (P,
+k), none) run interleaved frame by frame (the order rotating every frame), each with its own
+gate, so all of them meet the same frames and the same load. Each frame is judged at the
+speed measured for it (control/feasibility.py): its slowdown is measured / the profile's
+prediction of the plan that ran (a dropped frame takes the slowdown measured nearest in
+time), and it is feasible when the cheapest plan keeping every tile the gate kept (each at
+the narrowest width, any (P, k)) meets the SLO at that slowdown. Reported per variant,
+overall, during the load and in its on phases: frames within the SLO among the feasible ones
+(a feasible frame DEMUX dropped is a miss; a frame the gate itself skipped entirely is
+within), within overall, the infeasible share, drops, the mean level of the computed tiles,
+the profile's compute of the chosen plans (the work chosen) and the gain over no correction.
+`--frames 0` runs only the contention; `--first-seed` draws another held-out range (tune
+there, report on the default range).
 
 Threads: one by default, as the pipeline's supernet node runs (OMP_NUM_THREADS=1 from the
 launch helpers) and as the shipped profile was measured.
@@ -175,6 +177,12 @@ class Bench:
         times = [self.run(gate, i % len(self.data), correct=False).latency_ms
                  for i in range(frames)]
         return float(np.median(times[1:]))
+
+    def profile_level0_ms(self) -> float:
+        """The profile's compute of level 0 at the shipped (P, k): the idle machine's."""
+        k = SHIPPED[1]
+        return float(self.gates['cs'].demux.predictor.predict(SHIPPED[0], k,
+                                                              [k * k, 0, 0, 0, 0])[0])
 
     def score(self, runs: list[FrameRun]) -> float:
         """mAP@0.5 of the frames of `runs` (frame i = data image i)."""
@@ -520,7 +528,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--contention-frames', type=int, default=None,
                         help='frames of the contention run (default 150, 24 with --quick; '
                         '0 = no run)')
-    parser.add_argument('--contention-fraction', type=float, default=1.2)
+    parser.add_argument('--contention-fraction', type=float, default=1.2,
+                        help='the contention SLO as a fraction of level 0 (--contention-ref)')
+    parser.add_argument('--contention-ref', choices=('profile', 'measured'), default='profile',
+                        help="level 0 of the contention SLO: the profile's (the idle machine; "
+                        'every run the same SLO) or measured just before the run')
     parser.add_argument('--contention', choices=LOADS, default='dnn',
                         help='the load: a co-running DNN inference process (default, the '
                         "paper's) or CPU burners")
@@ -583,13 +595,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f'neulens-bench slo: level 0 at P={SHIPPED[0]}, k={SHIPPED[1]}: {level0:.1f} ms '
           f'({bench.edge.describe()})', flush=True)
     rows = sweep(bench, args.fractions, min(args.frames, len(data))) if args.frames else []
-    # the contention SLO from level 0 measured just before it, as every sweep point's
-    contention_level0 = bench.level0_ms(12) if args.contention_frames else level0
+    # the contention SLO from the profile's level 0, or measured just before it
+    contention_level0 = (bench.profile_level0_ms() if args.contention_ref == 'profile'
+                         else bench.level0_ms(12) if args.contention_frames else level0)
     cont = (contention(bench, args.contention_fraction * contention_level0,
                        args.contention_frames, load, corrections(tuned))
             if args.contention_frames else None)
     result = {'info': {'command': 'neulens-bench slo ' + ' '.join(argv or sys.argv[2:]),
                        'level0_ms': level0, 'contention_level0_ms': contention_level0,
+                       'contention_ref': args.contention_ref,
                        'shipped': list(SHIPPED), 'margin': args.margin,
                        'correction': {'alpha': tuned.alpha, 'alpha_up': tuned.alpha_up,
                                       'quantile': tuned.quantile, 'window': tuned.window},
