@@ -136,7 +136,8 @@ def test_invalid_load(kwargs: dict) -> None:
 
 @pytest.mark.parametrize('argv', [['--contention', 'fan'], ['--corunner-on', '0'],
                                   ['--corunner-threads', '0'], ['--quantile', '1.5'],
-                                  ['--alpha', '0'], ['--frames', '-1']])
+                                  ['--alpha', '0'], ['--frames', '-1'],
+                                  ['--contention-ref', 'guess']])
 def test_invalid_options_are_usage_errors(argv: list[str], tmp_path, capsys) -> None:
     with pytest.raises(SystemExit) as exc:
         main([*argv, '--out', str(tmp_path)])
