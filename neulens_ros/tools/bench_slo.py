@@ -118,9 +118,9 @@ class FrameRun:
     demux_ms: float
     levels: tuple[int, ...]
     result: EdgeResult
-    profile_ms: float  # the profile's compute of the plan that ran (0 if dropped)
-    floor_ms: float  # the profile's compute of the cheapest plan keeping every kept tile
-    started: float  # time.monotonic() when the edge began the frame, s
+    profile_ms: float = 0.0  # the profile's compute of the plan that ran (0 if dropped)
+    floor_ms: float = 0.0  # the profile's compute of the cheapest plan keeping every kept tile
+    started: float = 0.0  # time.monotonic() when the edge began the frame, s
 
     @property
     def dropped(self) -> bool:
@@ -411,7 +411,7 @@ def contention_run(runs: list[FrameRun], slowdowns: list[float], on: list[bool],
             'predicted_ms': [round(r.predicted_ms, 2) for r in runs],  # x the correction
             'slowdown': [round(s, 3) for s in slowdowns],
             'floor_ms': [round(r.floor_ms, 2) for r in runs],
-            'dropped': [r.dropped for r in runs], 'feasible': ok, 'within': within,
+            'dropped': [r.dropped for r in runs], 'feasible': ok, 'met': within,
             'load_on': on,
             **summarize(runs, slo_ms), **scores(runs, slowdowns, within, ok),
             'during': scores(runs[start:end], slowdowns[start:end], within[start:end],
