@@ -304,8 +304,9 @@ class CoRunner:
                 f'{self.cycle.on_s:g} s on / {self.cycle.off_s:g} s off)')
 
     def active(self, t: float) -> bool:
-        """Whether its inference loop was in an on phase at time.monotonic() `t`."""
-        return self.cycle.is_on(t - self.t0)
+        """Whether its inference loop was in an on phase at time.monotonic() `t` (and it has
+        not ended by itself)."""
+        return self.proc.poll() is None and self.cycle.is_on(t - self.t0)
 
     def stop(self) -> None:
         stop_by_pid([self.proc])
