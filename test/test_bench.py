@@ -37,43 +37,6 @@ def test_quick_bench_writes_consistent_records(tmp_path) -> None:
     assert (tmp_path / 'bench_latency_vs_macs.png').is_file()
 
 
-def test_quick_slo_bench_reports_every_policy(tmp_path) -> None:
-    from neulens_ros.tools.bench_slo import CORRECTIONS, POLICIES
-    from neulens_ros.tools.bench_slo import main as slo_main
-    assert slo_main(['--quick', '--out', str(tmp_path), '--burners', '1']) == 0
-    data = json.loads((tmp_path / 'slo.json').read_text())
-    rows = data['sweep']
-    assert {(r['policy'], r['slo_fraction']) for r in rows} == {
-        (p, f) for p in POLICIES for f in (0.8, 1.2)}
-    for r in rows:
-        assert r['met_fraction'] is None or 0.0 <= r['met_fraction'] <= 1.0
-        assert 0.0 <= r['dropped_fraction'] <= 1.0 and 0.0 <= r['map50'] <= 1.0
-        assert r['slo_ms'] == pytest.approx(r['slo_fraction'] * r['level0_ms'])
-        if r['policy'] == 'image':
-            assert r['skipped_tile_fraction'] == 0.0  # one width for the frame, never dropped
-    assert max(r['map50'] for r in rows if r['slo_fraction'] == 1.2) > 0.5
-    for fraction in (0.8, 1.2):  # one level-0 reference per SLO point, shared by the policies
-        assert len({r['level0_ms'] for r in rows if r['slo_fraction'] == fraction}) == 1
-    runs = data['contention']
-    assert [r['correction'] for r in runs] == list(CORRECTIONS)
-    for run in runs:
-        kept = [v for v, d in zip(run['latency_ms'], run['dropped'], strict=True) if not d]
-        assert run['dropped_fraction'] == pytest.approx(1 - len(kept) / len(run['dropped']))
-        if kept:
-            assert run['met_fraction'] == pytest.approx(
-                sum(v <= run['slo_ms'] for v in kept) / len(kept), abs=0.01)
-    assert (tmp_path / 'slo_sweep.png').is_file() and (tmp_path / 'slo_contention.png').is_file()
-
-
-def test_slo_sweep_variants_name_their_clg_order() -> None:
-    from neulens_ros.tools.bench_slo import POLICIES, slo_for, variants
-    assert variants(False) == POLICIES
-    assert set(variants(True)) - set(POLICIES) == {'cs_plain', 'uniform_plain', 'min_plain'}
-    plain, narrow = slo_for('cs_plain', 12.0), slo_for('cs', 12.0)
-    assert (plain.policy, plain.skip_last, plain.latency_ms) == ('cs', False, 12.0)
-    assert (narrow.policy, narrow.skip_last) == ('cs', True)
-
-
 @pytest.mark.parametrize('level', [1, 2, 3])
 def test_masked_baseline_zeroes_channels_beyond_the_level_width(level: int) -> None:
     import torch

@@ -6,6 +6,7 @@ import pytest
 from neulens_ros.control.accuracy import AccuracyTable
 from neulens_ros.control.clg import steps
 from neulens_ros.control.demux import Demux, OnlineCorrection, SloConfig
+from neulens_ros.control.feasibility import feasible
 from neulens_ros.control.link_estimator import LinkState
 from neulens_ros.control.predictor import (LinearModel, Predictor, ProfileRecord,
                                            held_out_error)
@@ -160,7 +161,7 @@ def test_impossible_slo_drops_the_frame_flagged() -> None:
 
 
 def test_correction_margin_adds_the_measured_jitter() -> None:
-    steady, margin = OnlineCorrection(margin=2.0), OnlineCorrection(margin=2.0)
+    steady, margin = (OnlineCorrection(margin=2.0, quantile=0.0) for _ in range(2))
     for i in range(50):
         steady.update('layer2', 3, 10.0, 15.0)
         margin.update('layer2', 3, 10.0, 10.0 if i % 2 else 20.0)  # same mean, jittery
@@ -210,6 +211,7 @@ def test_slow_link_skips_without_narrowing_the_sent_tiles() -> None:
 
 def test_online_correction_tracks_a_busier_machine() -> None:
     demux = make_demux(40.0)
+    demux.correction = OnlineCorrection(quantile=0.0)  # the mean alone
     before = demux.decide(*gate())
     for _ in range(30):  # the machine got twice as slow
         demux.correction.update(before.p, before.k, 10.0, 20.0)
@@ -223,7 +225,8 @@ def test_online_correction_tracks_a_busier_machine() -> None:
 
 def test_correction_is_machine_wide_unless_per_candidate() -> None:
     """Load learned on the candidate that ran scales the one DEMUX moves to."""
-    machine, candidate = OnlineCorrection(), OnlineCorrection(per_candidate=True)
+    machine, candidate = (OnlineCorrection(quantile=0.0, per_candidate=per)
+                          for per in (False, True))
     for c in (machine, candidate):
         for _ in range(30):
             c.update('layer2', 3, 10.0, 20.0)
@@ -236,6 +239,7 @@ def test_busier_machine_is_planned_for_on_a_candidate_that_has_not_run() -> None
     """After the load is learned on one (P, k), DEMUX's prediction for every other (P, k)
     includes it too, so the frame it moves to still fits."""
     demux = make_demux(40.0)
+    demux.correction = OnlineCorrection(quantile=0.0)  # the mean alone
     before = demux.decide(*gate())
     for _ in range(30):
         demux.correction.update(before.p, before.k, 10.0, 20.0)
@@ -292,3 +296,45 @@ def test_image_policy_ignores_the_gate_and_keeps_the_frame() -> None:
     assert set(loose.levels) == {0} and set(loose.gate_levels) == {0}
     tight = make_demux(1.0, policy='image').decide(*gate())  # nothing fits: cheapest, flagged
     assert not tight.fits_slo and len(set(tight.levels)) == 1 and 4 not in tight.levels
+
+
+def test_floor_is_the_cheapest_plan_keeping_every_kept_tile() -> None:
+    # synthetic profile: a tile at level 3 costs 1 ms at stem (2 ms at layer2), + 1 + back 10
+    demux = make_demux(1000.0)
+    levels, conf = gate()
+    assert demux.decide(levels, conf).floor_ms == pytest.approx(1 + 4 * 1 + 10, abs=0.05)
+    levels[2] = [0, 4, 4, 4]  # the gate keeps one tile of k = 2
+    assert demux.floor_ms(levels) == pytest.approx(1 + 1 + 10, abs=0.05)
+    levels[3] = [4] * 9  # ... and skips every tile of k = 3: nothing to compute
+    assert demux.floor_ms(levels) == 0.0
+
+
+@pytest.mark.parametrize('ratio', [1.0, 1.6])
+def test_demux_keeps_every_kept_tile_exactly_when_the_floor_is_feasible(ratio: float) -> None:
+    """The floor is DEMUX's own boundary: at the corrected speed, a frame is feasible iff
+    DEMUX fits it without skipping a tile the gate kept."""
+    for slo in (14.0, 16.0, 22.0, 25.0, 40.0):
+        demux = make_demux(slo)
+        demux.correction = OnlineCorrection(alpha=1.0, alpha_up=0.0, quantile=0.0)
+        demux.correction.update('stem', 2, 10.0, 10.0 * ratio)
+        d = demux.decide(*gate())
+        assert feasible(d.floor_ms, ratio, slo) == (d.fits_slo and 4 not in d.levels)
+
+
+def test_a_safety_margin_never_drops_a_frame_the_mean_would_compute() -> None:
+    """Planned with mean x quantile nothing fits (x3: even one tile misses 25 ms), with the
+    mean (x1.5) every kept tile fits narrowed: DEMUX computes the frame at the mean."""
+    from collections import deque
+    demux = make_demux(25.0)
+    demux.correction = OnlineCorrection(quantile=0.9, window=10)
+    demux.correction.ratios[None] = 1.5
+    demux.correction.errors[None] = deque([2.0] * 10, maxlen=10)
+    assert demux.correction.ratio('stem', 2) == pytest.approx(3.0)
+    d = demux.decide(*gate())
+    assert d.fits_slo and 4 not in d.levels and d.predicted_latency_ms <= 25.0
+    base = demux.predictor.predict(d.p, d.k, np.bincount(d.levels, minlength=5))[0]
+    assert d.predicted_latency_ms == pytest.approx(1.5 * base, rel=0.02)
+    demux.correction = OnlineCorrection(quantile=0.0)  # the mean alone at x3: dropped
+    demux.correction.ratios[None] = 3.0
+    dropped = demux.decide(*gate())
+    assert not dropped.fits_slo and set(dropped.levels) == {4}

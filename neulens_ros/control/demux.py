@@ -3,25 +3,28 @@ loss whose predicted latency and memory fit the SLO.
 
 For each candidate (P, k) it starts from the gate's levels for that k, applies the CLG policy
 step by step until the prediction fits (front + back from the profile, corrected online by the
-measured/predicted ratio, plus transmission of the tiles that are sent when the supernet runs
-remotely), and scores the result with the accuracy table. The prediction is linear in the
-level histogram, so every step updates it in O(1): a decision over all candidates takes well
-under a millisecond. A frame with every tile skipped costs nothing (no compute, nothing
-sent). When no candidate fits, the cheapest choice is returned, flagged: under the CLG
-policies that is the dropped frame (all tiles skipped), under 'image' and 'fixed' the
-cheapest width.
+measured/predicted ratio of control/correction.py, plus transmission of the tiles that are
+sent when the supernet runs remotely), and scores the result with the accuracy table. The
+prediction is linear in the level histogram, so every step updates it in O(1): a decision
+over all candidates takes well under a millisecond. A frame with every tile skipped costs
+nothing (no compute, nothing sent). When no candidate fits, the cheapest choice is returned,
+flagged: under the CLG policies that is the dropped frame (all tiles skipped), under 'image'
+and 'fixed' the cheapest width. The correction's safety margin (mean x a quantile of its
+recent errors) only picks among plans: when nothing computed fits with it but something fits
+with the mean, the frame is planned with the mean rather than dropped.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
 from neulens_ros.control.accuracy import AccuracyTable
 from neulens_ros.control.clg import DEFAULT_DELTA_W, LEVEL_SKIP, NARROWEST, POLICIES, steps
+from neulens_ros.control.correction import OnlineCorrection
 from neulens_ros.control.link_estimator import LinkState
 from neulens_ros.control.predictor import Predictor
 from neulens_ros.errors import ConfigError
@@ -77,55 +80,10 @@ class Decision:
     fits_slo: bool
     expected_loss: float  # expected mAP@0.5 points lost
     decision_time_ms: float
-
-
-@dataclass
-class OnlineCorrection:
-    """EWMA of measured / predicted compute latency (paper 7.5: contention), and of its
-    absolute deviation: with `margin` > 0 DEMUX plans with mean + margin x deviation, so a
-    jittery machine keeps the SLO for most frames, not only on average.
-
-    One ratio for the whole machine by default: a busier machine slows every (P, k) alike, and
-    DEMUX moves between candidates as the load changes, so a ratio learned on the candidate
-    that ran must also scale the one it moves to (one ratio per candidate would plan the new
-    one with the profile's, stale, cost). `per_candidate` keeps one ratio per (P, k), for
-    `neulens-bench slo`'s side-by-side comparison."""
-
-    alpha: float = 0.2
-    margin: float = 0.0  # deviations added to the mean ratio (0 = the paper's mean)
-    per_candidate: bool = False
-    ratios: dict[tuple[str, int] | None, float] = field(default_factory=dict)
-    deviations: dict[tuple[str, int] | None, float] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if not 0.0 < self.alpha <= 1.0 or self.margin < 0:
-            raise ConfigError(f'online correction needs 0 < alpha <= 1 and margin >= 0 '
-                              f'(got alpha {self.alpha}, margin {self.margin})')
-
-    def _key(self, p: str, k: int) -> tuple[str, int] | None:
-        return (p, k) if self.per_candidate else None
-
-    def update(self, p: str, k: int, predicted_ms: float, measured_ms: float) -> None:
-        if predicted_ms <= 0 or measured_ms <= 0:
-            return
-        key = self._key(p, k)
-        old = self.ratios.get(key, 1.0)
-        sample = measured_ms / predicted_ms
-        self.ratios[key] = (1 - self.alpha) * old + self.alpha * sample
-        self.deviations[key] = ((1 - self.alpha) * self.deviations.get(key, 0.0)
-                                + self.alpha * abs(sample - old))
-
-    def relax(self, beta: float = 0.05) -> None:
-        """A frame without a measurement (nothing was computed): move every ratio a little
-        back toward the profile, so a correction learned under load cannot keep DEMUX dropping
-        frames (and so measuring nothing) after the load has gone."""
-        for key, value in self.ratios.items():
-            self.ratios[key] = 1.0 + (1.0 - beta) * (value - 1.0)
-
-    def ratio(self, p: str, k: int) -> float:
-        """The factor DEMUX multiplies the predicted compute of (p, k) by."""
-        key = self._key(p, k)
-        return self.ratios.get(key, 1.0) + self.margin * self.deviations.get(key, 0.0)
+    # the profile's compute (front + back, no online correction, no link) of the cheapest plan
+    # that keeps every tile the policy starts from, each at the narrowest width, over every
+    # candidate (P, k); 0 when the gate skipped every tile of some k (control/feasibility.py)
+    floor_ms: float = 0.0
 
 
 @dataclass
@@ -136,19 +94,40 @@ class Demux:
     tile_pixels: Mapping[tuple[str, int], np.ndarray]  # (P, k) -> [k*k] pixels per tile
     bytes_per_pixel: float = 3.0  # of the tile encoding; updated from what was sent
     correction: OnlineCorrection = field(default_factory=OnlineCorrection)
+    last: Decision | None = field(default=None, init=False)  # the latest decision
 
     def decide(self, gate_levels: Mapping[int, Sequence[int]],
                confidences: Mapping[int, Sequence[float]], link: LinkState | None = None
                ) -> Decision:
-        """The best (P, k, levels) for this frame. gate_levels / confidences: k -> [k*k]."""
+        """The best (P, k, levels) for this frame. gate_levels / confidences: k -> [k*k].
+        Planned with the correction's ratio; when nothing computed fits that way, with its
+        mean: the safety margin picks among plans, it never by itself drops a frame the mean
+        would compute."""
         started = time.perf_counter()
+        best, cheapest = self._search(gate_levels, confidences, link, self.correction.ratio)
+        if best is None and self.correction.has_margin:
+            best, cheapest = self._search(gate_levels, confidences, link, self.correction.mean)
+        chosen = best or cheapest
+        loss, latency, p, k, levels, memory, trans, fits = chosen
+        self.last = Decision(p, k, tuple(levels), tuple(self.start_levels(k, gate_levels)),
+                             latency, memory, trans, fits, loss,
+                             1e3 * (time.perf_counter() - started),
+                             self.floor_ms(gate_levels))
+        return self.last
+
+    def _search(self, gate_levels: Mapping[int, Sequence[int]],
+                confidences: Mapping[int, Sequence[float]], link: LinkState | None,
+                scale: Callable[[str, int], float]) -> tuple[tuple | None, tuple]:
+        """(the fitting candidate of least loss or None, the cheapest candidate), with the
+        predicted compute of (p, k) multiplied by scale(p, k)."""
         cfg = self.config
         best: tuple | None = None
         cheapest: tuple | None = None
         for k in cfg.k_options:
             base = self.start_levels(k, gate_levels)
             for p in cfg.p_options:
-                result = self._fit(p, k, base, confidences.get(k, [1.0] * (k * k)), link)
+                result = self._fit(p, k, base, confidences.get(k, [1.0] * (k * k)), link,
+                                   scale(p, k))
                 latency, memory, trans, levels, fits = result
                 if fits and min(base) < LEVEL_SKIP:
                     # a frame CLG had to drop entirely did not fit: it is only the fallback
@@ -159,10 +138,23 @@ class Demux:
                     best = entry
                 if cheapest is None or latency < cheapest[1]:
                     cheapest = entry
-        chosen = best or cheapest
-        loss, latency, p, k, levels, memory, trans, fits = chosen
-        return Decision(p, k, tuple(levels), tuple(self.start_levels(k, gate_levels)), latency,
-                        memory, trans, fits, loss, 1e3 * (time.perf_counter() - started))
+        assert cheapest is not None  # SloConfig has at least one k and one P
+        return best, cheapest
+
+    def floor_ms(self, gate_levels: Mapping[int, Sequence[int]]) -> float:
+        """The profile's compute of the cheapest plan that keeps every tile the policy starts
+        from (each at the narrowest width), over every candidate (P, k): what the frame costs
+        at the least without losing a tile, before any online correction."""
+        cfg = self.config
+        costs = []
+        for k in cfg.k_options:
+            kept = sum(v != LEVEL_SKIP for v in self.start_levels(k, gate_levels))
+            if not kept:
+                return 0.0  # the gate skipped every tile: nothing to compute
+            narrowest = [0] * NARROWEST + [kept, k * k - kept]
+            costs += [self.predictor.latency[(p, k)](narrowest) + self.predictor.back_latency_ms[p]
+                      for p in cfg.p_options]
+        return min(costs)
 
     def start_levels(self, k: int, gate_levels: Mapping[int, Sequence[int]]) -> list[int]:
         """[k*k] the levels CLG starts from: the gate's, or the policy's own."""
@@ -174,7 +166,8 @@ class Demux:
         return [int(v) for v in gate_levels[k]]
 
     def _fit(self, p: str, k: int, base: list[int], conf: Sequence[float],
-             link: LinkState | None) -> tuple[float, float, float, list[int], bool]:
+             link: LinkState | None, scale: float
+             ) -> tuple[float, float, float, list[int], bool]:
         """Apply CLG steps to the gate's levels until the prediction fits (pure Python on
         tiny lists: this runs for every candidate of every frame)."""
         cfg = self.config
@@ -184,7 +177,6 @@ class Demux:
             hist[v] += 1
         lat_model = self.predictor.latency[(p, k)]
         mem_model = self.predictor.memory[(p, k)]
-        scale = self.correction.ratio(p, k)
         back_lat = self.predictor.back_latency_ms[p]
         back_mem = self.predictor.back_memory_mb[p]
         pixels = self.tile_pixels[(p, k)]

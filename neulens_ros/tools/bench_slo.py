@@ -1,7 +1,8 @@
 """neulens-bench slo: does DEMUX keep its latency promises, and what does each policy cost?
 
     neulens-bench slo --out runs/slo                  # a few minutes on 2 cores
-    neulens-bench slo --quick --out runs/slo_quick    # well under a minute, for tests
+    neulens-bench slo --quick --out runs/slo_quick    # about a minute, for tests
+    neulens-bench slo --frames 0 --out runs/slo_contention   # only the contention run
 
 The held-out generated scenes (of the detector's preset, at its input size) run through the
 real headset step (CGG + DEMUX, HeadsetGate) and the real edge step (the shipped or a given
@@ -26,12 +27,26 @@ counted apart, the SLO is judged on the computed frames and also strictly (a dro
 Per (policy, SLO): those fractions, mAP@0.5 against the generator's ground truth over all
 frames (drops included), mean and p95 latency of the computed frames.
 
-Contention: policy cs at one SLO, frames back to back; after a third of them CPU-burning
-processes start (ended by PID after the second third, and bounded in time by themselves; by
-default one per core, so the detector's thread has to share a core with one). The same frames
-run three times: with DEMUX's machine-wide online correction, with one correction per (P, k)
-(the first design), and without; the fraction of frames within the SLO is reported for each,
-overall and while the burners ran.
+Contention (paper 7.5: a co-running DNN inference job on the same edge device): policy cs at
+one SLO (1.2x the profile's level 0, the idle machine's, so every run has the same SLO;
+`--contention-ref measured`: level 0 measured just before), frames back to back; from a
+third to two thirds of the frames a separate process runs the detector untiled at full width
+on one thread in a loop with on/off phases (`--corunner-on/--corunner-off` seconds;
+tools/corunner.py), started and ended by PID and bounded in time by itself. `--contention
+burner` is the older load: one CPU-burning process per core (`--burners`). The correction
+variants (CORRECTIONS: DEMUX's shipped correction, the paper's EWMA mean, one EWMA per (P,
+k), none) run interleaved frame by frame (the order rotating every frame), each with its own
+gate, so all of them meet the same frames and the same load. Each frame is judged at the
+speed measured for it (control/feasibility.py): its slowdown is measured / the profile's
+prediction of the plan that ran (a dropped frame takes the slowdown measured nearest in
+time), and it is feasible when the cheapest plan keeping every tile the gate kept (each at
+the narrowest width, any (P, k)) meets the SLO at that slowdown. Reported per variant,
+overall, during the load and in its on phases: frames within the SLO among the feasible ones
+(a feasible frame DEMUX dropped is a miss; a frame the gate itself skipped entirely is
+within), within overall, the infeasible share, drops, the mean level of the computed tiles,
+the profile's compute of the chosen plans (the work chosen) and the gain over no correction.
+`--frames 0` runs only the contention; `--first-seed` draws another held-out range (tune
+there, report on the default range).
 
 Threads: one by default, as the pipeline's supernet node runs (OMP_NUM_THREADS=1 from the
 launch helpers) and as the shipped profile was measured.
@@ -42,10 +57,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import select
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -54,6 +70,8 @@ import torch
 from tqdm import tqdm
 
 from neulens_ros.control.demux import OnlineCorrection, SloConfig
+from neulens_ros.control.feasibility import feasible, nearest_fill, slowdown
+from neulens_ros.errors import ConfigError, NeulensError
 from neulens_ros.eval.map import mean_ap
 from neulens_ros.levels import LEVEL_SKIP
 from neulens_ros.models.zoo import DETECTOR, GATE, detector_metadata
@@ -61,14 +79,21 @@ from neulens_ros.pipeline.edge import EdgeConfig, EdgeDetector, EdgeResult
 from neulens_ros.pipeline.headset import PREDICTOR_FILE, HeadsetGate
 from neulens_ros.plots import pyplot, save
 from neulens_ros.supernet.detector import P_OPTIONS
+from neulens_ros.tools.corunner import DutyCycle
 from neulens_ros.train.data import DetectionSet, load_set
-from neulens_ros.train.plan import detector_held_out_set
+from neulens_ros.train.plan import VAL_SEED, detector_held_out_set
 
 POLICIES = ('cs', 'uniform', 'min', 'image')
 PLAIN = '_plain'  # a CLG policy run in the plain order: skip as soon as a tile's turn comes
-CORRECTIONS = {'machine': 'machine-wide online correction',  # the contention run's variants
-               'per_candidate': 'online correction per (P, k)',
-               'none': 'no online correction'}
+CORRECTIONS = {  # the contention run's variants, interleaved frame by frame
+    'shipped': "DEMUX's correction (OnlineCorrection's defaults, or as given)",
+    'ewma': 'EWMA mean, machine-wide (the paper; the previous default)',
+    'per_candidate': 'EWMA mean per (P, k) (the first design)',
+    'none': 'no online correction'}
+PAPER_EWMA = {'alpha': 0.2, 'alpha_up': 0.0, 'quantile': 0.0}
+LOADS = ('dnn', 'burner')
+CONTENTION_LIMIT_S = 300.0  # the load process ends by itself after this, if not stopped
+READY_TIMEOUT_S = 120.0  # for the co-running process to load its model
 SHIPPED = ('layer2', 3)  # (P, k) of the level-0 reference
 BURN = ('import sys, time\nend = time.monotonic() + float(sys.argv[1])\n'
         'while time.monotonic() < end:\n    pass\n')  # one busy core, ends by itself
@@ -93,6 +118,9 @@ class FrameRun:
     demux_ms: float
     levels: tuple[int, ...]
     result: EdgeResult
+    profile_ms: float = 0.0  # the profile's compute of the plan that ran (0 if dropped)
+    floor_ms: float = 0.0  # the profile's compute of the cheapest plan keeping every kept tile
+    started: float = 0.0  # time.monotonic() when the edge began the frame, s
 
     @property
     def dropped(self) -> bool:
@@ -121,20 +149,25 @@ class Bench:
         self.num_classes = self.edge.model.config.num_classes  # the checkpoint's classes
         self.gates = {name: self.gate(slo_for(name)) for name in names}
 
-    def gate(self, slo: SloConfig, correction: str = 'machine') -> HeadsetGate:
+    def gate(self, slo: SloConfig) -> HeadsetGate:
         gate = HeadsetGate.load(slo, self.gate_checkpoint, self.detector, self.predictor)
-        gate.demux.correction = OnlineCorrection(margin=self.margin,
-                                                 per_candidate=correction == 'per_candidate')
+        if self.margin:
+            gate.demux.correction = OnlineCorrection(**PAPER_EWMA, margin=self.margin)
         return gate
 
     def run(self, gate: HeadsetGate, i: int, correct: bool = True) -> FrameRun:
         frame = gate.process(self.data.images[i], stamp_ns=i, frame_id='camera')
         d = frame.decision
+        demux = gate.demux
+        started = time.monotonic()
         result = self.edge.run(d, frame.tiles)
         if correct:
             gate.observe_compute(d, result.compute_ms)
+        profile_ms = (demux.predictor.predict(P_OPTIONS[d.p_index], d.k,
+                                              d.level_histogram())[0] if d.sent_tiles else 0.0)
         return FrameRun(result.compute_ms, d.predicted_latency_ms, d.fits_slo,
-                        d.gate_time_ms + d.demux_time_ms, d.demux_time_ms, d.levels, result)
+                        d.gate_time_ms + d.demux_time_ms, d.demux_time_ms, d.levels, result,
+                        profile_ms, demux.last.floor_ms, started)
 
     def level0_ms(self, frames: int) -> float:
         """Median measured compute of level 0 at the shipped (P, k)."""
@@ -144,6 +177,12 @@ class Bench:
         times = [self.run(gate, i % len(self.data), correct=False).latency_ms
                  for i in range(frames)]
         return float(np.median(times[1:]))
+
+    def profile_level0_ms(self) -> float:
+        """The profile's compute of level 0 at the shipped (P, k): the idle machine's."""
+        k = SHIPPED[1]
+        return float(self.gates['cs'].demux.predictor.predict(SHIPPED[0], k,
+                                                              [k * k, 0, 0, 0, 0])[0])
 
     def score(self, runs: list[FrameRun]) -> float:
         """mAP@0.5 of the frames of `runs` (frame i = data image i)."""
@@ -165,8 +204,8 @@ def summarize(runs: list[FrameRun], slo_ms: float) -> dict[str, Any]:
         'dropped_fraction': float(1.0 - computed.mean()),
         'met_fraction': float(met.sum() / computed.sum()) if computed.any() else None,
         'met_fraction_strict': float(met.mean()),
-        'feasible_frames': int(fits.sum()),
-        'met_fraction_feasible': float(met[fits].mean()) if fits.any() else None,
+        'predicted_fit_frames': int(fits.sum()),  # DEMUX's own prediction, not feasibility
+        'met_fraction_predicted_fit': float(met[fits].mean()) if fits.any() else None,
         'latency_ms_mean': float(lat[computed].mean()) if computed.any() else 0.0,
         'latency_ms_p95': float(np.percentile(lat[computed], 95)) if computed.any() else 0.0,
         'prediction_error_mean': float(np.mean([abs(r.predicted_ms - r.latency_ms)
@@ -206,60 +245,205 @@ def sweep(bench: Bench, fractions: list[float], frames: int, reference_frames: i
     return rows
 
 
+def stop_by_pid(procs: list[subprocess.Popen]) -> None:
+    """Terminate our own child processes (by their PID), then kill any that linger."""
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+    for p in procs:
+        try:
+            p.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
 class Burners:
-    """CPU-burning processes, each ending by itself after `seconds` and ended by PID on
-    stop()."""
+    """The old contention ('burner'): CPU-burning processes, each ending by itself after
+    `seconds`, ended by PID on stop(); the load is on from start to stop."""
 
     def __init__(self, count: int, seconds: float) -> None:
         self.procs = [subprocess.Popen([sys.executable, '-c', BURN, str(seconds)])
                       for _ in range(count)]
+        time.sleep(0.2)  # the burners are running before the next frame
+
+    def describe(self) -> str:
+        return f'{len(self.procs)} CPU burner(s)'
+
+    def active(self, _t: float) -> bool:
+        return True
 
     def stop(self) -> None:
-        for p in self.procs:
-            if p.poll() is None:
-                p.terminate()
-        for p in self.procs:
-            try:
-                p.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        stop_by_pid(self.procs)
 
 
-def contention(bench: Bench, slo_ms: float, frames: int, burners: int, correction: str
-               ) -> dict[str, Any]:
-    """cs at `slo_ms` with `correction` (one of CORRECTIONS), burners from frame frames/3 to
-    2 frames/3."""
-    gate = bench.gate(slo_for('cs', slo_ms), correction)
-    correct = correction != 'none'
+class CoRunner:
+    """Contention as the paper measures it ('dnn'): a co-running DNN inference process on
+    the same machine (tools/corunner.py: the detector untiled at full width, `threads`
+    thread(s), on/off phases of `cycle`), ending by itself after `seconds` and ended by PID
+    on stop()."""
+
+    def __init__(self, detector: str, cycle: DutyCycle, seconds: float, threads: int) -> None:
+        self.cycle = cycle
+        self.threads = threads
+        self.proc = subprocess.Popen(
+            [sys.executable, '-m', 'neulens_ros.tools.corunner', '--seconds', str(seconds),
+             '--on', str(cycle.on_s), '--off', str(cycle.off_s), '--threads', str(threads),
+             '--detector', detector], stdout=subprocess.PIPE, text=True)
+        ready, _, _ = select.select([self.proc.stdout], [], [], READY_TIMEOUT_S)
+        line = self.proc.stdout.readline() if ready else ''
+        if not line.startswith('ready '):
+            self.stop()
+            raise NeulensError(f'the co-running DNN process did not start within '
+                               f'{READY_TIMEOUT_S:.0f} s (said {line.strip()!r}); run python '
+                               f'-m neulens_ros.tools.corunner --seconds 5 to see why')
+        self.t0 = float(line.split()[1])  # time.monotonic() of its first on phase
+
+    def describe(self) -> str:
+        return (f'co-running DNN process (detector, full width, {self.threads} thread(s), '
+                f'{self.cycle.on_s:g} s on / {self.cycle.off_s:g} s off)')
+
+    def active(self, t: float) -> bool:
+        """Whether its inference loop was in an on phase at time.monotonic() `t` (and it has
+        not ended by itself)."""
+        return self.proc.poll() is None and self.cycle.is_on(t - self.t0)
+
+    def stop(self) -> None:
+        stop_by_pid([self.proc])
+        self.proc.stdout.close()
+
+
+@dataclass(frozen=True)
+class Load:
+    """How the contention run loads the machine: `kind` 'dnn' (CoRunner) or 'burner'."""
+
+    kind: str = 'dnn'
+    burners: int = 2
+    cycle: DutyCycle = DutyCycle(1.5, 1.0)
+    threads: int = 1
+    detector: str = DETECTOR
+
+    def __post_init__(self) -> None:
+        if self.kind not in LOADS:
+            raise ConfigError(f'contention {self.kind!r} is not one of {LOADS}')
+        if self.burners < 1 or self.threads < 1:
+            raise ConfigError('the contention needs >= 1 burner and >= 1 co-runner thread')
+
+    def start(self, seconds: float) -> Burners | CoRunner:
+        if self.kind == 'burner':
+            return Burners(self.burners, seconds)
+        return CoRunner(self.detector, self.cycle, seconds, self.threads)
+
+
+def corrections(shipped: OnlineCorrection) -> dict[str, OnlineCorrection | None]:
+    """The contention run's variants (CORRECTIONS), fresh: `shipped` as configured, the
+    paper's EWMA machine-wide and per (P, k), and none."""
+    return {'shipped': replace(shipped, ratios={}, deviations={}, errors={}),
+            'ewma': OnlineCorrection(**PAPER_EWMA),
+            'per_candidate': OnlineCorrection(**PAPER_EWMA, per_candidate=True),
+            'none': None}
+
+
+def contention(bench: Bench, slo_ms: float, frames: int, load: Load,
+               variants: dict[str, OnlineCorrection | None]) -> dict[str, Any]:
+    """cs at `slo_ms` under every correction of `variants` (None = no correction), each with
+    its own gate, interleaved frame by frame (the order rotating every frame), the load on
+    from frame frames/3 to 2 frames/3."""
+    names = tuple(variants)
+    gates = {name: bench.gate(slo_for('cs', slo_ms)) for name in names}
+    for name, gate in gates.items():
+        gate.demux.correction = variants[name] or OnlineCorrection()  # never updated if None
     start, end = frames // 3, 2 * frames // 3
-    runs, busy = [], None
+    runs: dict[str, list[FrameRun]] = {name: [] for name in names}
+    on: dict[str, list[bool]] = {name: [] for name in names}
+    job = None
     try:
-        for i in tqdm(range(frames), desc=f'contention ({correction} correction)',
-                      unit='frame', leave=False):
+        for i in tqdm(range(frames), desc='contention', unit='frame', leave=False):
             if i == start:
-                busy = Burners(burners, seconds=120.0)
-                time.sleep(0.2)  # the burners are running before the next frame
-            if i == end and busy:
-                busy.stop()
-                busy = None
-            runs.append(bench.run(gate, i % len(bench.data), correct))
+                job = load.start(seconds=CONTENTION_LIMIT_S)
+                described = job.describe()
+            if i == end and job:
+                job.stop()
+                job = None
+            for j in range(len(names)):
+                name = names[(i + j) % len(names)]
+                run = bench.run(gates[name], i % len(bench.data),
+                                correct=variants[name] is not None)
+                runs[name].append(run)
+                on[name].append(job is not None and job.active(run.started))
     finally:
-        if busy:
-            busy.stop()
-    during = summarize(runs[start:end], slo_ms)
-    return {'correction': correction, 'slo_ms': slo_ms, 'burners': burners,
-            'contention_frames': [start, end],
-            'latency_ms': [round(r.latency_ms, 2) for r in runs],
+        if job:
+            job.stop()
+    slowdowns = measured_slowdowns(runs)
+    out = {name: {**contention_run(runs[name], slowdowns[name], on[name], slo_ms, start, end),
+                  'map50': bench.score(runs[name])} for name in names}
+    base = next((out[name] for name in names if variants[name] is None), None)
+    if base:
+        for v in out.values():
+            v['gain_feasible'] = gain(v['within_feasible'], base['within_feasible'])
+            v['gain_feasible_during'] = gain(v['during']['within_feasible'],
+                                             base['during']['within_feasible'])
+    return {'slo_ms': slo_ms, 'load': described, 'contention_frames': [start, end],
+            'variants': out}
+
+
+def gain(value: float | None, base: float | None) -> float | None:
+    return None if value is None or base is None else value - base
+
+
+def measured_slowdowns(runs: dict[str, list[FrameRun]]) -> dict[str, list[float]]:
+    """Per variant and frame, the slowdown against the profile measured on that frame, or on
+    the computed frame of any variant nearest in time where it was dropped."""
+    flat = [(name, r) for name, rs in runs.items() for r in rs]
+    filled = iter(nearest_fill([r.started for _, r in flat],
+                               [None if r.dropped else slowdown(r.latency_ms, r.profile_ms)
+                                for _, r in flat]))
+    return {name: [next(filled) for _ in rs] for name, rs in runs.items()}
+
+
+def contention_run(runs: list[FrameRun], slowdowns: list[float], on: list[bool],
+                   slo_ms: float, start: int, end: int) -> dict[str, Any]:
+    """The per-frame trace and the scores of one correction variant, overall and during the
+    load (frames start..end)."""
+    within = [(not r.dropped and r.latency_ms <= slo_ms) or (r.dropped and r.fits)
+              for r in runs]  # a frame the gate itself skipped entirely costs nothing
+    ok = [feasible(r.floor_ms, s, slo_ms) for r, s in zip(runs, slowdowns, strict=True)]
+    return {'latency_ms': [round(r.latency_ms, 2) for r in runs],
             'predicted_ms': [round(r.predicted_ms, 2) for r in runs],  # x the correction
-            'dropped': [r.dropped for r in runs],
-            **summarize(runs, slo_ms),
-            'met_fraction_during': during['met_fraction'],
-            'dropped_fraction_during': during['dropped_fraction'],
-            'skipped_tile_fraction_during': during['skipped_tile_fraction']}
+            'slowdown': [round(s, 3) for s in slowdowns],
+            'floor_ms': [round(r.floor_ms, 2) for r in runs],
+            'dropped': [r.dropped for r in runs], 'feasible': ok, 'met': within,
+            'load_on': on,
+            **summarize(runs, slo_ms), **scores(runs, slowdowns, within, ok),
+            'during': scores(runs[start:end], slowdowns[start:end], within[start:end],
+                             ok[start:end]),
+            'load_on_phase': scores(*(
+                [x for x, flag in zip(seq, on, strict=True) if flag]
+                for seq in (runs, slowdowns, within, ok)))}
 
 
-def plot(rows: list[dict[str, Any]], cont: list[dict[str, Any]], out: Path) -> list[Path]:
+def scores(runs: list[FrameRun], slowdowns: list[float], within: list[bool],
+           ok: list[bool]) -> dict[str, Any]:
+    """Frames within the SLO among the feasible ones (a dropped feasible frame is a miss),
+    overall (strict), the infeasible share, and the work DEMUX chose."""
+    computed = [r for r in runs if not r.dropped]
+    kept = [lv for r in computed for lv in r.levels if lv != LEVEL_SKIP]
+    hits = [w for w, f in zip(within, ok, strict=True) if f]
+    return {'frames': len(runs),
+            'within_feasible': float(np.mean(hits)) if hits else None,
+            'within': float(np.mean(within)) if within else None,
+            'infeasible_fraction': float(1 - np.mean(ok)) if ok else None,
+            'mean_level': float(np.mean(kept)) if kept else None,  # of computed tiles
+            'kept_tile_fraction': (float(np.mean([lv != LEVEL_SKIP for r in runs
+                                                  for lv in r.levels])) if runs else None),
+            # the profile's (idle) compute of the chosen plans: the work DEMUX chose
+            'plan_ms_mean': float(np.mean([r.profile_ms for r in computed])) if computed
+            else None,
+            'slowdown_p10_p50_p90': ([float(v) for v in np.percentile(slowdowns, [10, 50, 90])]
+                                     if slowdowns else None)}
+
+
+def plot_sweep(rows: list[dict[str, Any]], out: Path) -> Path:
     plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     # x: the SLO as a fraction of level 0, which is measured again before every point
@@ -283,23 +467,41 @@ def plot(rows: list[dict[str, Any]], cont: list[dict[str, Any]], out: Path) -> l
         ax.grid(alpha=0.3)
     axes[0].axhline(0.95, color='grey', lw=0.8, ls=':')
     axes[1].legend(fontsize=8)
-    paths = [save(fig, out / 'slo_sweep.png', dpi=110)]
-    if cont:
-        fig, ax = plt.subplots(figsize=(9, 3.4))
-        for run in cont:
-            label = (f'{CORRECTIONS[run["correction"]]} '
-                     f'({percent(run["met_fraction"])} within SLO, '
-                     f'{percent(run["dropped_fraction"])} dropped)')
-            ax.plot(run['latency_ms'], lw=1, label=label)
-        start, end = cont[0]['contention_frames']
-        ax.axvspan(start, end, color='red', alpha=0.08, label='CPU burners running')
-        ax.axhline(cont[0]['slo_ms'], color='k', ls='--', lw=1, label='SLO')
-        ax.set_xlabel('frame')
-        ax.set_ylabel('edge compute (ms)')
-        ax.legend(fontsize=8)
-        ax.grid(alpha=0.3)
-        paths.append(save(fig, out / 'slo_contention.png', dpi=110))
-    return paths
+    return save(fig, out / 'slo_sweep.png', dpi=110)
+
+
+def plot_contention(cont: dict[str, Any], out: Path) -> Path:
+    """Edge compute per frame of every correction variant, the measured slowdown, the
+    SLO and the load's on phases; frames within the SLO among the feasible ones."""
+    plt = pyplot()
+    fig, (ax, bars) = plt.subplots(1, 2, figsize=(13, 3.6), width_ratios=(3, 1))
+    variants = cont['variants']
+    for name, run in variants.items():
+        ax.plot(run['latency_ms'], lw=1, label=name)
+    first = next(iter(variants.values()))
+    on = np.array(first['load_on'])
+    frames = np.arange(len(on))
+    ax.fill_between(frames, 0, 1, where=on, color='red', alpha=0.1, step='mid',
+                    transform=ax.get_xaxis_transform(), label='co-runner on')
+    start, end = cont['contention_frames']
+    ax.axvline(start, color='red', lw=0.8)
+    ax.axvline(end, color='red', lw=0.8)
+    ax.axhline(cont['slo_ms'], color='k', ls='--', lw=1, label='SLO')
+    twin = ax.twinx()
+    twin.plot(first['slowdown'], color='grey', lw=0.6, ls=':')
+    twin.set_ylabel('slowdown vs profile (dotted)')
+    ax.set_xlabel('frame')
+    ax.set_ylabel('edge compute (ms)')
+    ax.set_title(cont['load'], fontsize=9)
+    ax.legend(fontsize=7, loc='upper left')
+    ax.grid(alpha=0.3)
+    names = list(variants)
+    bars.bar(names, [variants[n]['within_feasible'] or 0.0 for n in names])
+    bars.axhline(0.9, color='grey', lw=0.8, ls=':')
+    bars.set_ylim(0, 1)
+    bars.set_title('feasible frames within the SLO', fontsize=9)
+    bars.tick_params(axis='x', labelsize=7, rotation=30)
+    return save(fig, out / 'slo_contention.png', dpi=110)
 
 
 def percent(value: float | None) -> str:
@@ -317,22 +519,49 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog='neulens-bench slo', description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--out', type=Path, default=Path('runs/slo'))
-    parser.add_argument('--frames', type=int, default=100, help='held-out scenes per point')
+    parser.add_argument('--frames', type=int, default=None,
+                        help='held-out scenes per sweep point (default 100, 8 with --quick; '
+                        '0 = no sweep)')
+    parser.add_argument('--first-seed', type=int, default=VAL_SEED,
+                        help='first held-out scene seed (another range for tuning)')
     parser.add_argument('--fractions', type=frange, default=frange('0.7,0.8,0.9,1.0,1.1,1.25'),
                         help='latency SLOs as fractions of level 0 at the shipped (P, k)')
-    parser.add_argument('--contention-frames', type=int, default=150)
-    parser.add_argument('--contention-fraction', type=float, default=1.2)
+    parser.add_argument('--contention-frames', type=int, default=None,
+                        help='frames of the contention run (default 150, 24 with --quick; '
+                        '0 = no run)')
+    parser.add_argument('--contention-fraction', type=float, default=1.2,
+                        help='the contention SLO as a fraction of level 0 (--contention-ref)')
+    parser.add_argument('--contention-ref', choices=('profile', 'measured'), default='profile',
+                        help="level 0 of the contention SLO: the profile's (the idle machine; "
+                        'every run the same SLO) or measured just before the run')
+    parser.add_argument('--contention', choices=LOADS, default='dnn',
+                        help='the load: a co-running DNN inference process (default, the '
+                        "paper's) or CPU burners")
+    parser.add_argument('--corunner-on', type=float, default=1.5,
+                        help='seconds of each on phase of the co-running DNN')
+    parser.add_argument('--corunner-off', type=float, default=1.0,
+                        help='seconds of each off phase of the co-running DNN')
+    parser.add_argument('--corunner-threads', type=int, default=1)
     parser.add_argument('--burners', type=int, default=os.cpu_count() or 2,
-                        help='CPU-burning processes during the contention run (default: one '
+                        help='with --contention burner: CPU-burning processes (default: one '
                         'per core)')
     parser.add_argument('--backend', default='torch')
     parser.add_argument('--threads', type=int, default=1,
                         help='torch threads (default 1, as the supernet node runs; 0 = '
                         "torch's default)")
     parser.add_argument('--margin', type=float, default=0.0,
-                        help='deviations of the online correction DEMUX adds (0 = the mean)')
+                        help='sweep only: plan with the EWMA mean + this many deviations')
+    defaults = OnlineCorrection()
+    parser.add_argument('--alpha', type=float, default=defaults.alpha,
+                        help="the 'shipped' contention variant: EWMA weight")
+    parser.add_argument('--alpha-up', type=float, default=defaults.alpha_up,
+                        help="... EWMA weight of a sample above the mean (0 = alpha)")
+    parser.add_argument('--quantile', type=float, default=defaults.quantile,
+                        help='... quantile of the recent errors (0 = the mean)')
+    parser.add_argument('--window', type=int, default=defaults.window,
+                        help='... recent errors the quantile is taken over')
     parser.add_argument('--quick', action='store_true',
-                        help='8 frames, two SLOs, 24 contention frames')
+                        help='8 frames, two SLOs, 24 contention frames (unless given)')
     parser.add_argument('--skip-early', action='store_true',
                         help='also run cs, uniform and min in the plain CLG order (a kept '
                              'tile skipped as soon as its turn comes), as cs_plain, ...')
@@ -342,39 +571,76 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--gate', default=GATE, help='gate checkpoint')
     args = parser.parse_args(argv)
     if args.quick:
-        args.frames, args.fractions, args.contention_frames = 8, [0.8, 1.2], 24
+        args.fractions = [0.8, 1.2]
+    if args.frames is None:
+        args.frames = 8 if args.quick else 100
+    if args.contention_frames is None:
+        args.contention_frames = 24 if args.quick else 150
+    if min(args.frames, args.contention_frames) < 0:
+        parser.error('--frames and --contention-frames must be >= 0')
+    try:
+        load = Load(args.contention, args.burners,
+                    DutyCycle(args.corunner_on, args.corunner_off), args.corunner_threads,
+                    args.detector)
+        tuned = OnlineCorrection(alpha=args.alpha, alpha_up=args.alpha_up,
+                                 quantile=args.quantile, window=args.window)
+    except ConfigError as exc:
+        parser.error(str(exc))
     args.out.mkdir(parents=True, exist_ok=True)
-    spec = detector_held_out_set(detector_metadata(args.detector), max(args.frames, 8))
+    spec = detector_held_out_set(detector_metadata(args.detector),
+                                 max(args.frames, args.contention_frames, 8), args.first_seed)
     data = load_set(spec, args.out / 'cache')
     bench = Bench(data, args.backend, args.predictor or PREDICTOR_FILE, args.threads,
                   args.margin, variants(args.skip_early), (args.detector, args.gate))
     level0 = bench.level0_ms(12)
     print(f'neulens-bench slo: level 0 at P={SHIPPED[0]}, k={SHIPPED[1]}: {level0:.1f} ms '
           f'({bench.edge.describe()})', flush=True)
-    rows = sweep(bench, args.fractions, min(args.frames, len(data)))
-    # the contention SLO from level 0 measured just before it, as every sweep point's
-    contention_level0 = bench.level0_ms(12) if args.contention_frames else level0
-    slo = args.contention_fraction * contention_level0
-    cont = [contention(bench, slo, args.contention_frames, args.burners, correction)
-            for correction in CORRECTIONS] if args.contention_frames else []
+    rows = sweep(bench, args.fractions, min(args.frames, len(data))) if args.frames else []
+    # the contention SLO from the profile's level 0, or measured just before it
+    contention_level0 = (bench.profile_level0_ms() if args.contention_ref == 'profile'
+                         else bench.level0_ms(12) if args.contention_frames else level0)
+    cont = (contention(bench, args.contention_fraction * contention_level0,
+                       args.contention_frames, load, corrections(tuned))
+            if args.contention_frames else None)
     result = {'info': {'command': 'neulens-bench slo ' + ' '.join(argv or sys.argv[2:]),
                        'level0_ms': level0, 'contention_level0_ms': contention_level0,
+                       'contention_ref': args.contention_ref,
                        'shipped': list(SHIPPED), 'margin': args.margin,
+                       'correction': {'alpha': tuned.alpha, 'alpha_up': tuned.alpha_up,
+                                      'quantile': tuned.quantile, 'window': tuned.window},
+                       'first_seed': args.first_seed,
                        'threads': torch.get_num_threads(), 'backend': bench.edge.backend_name,
                        'p_options': list(P_OPTIONS), 'detector': args.detector,
                        'gate': args.gate, 'preset': spec.preset},
               'sweep': rows, 'contention': cont}
     (args.out / 'slo.json').write_text(json.dumps(result, indent=1))
-    paths = plot(rows, cont, args.out)
+    paths = ([plot_sweep(rows, args.out)] if rows else []) + (
+        [plot_contention(cont, args.out)] if cont else [])
     for line in table(rows):
         print(line)
-    for run in cont:
-        print(f'contention, {CORRECTIONS[run["correction"]]}: '
-              f'{percent(run["met_fraction"])} of computed frames within {run["slo_ms"]:.1f} ms '
-              f'({percent(run["met_fraction_during"])} while {run["burners"]} burner(s) ran; '
-              f'{percent(run["dropped_fraction"])} of frames dropped)')
+    if cont:
+        for line in contention_table(cont):
+            print(line)
     print(f'json: {args.out / "slo.json"}\nplots: {", ".join(str(p) for p in paths)}')
     return 0
+
+
+def contention_table(cont: dict[str, Any]) -> Iterator[str]:
+    yield (f'contention: cs at {cont["slo_ms"]:.1f} ms, {cont["load"]} from frame '
+           f'{cont["contention_frames"][0]} to {cont["contention_frames"][1]}')
+    yield (f'{"correction":14s} {"feasible within":>15s} {"(during)":>9s} {"gain":>6s} '
+           f'{"within":>7s} {"infeasible":>10s} {"dropped":>8s} {"level":>6s} {"plan ms":>8s} '
+           f'{"mAP@0.5":>8s}')
+    for name, v in cont['variants'].items():
+        level = '-' if v['mean_level'] is None else f'{v["mean_level"]:.2f}'
+        plan = '-' if v['plan_ms_mean'] is None else f'{v["plan_ms_mean"]:.1f}'
+        gained = v.get('gain_feasible')
+        gained = '-' if gained is None else f'{100 * gained:+.0f}'
+        yield (f'{name:14s} {percent(v["within_feasible"]):>15s} '
+               f'{percent(v["during"]["within_feasible"]):>9s} {gained:>6s} '
+               f'{percent(v["within"]):>7s} {percent(v["infeasible_fraction"]):>10s} '
+               f'{percent(v["dropped_fraction"]):>8s} {level:>6s} {plan:>8s} '
+               f'{v["map50"]:8.3f}')
 
 
 def table(rows: list[dict[str, Any]]) -> Iterator[str]:
