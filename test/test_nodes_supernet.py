@@ -28,6 +28,15 @@ def lifecycle_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProces
                            '30', *args], env=env, capture_output=True, text=True, timeout=90)
 
 
+
+def spinner(executor: Any) -> Any:
+    """spin(seconds, until): spin `executor` until `until()` holds or `seconds` pass."""
+    def spin(seconds: float, until: Any = lambda: False) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end and not until():
+            executor.spin_once(timeout_sec=0.1)
+    return spin
+
 def test_missing_checkpoint_stays_unconfigured(tmp_path: Path, ros_env: dict[str, str]
                                               ) -> None:
     with ProcessGroup(env=ros_env, log_dir=tmp_path / 'logs') as group:
@@ -91,11 +100,7 @@ def test_bad_batches_are_counted_and_good_ones_answered(tmp_path: Path,
                              make_qos('reliable', 10))
     node.create_subscription(DiagnosticArray, '/diagnostics', lambda m: status.append(
         {kv.key: kv.value for kv in m.status[0].values}), 10)
-
-    def spin(seconds: float, until: Any = lambda: False) -> None:
-        end = time.monotonic() + seconds
-        while time.monotonic() < end and not until():
-            executor.spin_once(timeout_sec=0.1)
+    spin = spinner(executor)
 
     bad = []
     empty = valid_batch(2)
@@ -167,11 +172,7 @@ def test_a_burst_is_answered_latest_first(tmp_path: Path, ros_env: dict[str, str
                              TIMING_QOS)
     node.create_subscription(DiagnosticArray, '/diagnostics', lambda m: status.append(
         {kv.key: kv.value for kv in m.status[0].values}), 10)
-
-    def spin(seconds: float, until: Any = lambda: False) -> None:
-        end = time.monotonic() + seconds
-        while time.monotonic() < end and not until():
-            executor.spin_once(timeout_sec=0.1)
+    spin = spinner(executor)
 
     burst = [valid_batch(3) for _ in range(8)]
     for i, batch in enumerate(burst):
