@@ -10,7 +10,8 @@ Variants (all at the shipped split point and grid unless named otherwise):
 - image-level dynamic width at the CGG's MACs, interpolated on the uniform-level curve;
 - the ground-truth oracle family (eval/oracle.py: levels from where the boxes are);
 - random tiles at each budget (eval/oracle.py random_levels).
-Each gets mAP@0.5, mAP@0.5:0.95, mean MACs per frame (front + back) and the front's MACs.
+Each gets mAP@0.5 and mAP@0.5:0.95 (pycocotools' COCOeval, eval/coco_eval.py), mean MACs per
+frame (front + back) and the front's MACs.
 `budgets` compares image-level width, the oracle and the CGG family at 40, 55 and 70% of
 tiled level 0's MACs (eval/oracle.py budget_rows) and adds random tiles at each budget.
 """
@@ -24,7 +25,7 @@ import numpy as np
 import torch
 
 from neulens_ros.errors import DataError
-from neulens_ros.eval.map import COCO_THRESHOLDS, mean_ap
+from neulens_ros.eval.coco_eval import coco_map
 from neulens_ros.eval.oracle import (BUDGETS, Point, at_budget, budget_rows, oracle_levels,
                                      pareto_front, random_levels)
 from neulens_ros.gate.calibration import gate_levels
@@ -63,10 +64,9 @@ def normalised_images(data: DetectionSet, idx: Sequence[int]) -> torch.Tensor:
 
 
 def _score(data: DetectionSet, dets: list[Any], classes: int) -> dict[str, float]:
-    args = ([d.boxes for d in dets], [d.scores for d in dets], [d.classes for d in dets],
-            data.boxes, data.classes, classes)
-    return {'map50': mean_ap(*args, thresholds=(0.5,)),
-            'map50_95': mean_ap(*args, thresholds=COCO_THRESHOLDS)}
+    """mAP@0.5 and mAP@0.5:0.95 by the standard evaluator (pycocotools' COCOeval)."""
+    return coco_map(data.boxes, data.classes, [d.boxes for d in dets],
+                    [d.scores for d in dets], [d.classes for d in dets], range(classes))
 
 
 @torch.no_grad()
