@@ -21,6 +21,7 @@ from neulens_ros.models.names import DETECTOR
 
 NAMES = ['person', 'bicycle', 'car', 'dog', 'chair']
 IDS = [1, 2, 3, 18, 62]  # COCO's category ids of those names
+BY_ID = ClassLabels(tuple(IDS), tuple(NAMES)).names_by_id()  # the lifting node's class_names
 
 
 def relabelled_checkpoint(folder: Path) -> Path:
@@ -64,6 +65,23 @@ def test_bad_labels_are_rejected(meta: dict, match: str) -> None:
 
 
 @pytest.mark.ros
+def class_names_of(node: Any, executor: Any, target: str, seconds: float) -> list[str] | None:
+    """The `class_names` parameter of node `target` through its get_parameters service (what
+    `ros2 param get` calls); None when it does not answer within `seconds`."""
+    from rcl_interfaces.srv import GetParameters
+    client = node.create_client(GetParameters, f'{target}/get_parameters')
+    try:
+        if not client.wait_for_service(timeout_sec=seconds):
+            return None
+        future = client.call_async(GetParameters.Request(names=['class_names']))
+        end = time.monotonic() + seconds
+        while time.monotonic() < end and not future.done():
+            executor.spin_once(timeout_sec=0.1)
+        return list(future.result().values[0].string_array_value) if future.done() else None
+    finally:
+        node.destroy_client(client)
+
+
 def test_detections_carry_dataset_ids_and_late_joiners_get_label_info(
         tmp_path: Path, ros_env: dict[str, str], rclpy_context: Any) -> None:
     import rclpy
@@ -74,6 +92,7 @@ def test_detections_carry_dataset_ids_and_late_joiners_get_label_info(
     from neulens_ros.bridge.tile_batch import unpack_tile_batch
     from neulens_ros.nodes.common import make_qos
     from neulens_ros.pipeline.edge import EdgeConfig, EdgeDetector
+    from test_nodes_lifting import lifting_entry
     from test_nodes_supernet import supernet_entry, valid_batch
     checkpoint = relabelled_checkpoint(tmp_path)
     batch = valid_batch(3)
@@ -97,6 +116,7 @@ def test_detections_carry_dataset_ids_and_late_joiners_get_label_info(
         group.start('supernet', node_command(supernet_entry(), 'ln', {
             'checkpoint': str(checkpoint), 'backend': 'torch', 'k_options': [3],
             'stale_after_ms': 0.0, 'input_qos_profile': 'reliable', 'input_qos_depth': 10}))
+        group.start('lifting', node_command(lifting_entry(), 'ln', {}))
         # publish until the node is active and answers (bounded)
         end = time.monotonic() + 120.0
         while time.monotonic() < end and not answers:
@@ -107,6 +127,12 @@ def test_detections_carry_dataset_ids_and_late_joiners_get_label_info(
         node.create_subscription(LabelInfo, '/ln/neulens/label_info', infos.append,
                                  make_qos('reliable_transient_local', 1))
         spin(20.0, lambda: bool(infos))
+        # the lifting node took its class names from the LabelInfo (names by class id)
+        lifting_names = None
+        end = time.monotonic() + 120.0
+        while time.monotonic() < end and lifting_names != BY_ID:
+            lifting_names = class_names_of(node, executor, '/ln/lifting', 10.0)
+            spin(1.0, lambda: False)
         group.stop()
     log = (tmp_path / 'logs' / 'supernet.log').read_text()
     assert answers, log[-2000:]
@@ -117,6 +143,8 @@ def test_detections_carry_dataset_ids_and_late_joiners_get_label_info(
     assert len(infos) == 1, 'the late subscriber got no LabelInfo'
     assert label_info_classes(infos[0]) == dict(zip(IDS, NAMES, strict=True))
     assert infos[0].threshold == pytest.approx(0.3)
+    assert lifting_names == BY_ID, (tmp_path / 'logs' / 'lifting.log').read_text()[-2000:]
+    assert 'class names from the detector' in (tmp_path / 'logs' / 'lifting.log').read_text()
 
 
 def test_link_bench_uses_the_checkpoints_ids(tmp_path: Path) -> None:

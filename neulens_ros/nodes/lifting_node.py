@@ -27,14 +27,15 @@ from typing import Any
 
 import numpy as np
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from rclpy.qos import QoSDurabilityPolicy, QoSProfile, QoSReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
-from vision_msgs.msg import Detection2DArray, Detection3DArray
+from vision_msgs.msg import Detection2DArray, Detection3DArray, LabelInfo
 from visualization_msgs.msg import MarkerArray
 
 from neulens_ros.bridge.camera_info import info_to_camera
 from neulens_ros.bridge.detections import (boxes3d_to_detection3d_array,
-                                           detection2d_array_to_boxes)
+                                           detection2d_array_to_boxes, label_info_classes)
 from neulens_ros.bridge.image import image_to_numpy
 from neulens_ros.bridge.markers import detection_markers
 from neulens_ros.data.scenes import class_names
@@ -44,8 +45,10 @@ from neulens_ros.lifting.extrinsics import RigidTransform, StaticTransforms
 from neulens_ros.lifting.lift import (METRES, Box2D, LiftingConfig, depth_in_metres,
                                       footprints_for, lift_detections, warm_up)
 from neulens_ros.lifting.registration import depth_for_colour
+from neulens_ros.models.labels import ClassLabels
 from neulens_ros.models.names import DEFAULT_PRESET
 from neulens_ros.nodes.common import make_qos, qos_specs, run, subscription_events, time_to_ns
+from neulens_ros.nodes.label_info import LABEL_INFO_TOPIC
 from neulens_ros.nodes.latest import LatestWorker
 from neulens_ros.nodes.params import ParamSpec, declare_parameters
 from neulens_ros.nodes.problems import ProblemLog
@@ -90,6 +93,10 @@ PARAMS = [
     ParamSpec('class_names', list(class_names(DEFAULT_PRESET)), "The detector's class names "
               'by class id: marker labels, and the shape word of each (box, cylinder, sphere, '
               'cone, pyramid) completes its 3D boxes', item_type=str),
+    ParamSpec('class_names_from_label_info', True, "Replace class_names by the detector's "
+              'class map when its vision_msgs/LabelInfo arrives (the supernet node publishes '
+              'it, transient local)', read_only=True),
+    LABEL_INFO_TOPIC,
     ParamSpec('status_period_s', 2.0, 'Period of the status on /diagnostics', read_only=True,
               minimum=0.1, maximum=60.0, units='s'),
     ParamSpec('detections_topic', 'neulens/detections_2d', 'Input Detection2DArray topic',
@@ -175,6 +182,9 @@ class LiftingNode(Node):
                                  event_callbacks=subscription_events(
                                      self, values['color_info_topic']))
         self.subscribe_tf_static()
+        if values['class_names_from_label_info']:
+            self.create_subscription(LabelInfo, values['label_info_topic'], self.on_label_info,
+                                     make_qos('reliable_transient_local', 1))
         self.pub_3d = self.create_publisher(Detection3DArray, values['detections_3d_topic'],
                                             det_qos)
         self.pub_markers = self.create_publisher(MarkerArray, values['markers_topic'], det_qos)
@@ -210,6 +220,25 @@ class LiftingNode(Node):
 
     def on_params(self, values: dict[str, Any]) -> None:
         self.config = config_from(values)
+
+    def on_label_info(self, msg: LabelInfo) -> None:
+        """The detector's class map: class_names by class id (also what `ros2 param get`
+        shows from then on)."""
+        classes = label_info_classes(msg)
+        try:
+            names = ClassLabels(tuple(classes), tuple(classes.values())).names_by_id()
+        except NeulensError as exc:
+            self.count('bad_label_info', str(exc))
+            return
+        if names == list(self.params.values['class_names']):
+            return
+        result = self.set_parameters([Parameter('class_names', Parameter.Type.STRING_ARRAY,
+                                                names)])[0]
+        if not result.successful:
+            self.count('bad_label_info', result.reason)
+            return
+        self.get_logger().info('class names from the detector\'s LabelInfo: ' + ', '.join(
+            f'{i} {n}' for i, n in sorted(classes.items())))
 
     def on_colour_info(self, msg: CameraInfo) -> None:
         try:
