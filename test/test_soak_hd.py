@@ -45,5 +45,7 @@ def test_soak_report_counts_fit_together(tmp_path: Path, ros_env: dict[str, str]
         assert m['slope_mib_per_1000_frames'] is not None, (node, m)
         samples = report['rss_samples'][node]
         assert samples[0][0] == 0.0 and len(samples) >= SECONDS - 1, (node, samples)
-        assert m['peak'] == max(mb for _, mb in samples), (node, m)
+        assert m['peak'] == max(sample[1] for sample in samples), (node, m)
+        assert all(0 < anon <= rss and 0 <= shmem <= rss for _, rss, anon, shmem in samples)
+        assert 0 < m['anon']['end'] <= m['end'], (node, m)
     assert report['restarts'] == []
