@@ -15,8 +15,12 @@ the supernet, 3D results out of lifting, share of 3D among the 2D answered, 3D l
 (camera stamp to arrival here, ms) over the run and in its first and last --window seconds
 (the trend), frames lost between stages (camera -> gate: frames the gate never took, as its
 input keeps only the newest; gate -> 2D; 2D -> 3D) with the drop counters of each node's last
-/diagnostics status, and each node's resident memory at the start of streaming, at the end,
-its peak and the growth. The run is
+/diagnostics status, and each node's resident memory (see `memory`): when the pipeline was
+ready, at the start of streaming, once warmed up (after the first --window seconds, as bounded
+queues and caches fill at first), at the end, the peak, the growth from start and from warmed
+up (the leak measure) and the slope in MiB per 1000 frames after warm-up, its anonymous and
+shared-memory parts, with the raw samples (one per second: seconds, resident, anonymous,
+shared MiB). The run is
 bounded: pipeline start-up by --startup-timeout, streaming by --duration, draining by 5 s.
 """
 
@@ -98,14 +102,19 @@ class PipelineProcess:
             return self.proc.wait()
 
 
-def rss_mb(pid: int) -> float | None:
-    """Resident memory of a process in MiB (None once it has ended)."""
+MEMORY_FIELDS = ('VmRSS', 'RssAnon', 'RssShmem')  # resident: all, anonymous, shared memory
+
+
+def rss_mb(pid: int) -> tuple[float, ...] | None:
+    """(resident, of it anonymous, of it shared memory) MiB of a process (None once it has
+    ended): anonymous memory is the process's own heap; shared memory includes the Fast DDS
+    segments it maps and reads."""
     try:
         text = Path(f'/proc/{pid}/status').read_text()
     except OSError:
         return None
-    match = re.search(r'VmRSS:\s+(\d+) kB', text)
-    return int(match[1]) / 1024.0 if match else None
+    values = [re.search(rf'{name}:\s+(\d+) kB', text) for name in MEMORY_FIELDS]
+    return None if None in values else tuple(int(m[1]) / 1024.0 for m in values)
 
 
 class Listener:
@@ -187,14 +196,51 @@ def drops(status: dict[str, dict[str, str]], published: int, answered_2d: int,
             '2d_to_3d': answered_2d - out_3d, 'node_counters': counters}
 
 
-def memory(start: dict[str, float | None], end: dict[str, float | None],
-           peak: dict[str, float | None]) -> dict[str, dict[str, float | None]]:
-    """Per node: resident MiB when streaming started, at the end, the peak and the growth."""
+def memory(samples: dict[str, list[tuple[float, ...]]], stream_start: float | None,
+           end: dict[str, tuple[float, ...] | None], window_s: float, frames_per_s: float
+           ) -> dict[str, dict[str, Any]]:
+    """Per node, resident MiB from `samples` ([(seconds since the pipeline was ready, resident,
+    anonymous, shared MiB)]): when ready, at the start of streaming (`stream_start`, the first
+    2D result), once warmed up (the first `window_s` seconds of streaming fill the bounded
+    queues and caches), at the end (after draining) and the peak; `leak`: the growth from
+    warmed up to the end; `slope`: the least-squares slope over the warmed-up part of the
+    stream, in MiB per 1000 camera frames (seconds x the camera's frame rate); `anon` and
+    `shmem`: the anonymous and shared parts at start, warmed up and end."""
     def mib(value: float | None) -> float | None:
         return round(value, 1) if value is not None else None
-    return {n: {'start': mib(start[n]), 'end': mib(end.get(n)), 'peak': mib(peak.get(n)),
-                'growth': mib(end[n] - start[n]) if end.get(n) and start[n] else None}
-            for n in start}
+
+    def at(points: list[tuple[float, ...]], t: float | None) -> tuple[float, ...] | None:
+        return next((p[1:] for p in points if t is not None and p[0] >= t), None)
+    warm_at = stream_start + window_s if stream_start is not None else None
+    report = {}
+    for node, points in samples.items():
+        start, warm, last = at(points, stream_start), at(points, warm_at), end.get(node)
+        tail = [p for p in points if warm_at is not None and p[0] >= warm_at]
+        slope = (float(np.polyfit([p[0] * frames_per_s / 1e3 for p in tail],
+                                  [p[1] for p in tail], 1)[0])
+                 if len(tail) >= 3 and frames_per_s > 0 else None)
+        report[node] = {
+            'ready': mib(points[0][1] if points else None),
+            **{name: mib(v[0] if v else None)
+               for name, v in (('start', start), ('warm', warm), ('end', last))},
+            'peak': mib(max((p[1] for p in points), default=None)),
+            'growth': mib(last[0] - start[0] if last and start else None),
+            'leak': mib(last[0] - warm[0] if last and warm else None),
+            'leak_share': round((last[0] - warm[0]) / warm[0], 4) if last and warm else None,
+            'slope_mib_per_1000_frames': round(slope, 2) if slope is not None else None,
+            **{part: {name: mib(v[i] if v else None)
+                      for name, v in (('start', start), ('warm', warm), ('end', last))}
+               for i, part in ((1, 'anon'), (2, 'shmem'))}}
+    return report
+
+
+def sample_rss(pids: dict[str, int], t: float,
+               samples: dict[str, list[tuple[float, ...]]]) -> None:
+    """Append (t, resident, anonymous, shared MiB) of each node still running to `samples`."""
+    for name, pid in pids.items():
+        now = rss_mb(pid)
+        if now is not None:
+            samples[name].append((round(t, 2), *(round(v, 1) for v in now)))
 
 
 def run(args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
@@ -215,22 +261,24 @@ def run(args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
                                  f'{pipeline.lines[-10:]}; logs in {log_dir}')
             listener.spin_for(0.5)
         pids = {n: p for n, p in pipeline.pids().items() if n in NODES}
-        rss_start = {n: rss_mb(p) for n, p in pids.items()}
+        ready = time.monotonic()
+        samples: dict[str, list[tuple[float, ...]]] = {n: [] for n in pids}
+        sample_rss(pids, 0.0, samples)
         camera_cmd = [sys.executable, str(ROOT / 'scripts' / 'hd_camera.py'),
                       '--duration', str(args.duration), '--rate', str(args.rate),
                       '--source', args.source, '--preset', args.preset,
                       '--preload', str(args.preload), '--namespace', args.namespace,
                       '--wait-for-subscribers', '1']
         camera = subprocess.Popen(camera_cmd, env=env, stdout=subprocess.PIPE, text=True)
-        rss_peak = dict(rss_start)
         while camera.poll() is None:
             listener.spin_for(1.0)
-            for name, pid in pids.items():
-                now = rss_mb(pid)
-                if now is not None:
-                    rss_peak[name] = max(rss_peak[name] or 0.0, now)
+            sample_rss(pids, time.monotonic() - ready, samples)
         listener.spin_for(DRAIN_S)
         rss_end = {n: rss_mb(p) for n, p in pids.items()}
+        first_2d = min(listener.arrivals['detections_2d'].values(), default=None)
+        # the first 2D result, on the samples' clock (seconds since ready)
+        stream_start = (None if first_2d is None else
+                        (first_2d - time.time_ns()) / 1e9 + time.monotonic() - ready)
         camera_out = camera.stdout.read().strip().splitlines()
     finally:
         if camera is not None and camera.poll() is None:
@@ -253,7 +301,9 @@ def run(args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
         'latency_2d': latency_report(listener.arrivals['detections_2d'], args.window),
         'drops': drops(listener.status, published.get('published', 0), answered_2d, out_3d),
         'diagnostics': dict(sorted(listener.status.items())),
-        'rss_mb': memory(rss_start, rss_end, rss_peak),
+        'rss_mb': memory(samples, stream_start, rss_end, args.window,
+                         published.get('rate_hz') or args.rate),
+        'rss_samples': {n: [list(p) for p in points] for n, points in samples.items()},
         'restarts': [line for line in pipeline.lines if line.startswith('respawn:')],
         'log_dir': str(log_dir),
     }

@@ -160,3 +160,22 @@ def test_depth_conversions() -> None:
                                   [[0, 1000, 65535]])
     with pytest.raises(EncodingError, match='depth encoding'):
         depth_to_metres(mm, 'mono16')
+
+
+@pytest.mark.parametrize('encoding', ['rgb8', 'bgr8', 'rgba8', 'bgra8', 'mono8'])
+@pytest.mark.parametrize('size', [(16, 12), (40, 30)])
+def test_rgb_resized_equals_converting_then_resizing(encoding: str,
+                                                     size: tuple[int, int]) -> None:
+    from neulens_ros.bridge.image import image_to_rgb_resized
+    from neulens_ros.data.resize import box_resize
+    msg = numpy_to_image(sample(encoding, 30, 40), encoding)
+    expected = box_resize(np.ascontiguousarray(image_to_numpy(msg, 'rgb8')), size)
+    got = image_to_rgb_resized(msg, size)
+    assert got.shape == (size[1], size[0], 3) and got.dtype == np.uint8
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_rgb_resized_refuses_depth() -> None:
+    from neulens_ros.bridge.image import image_to_rgb_resized
+    with pytest.raises(EncodingError, match='cannot convert 16UC1'):
+        image_to_rgb_resized(numpy_to_image(sample('16UC1'), '16UC1'), (4, 3))

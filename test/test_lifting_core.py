@@ -220,3 +220,36 @@ def test_warm_up_lifts_its_synthetic_block() -> None:
     from neulens_ros.lifting.lift import warm_up
     assert warm_up(LiftingConfig()) == 1
     assert 'open3d' in sys.modules
+
+
+@pytest.mark.parametrize('encoding', ['32FC1', '16UC1'])
+def test_metres_view_converts_only_what_is_read_and_lifts_the_same(encoding: str) -> None:
+    from neulens_ros.bridge.image import depth_to_millimetres
+    from neulens_ros.lifting.lift import METRES, MetresView, depth_in_metres
+    scene = generate_scene(SceneConfig(), 100)
+    depth = scene.depth if encoding == '32FC1' else depth_to_millimetres(scene.depth)
+    whole = depth_in_metres(depth, encoding)  # [H, W] float32 metres
+    view = MetresView(depth, encoding)
+    assert view.shape == whole.shape
+    for index in (np.s_[::8, ::8], np.s_[10:90, 40:200], np.s_[5:50, [3, 9, 27]]):
+        np.testing.assert_array_equal(view[index], whole[index])
+    np.testing.assert_array_equal(np.asarray(view), whole)
+    assert np.asarray(view, np.float64).dtype == np.float64
+    dets = [Box2D(*o.box2d, class_id=o.class_id) for o in scene.objects]
+    config = LiftingConfig(up=scene.up)
+    lifted = [lift_detections(dets, d, e, scene.camera, config).objects
+              for d, e in ((whole, METRES), (view, METRES), (depth, encoding))]
+    assert len(lifted[0]) > 0
+    for other in lifted[1:]:
+        assert [o.index for o in other] == [o.index for o in lifted[0]]
+        for a, b in zip(lifted[0], other, strict=True):
+            np.testing.assert_array_equal(a.centre, b.centre)
+            np.testing.assert_array_equal(a.size, b.size)
+
+
+def test_metres_view_refuses_what_is_not_depth() -> None:
+    from neulens_ros.lifting.lift import MetresView
+    with pytest.raises(LiftingError, match='not a depth encoding'):
+        MetresView(np.zeros((4, 4), np.uint8), 'mono8')
+    with pytest.raises(LiftingError, match=r'must be \[H, W\]'):
+        MetresView(np.zeros((4, 4, 1), np.uint16), '16UC1')

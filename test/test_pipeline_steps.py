@@ -205,3 +205,16 @@ def test_mosaic_block_must_be_positive(parts) -> None:
     out = level0_frame(model, gate, 12, k=2)
     with pytest.raises(ConfigError, match='block must be >= 1'):
         paste_mosaic(out.decision, out.tiles, 0)
+
+
+def test_a_frame_resized_before_the_gate_keeps_its_camera_size(parts) -> None:
+    from neulens_ros.data.resize import box_resize
+    model, gate, _ = parts
+    frame = generate_scene(SceneConfig(width=320, height=240), 3).rgb
+    step = headset(model, gate, policy='fixed', fixed_level=0)
+    whole = step.process(frame, 1, 'cam')
+    small = step.process(box_resize(frame, step.input_size), 1, 'cam', image_size=(320, 240))
+    assert whole.decision.image_size == small.decision.image_size == (320, 240)
+    np.testing.assert_array_equal(whole.input_image, small.input_image)
+    assert whole.decision.levels == small.decision.levels
+    assert step.process(small.input_image, 1, 'cam').decision.image_size == step.input_size

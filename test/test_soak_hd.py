@@ -39,5 +39,13 @@ def test_soak_report_counts_fit_together(tmp_path: Path, ros_env: dict[str, str]
     assert 0 < latency['p50_ms'] <= latency['p99_ms']
     assert latency['first_window_frames'] > 0 and latency['last_window_frames'] > 0
     assert set(report['rss_mb']) == {'gate', 'supernet', 'lifting'}
-    assert all(m['start'] > 0 and m['end'] > 0 for m in report['rss_mb'].values())
+    for node, m in report['rss_mb'].items():
+        assert 0 < m['ready'] and 0 < m['start'] <= m['peak'] and 0 < m['end'], (node, m)
+        assert m['warm'] is not None and abs(m['leak'] - (m['end'] - m['warm'])) <= 0.15, (node, m)
+        assert m['slope_mib_per_1000_frames'] is not None, (node, m)
+        samples = report['rss_samples'][node]
+        assert samples[0][0] == 0.0 and len(samples) >= SECONDS - 1, (node, samples)
+        assert m['peak'] == max(sample[1] for sample in samples), (node, m)
+        assert all(0 < anon <= rss and 0 <= shmem <= rss for _, rss, anon, shmem in samples)
+        assert 0 < m['anon']['end'] <= m['end'], (node, m)
     assert report['restarts'] == []

@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image as PILImage
 from sensor_msgs.msg import CompressedImage, Image
 
+from neulens_ros.data.resize import box_resize
 from neulens_ros.errors import EncodingError
 
 
@@ -93,6 +94,18 @@ def image_to_numpy(msg: Any, desired_encoding: str = 'passthrough') -> np.ndarra
     if desired_encoding in ('passthrough', msg.encoding):
         return array
     return convert_colour(array, msg.encoding, desired_encoding)
+
+
+def image_to_rgb_resized(msg: Any, size: tuple[int, int]) -> np.ndarray:
+    """Colour Image -> rgb8 [height, width, 3] resized to `size` (width, height) with the box
+    filter (data.resize.box_resize). rgb8 and bgr8 are resized in their own channel order and
+    only the small image is reordered: the box filter treats each channel alone, so the pixels
+    are those of converting first, without reordering every pixel of the large frame (1280 x
+    720 bgr8: about 6 ms of CPU per frame)."""
+    if msg.encoding not in ('rgb8', 'bgr8'):
+        return box_resize(np.ascontiguousarray(image_to_numpy(msg, 'rgb8')), size)
+    small = box_resize(np.ascontiguousarray(image_to_numpy(msg)), size)
+    return small if msg.encoding == 'rgb8' else convert_colour(small, 'bgr8', 'rgb8')
 
 
 def convert_colour(array: np.ndarray, source: str, target: str) -> np.ndarray:

@@ -55,10 +55,11 @@ def floor_height(heights: np.ndarray, bin_m: float, min_fraction: float) -> floa
 def find_floor(depth_m: np.ndarray, camera: PinholeCamera, up: np.ndarray, stride: int,
                bin_m: float, min_fraction: float, depth_range: tuple[float, float]
                ) -> Floor | None:
-    """The floor in depth image `depth_m` [H, W] (metres; pixels outside `depth_range` are
-    ignored) from every `stride`-th pixel along both axes, or None when there is none."""
+    """The floor in depth image `depth_m` [H, W] (metres, or a lift.MetresView that converts
+    only the pixels read; pixels outside `depth_range` are ignored) from every `stride`-th
+    pixel along both axes, or None when there is none."""
+    z = depth_m[::stride, ::stride]  # [h, w] metres
     vs, us = np.mgrid[0:depth_m.shape[0]:stride, 0:depth_m.shape[1]:stride]
-    z = depth_m[vs, us]
     ok = np.isfinite(z) & (z >= depth_range[0]) & (z <= depth_range[1])
     up = np.asarray(up, np.float64) / np.linalg.norm(up)
     heights = back_project_pixels(camera, us[ok], vs[ok], z[ok]) @ up

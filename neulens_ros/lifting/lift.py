@@ -155,16 +155,40 @@ def rotation_to_quaternion(r: np.ndarray) -> np.ndarray:
 METRES = 'metres'  # depth already converted by depth_in_metres (float32, NaN = none)
 
 
-def depth_in_metres(depth: np.ndarray, encoding: str) -> np.ndarray:
-    """[H, W] float32 metres, NaN = no depth, of a depth image in `encoding` (or METRES)."""
-    if encoding == METRES:
-        return depth
-    if encoding not in DEPTH_ENCODINGS:
+def check_depth(depth: np.ndarray, encoding: str) -> None:
+    """LiftingError unless `depth` is an [H, W] image in a depth encoding (or METRES)."""
+    if encoding != METRES and encoding not in DEPTH_ENCODINGS:
         raise LiftingError(f'depth encoding {encoding!r} is not a depth encoding; use one of '
                            f'{DEPTH_ENCODINGS} (registered depth, mm or m)')
     if depth.ndim != 2:
         raise LiftingError(f'depth must be [H, W], got {list(depth.shape)}')
-    return depth_to_metres(depth, encoding)
+
+
+def depth_in_metres(depth: np.ndarray, encoding: str) -> np.ndarray:
+    """[H, W] float32 metres, NaN = no depth, of a depth image in `encoding` (or METRES)."""
+    check_depth(depth, encoding)
+    return depth if encoding == METRES else depth_to_metres(depth, encoding)
+
+
+class MetresView:
+    """A depth image in `encoding` read in metres (float32, NaN = no depth) as it is indexed:
+    only the pixels a frame needs (the floor search's grid, the boxes) are converted, not the
+    whole frame (a 1280 x 720 frame would be 3.7 MB of float32 per frame). `np.asarray(view)`
+    converts the whole image."""
+
+    def __init__(self, depth: np.ndarray, encoding: str) -> None:
+        check_depth(depth, encoding)
+        self.depth = depth  # [H, W] in `encoding`
+        self.encoding = encoding
+        self.shape: tuple[int, int] = depth.shape
+
+    def __getitem__(self, index: object) -> np.ndarray:
+        part = self.depth[index]
+        return part if self.encoding == METRES else depth_to_metres(part, self.encoding)
+
+    def __array__(self, dtype: object = None, copy: object = None) -> np.ndarray:
+        metres = self[...]
+        return metres if dtype is None else metres.astype(dtype)
 
 
 def box_scale(colour_size: tuple[int, int] | None, depth_shape: tuple[int, ...]
@@ -285,14 +309,17 @@ def footprint_kind(config: LiftingConfig, class_id: int, cut: bool) -> str:
     return 'round' if kind == 'box' and cut else kind
 
 
-def lift_detections(detections: Sequence[Box2D], depth: np.ndarray, depth_encoding: str,
+def lift_detections(detections: Sequence[Box2D], depth: np.ndarray | MetresView,
+                    depth_encoding: str,
                     camera: PinholeCamera, config: LiftingConfig,
                     colour_size: tuple[int, int] | None = None,
                     keep_points: bool = False) -> LiftingResult:
     """3D boxes for `detections` (colour pixels) from a registered depth image (`16UC1`,
-    `32FC1`, or METRES: the output of depth_in_metres, not converted again)."""
+    `32FC1`, or METRES: the output of depth_in_metres or a MetresView, not converted again).
+    Only the pixels of the floor search and of the boxes are converted to metres."""
     started = time.perf_counter()
-    depth_m = depth_in_metres(np.asarray(depth), depth_encoding)
+    depth_m = (depth if isinstance(depth, MetresView) and depth_encoding == METRES
+               else MetresView(np.asarray(depth), depth_encoding))
     if (camera.width, camera.height) != (depth_m.shape[1], depth_m.shape[0]):
         raise GeometryError(f'CameraInfo is {camera.width}x{camera.height} but the depth '
                             f'image is {depth_m.shape[1]}x{depth_m.shape[0]}')

@@ -115,6 +115,7 @@ def depth_for_colour(depth_m: np.ndarray, depth_camera: PinholeCamera,
                      colour_camera: PinholeCamera, depth_to_colour: RigidTransform | None
                      ) -> tuple[np.ndarray, PinholeCamera]:
     """(depth [H, W] metres registered to the colour camera, the camera of its pixels).
+    `depth_m` is an array or a lift.MetresView (returned as it is when registered already).
 
     Depth in the colour camera's frame is returned as it is (its pixels may be a resampling
     of the colour pixels); depth in another frame is registered with `depth_to_colour`.
@@ -135,4 +136,5 @@ def depth_for_colour(depth_m: np.ndarray, depth_camera: PinholeCamera,
             f'{_describe(colour_camera)} and the transform between the two frames is unknown: '
             'publish it on /tf_static, set depth_to_colour_translation and '
             'depth_to_colour_rotation, or publish registered depth (e.g. align_depth)')
-    return register_depth(depth_m, depth_camera, colour_camera, depth_to_colour), colour_camera
+    return (register_depth(np.asarray(depth_m), depth_camera, colour_camera, depth_to_colour),
+            colour_camera)

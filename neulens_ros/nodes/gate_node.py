@@ -27,7 +27,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import Image
 
 from neulens_msgs.msg import StageTiming, TileBatch, TileDecision
-from neulens_ros.bridge.image import image_to_numpy, numpy_to_compressed
+from neulens_ros.bridge.image import image_to_rgb_resized, numpy_to_compressed
 from neulens_ros.bridge.tile_batch import TILE_ENCODINGS, image_format, pack_tile_batch
 from neulens_ros.bridge.tile_decision import decision_to_msg
 from neulens_ros.control.clg import POLICIES
@@ -208,12 +208,13 @@ class GateNode(Node):
             self.timing.publish_drop(msg.header, start, len(msg.data), f'stale: {detail}')
             return
         try:
-            rgb = image_to_numpy(msg, 'rgb8')
+            # the network input, resized before any channel reordering
+            rgb = image_to_rgb_resized(msg, self.step.input_size)
             with self.lock:
                 link = self.link.state(values['bandwidth_mbps'])
-                frame = self.step.process(np.ascontiguousarray(rgb),
-                                          time_to_ns(msg.header.stamp), msg.header.frame_id,
-                                          link)
+                frame = self.step.process(rgb, time_to_ns(msg.header.stamp),
+                                          msg.header.frame_id, link,
+                                          image_size=(int(msg.width), int(msg.height)))
         except NeulensError as exc:
             self.problems.report(type(exc).__name__, str(exc))
             self.timing.publish_drop(msg.header, start, len(msg.data),

@@ -42,7 +42,7 @@ from neulens_ros.data.scenes import class_names
 from neulens_ros.data.camera import PinholeCamera
 from neulens_ros.errors import LiftingError, NeulensError
 from neulens_ros.lifting.extrinsics import RigidTransform, StaticTransforms
-from neulens_ros.lifting.lift import (METRES, Box2D, LiftingConfig, depth_in_metres,
+from neulens_ros.lifting.lift import (METRES, Box2D, LiftingConfig, MetresView,
                                       footprints_for, lift_detections, warm_up)
 from neulens_ros.lifting.registration import depth_for_colour
 from neulens_ros.models.labels import ClassLabels
@@ -295,11 +295,11 @@ class LiftingNode(Node):
                                     'unregistered_depth on /diagnostics)')
 
     def registered(self, depth: Image, info: CameraInfo, colour: PinholeCamera
-                   ) -> tuple[np.ndarray, PinholeCamera] | None:
+                   ) -> tuple[np.ndarray | MetresView, PinholeCamera] | None:
         """(depth [H, W] metres registered to the `colour` camera, its camera), or None when
         it cannot be registered (refused). NeulensError for bad input."""
         depth_camera = info_to_camera(info)
-        depth_m = depth_in_metres(image_to_numpy(depth), depth.encoding)
+        depth_m = MetresView(image_to_numpy(depth), depth.encoding)  # converted where read
         try:
             return depth_for_colour(depth_m, depth_camera, colour, self.extrinsics(
                 depth_camera.frame_id, colour.frame_id))

@@ -82,7 +82,10 @@ class HeadsetGate:
 
     @torch.inference_mode()
     def process(self, rgb: np.ndarray, stamp_ns: int, frame_id: str,
-                link: LinkState | None = None) -> GateFrame:
+                link: LinkState | None = None,
+                image_size: tuple[int, int] | None = None) -> GateFrame:
+        """`rgb` [H, W, 3] is the camera frame, or the network input already resized from a
+        camera frame of `image_size` (width, height)."""
         started = time.perf_counter()
         image = box_resize(rgb, self.input_size)
         slo = self.demux.config
@@ -94,7 +97,8 @@ class HeadsetGate:
         choice = self.demux.decide(levels, confidences, link)
         grid = self.grids[(choice.p, choice.k)]
         decision = FrameDecision(
-            stamp_ns=stamp_ns, frame_id=frame_id, image_size=(rgb.shape[1], rgb.shape[0]),
+            stamp_ns=stamp_ns, frame_id=frame_id,
+            image_size=image_size or (rgb.shape[1], rgb.shape[0]),
             input_size=self.input_size, k=choice.k, p_index=P_OPTIONS.index(choice.p),
             p_layers=P_LAYERS[choice.p], halo=self.halo, levels=choice.levels,
             tile_rects=grid.in_rects, gate_levels=choice.gate_levels,
