@@ -5,8 +5,8 @@ node keeps short, stamp-ordered queues of depth images and CameraInfo and pairs 
 Detection2DArray with the depth and CameraInfo of the same frame (approximate time, bounded
 slop). Lifting runs in a worker thread on the newest matched frame only: the callbacks keep
 draining the topics meanwhile, a frame replaced by a newer one before the worker took it is
-dropped as `superseded`, and one older than `stale_after_ms` when its turn comes as `stale`
-(both counted on /diagnostics), so 3D never queues up behind a slow frame.
+dropped as `superseded`, and one older than `stale_after_ms` (on arrival or when its turn
+comes) as `stale` (both counted on /diagnostics), so 3D never queues up behind a slow frame.
 
 The 2D boxes live in the colour image (its CameraInfo gives their frame, size and K). Depth
 in the colour camera's frame is used as it is when its size and K agree with the colour
@@ -49,7 +49,7 @@ from neulens_ros.models.labels import ClassLabels
 from neulens_ros.models.names import DEFAULT_PRESET
 from neulens_ros.nodes.common import make_qos, qos_specs, run, subscription_events, time_to_ns
 from neulens_ros.nodes.label_info import LABEL_INFO_TOPIC
-from neulens_ros.nodes.latest import LatestWorker
+from neulens_ros.nodes.latest import LatestWorker, staleness
 from neulens_ros.nodes.params import ParamSpec, declare_parameters
 from neulens_ros.nodes.problems import ProblemLog
 from neulens_ros.nodes.stage_timing import LOG_TIMING, StageTimingPublisher
@@ -251,9 +251,20 @@ class LiftingNode(Node):
 
     def collector(self, stream: str):  # noqa: ANN201 - a subscription callback
         def collect(msg: Any) -> None:
+            if stream == 'detections' and self.is_stale(msg.header):
+                return  # never matched: its depth may arrive before or after it
             for match in self.matcher.add(stream, time_to_ns(msg.header.stamp), msg):
                 self.worker.offer(match)
         return collect
+
+    def is_stale(self, header: Any) -> bool:
+        """True (and the frame dropped as `stale`) for detections older than
+        stale_after_ms: on arrival and again when lifting takes them."""
+        why = staleness(self.get_clock().now().nanoseconds, time_to_ns(header.stamp),
+                        self.params.values['stale_after_ms'])
+        if why:
+            self.drop(header, 'stale', f'detections: {why}')
+        return bool(why)
 
     def drop(self, header: Any, kind: str, detail: str) -> None:
         self.count(kind, detail)
@@ -311,10 +322,7 @@ class LiftingNode(Node):
         start = self.get_clock().now()
         values = self.params.values
         header = detections.header
-        age_ms = (start.nanoseconds - time_to_ns(header.stamp)) / 1e6
-        if 0 < values['stale_after_ms'] < age_ms:
-            self.drop(header, 'stale', f'detections are {age_ms:.0f} ms old '
-                      f'(stale_after_ms={values["stale_after_ms"]:.0f})')
+        if self.is_stale(header):
             return
         colour = self.colour
         if colour is None:
