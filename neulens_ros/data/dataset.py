@@ -40,10 +40,11 @@ def write_scene(folder: Path, index: int, scene: Scene) -> None:
 def write_dataset(folder: Path, config: SceneConfig, seeds: Iterable[int],
                   progress: bool = False) -> int:
     """Render the scenes of `seeds` into `folder`; returns the number of frames."""
-    from tqdm import tqdm
+    from neulens_ros.progress import progress_bar
     folder.mkdir(parents=True, exist_ok=True)
     seeds = list(seeds)
-    for i, seed in enumerate(tqdm(seeds, desc='rendering', unit='scene', disable=not progress)):
+    bar = progress_bar(seeds, desc='rendering', unit='scene', disable=not progress)
+    for i, seed in enumerate(bar):
         write_scene(folder, i, generate_scene(config, seed))
     (folder / 'index.json').write_text(json.dumps(
         {'config': asdict(config), 'seeds': seeds, 'classes': list(class_names(config.preset))},

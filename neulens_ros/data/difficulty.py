@@ -115,12 +115,12 @@ def _distractors(room: Room, owners: np.ndarray) -> int:
 def data_properties(config: SceneConfig, seeds: Iterable[int], k: int = 3,
                     progress: bool = True) -> dict[str, Any]:
     """Every data property of the module docstring over the frames of `seeds`."""
-    from tqdm import tqdm
+    from neulens_ros.progress import progress_bar
     names = class_names(config.preset)
     small = SMALL_SIDE ** 2 * config.width * config.height / (640 * 480)
     coverage, empty, clutter, distractors, brightness = [], [], [], [], []
     distances, areas, colours, labels = [], [], [], []
-    for seed in tqdm(list(seeds), desc='measuring', unit='frame', disable=not progress):
+    for seed in progress_bar(list(seeds), desc='measuring', unit='frame', disable=not progress):
         scene, clutter_share, n_distractors = _frame(config, seed)
         labelled = [(i, o) for i, o in enumerate(scene.objects)
                     if is_labelled(o, config.width, config.height)]

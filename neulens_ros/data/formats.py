@@ -104,12 +104,12 @@ def write_generated(folder: Path, fmt: str, config: SceneConfig, seeds: Iterable
     """Render the scenes of `seeds` into a `fmt` data set keeping the objects of the
     selected classes that count as ground truth (scenes.is_labelled); returns the image
     count."""
-    from tqdm import tqdm
+    from neulens_ros.progress import progress_bar
     if fmt not in WRITERS:
         raise ConfigError(f'data set format must be one of {FORMATS}, got {fmt!r}')
     writer = WRITERS[fmt](folder, selection.names, selection.ids)
     seeds = list(seeds)
-    for seed in tqdm(seeds, desc='rendering', unit='scene', disable=not progress):
+    for seed in progress_bar(seeds, desc='rendering', unit='scene', disable=not progress):
         scene = generate_scene(config, seed)
         keep = [o for o in scene.objects if o.class_id in selection.source
                 and is_labelled(o, config.width, config.height)]

@@ -182,7 +182,7 @@ def budgets(variants: dict[str, dict[str, Any]], families: dict[str, list[str]]
 def evaluate(model: TileDetector, gate: CompressionGuidingGate, data: DetectionSet,
              caution: float = 0.0, progress: bool = True) -> dict[str, Any]:
     """All variants on `data`; returns {'variants', 'families', 'budgets', 'headline'}."""
-    from tqdm import tqdm
+    from neulens_ros.progress import progress_bar
     model.eval()
     table = MacTable(model)
     cfg = model.config
@@ -196,7 +196,7 @@ def evaluate(model: TileDetector, gate: CompressionGuidingGate, data: DetectionS
               'cgg_histogram_random_tiles': np.stack([rng.permutation(row) for row in cgg]),
               **oracle, **random_tiles(table, grid, len(data))}
     variants = {}
-    for name, job in tqdm(_jobs(levels).items(), desc='evaluating', unit='variant',
+    for name, job in progress_bar(_jobs(levels).items(), desc='evaluating', unit='variant',
                           disable=not progress):
         variants[name] = run_variant(model, data, *job, table)
     width = points(variants, list(WIDTH))

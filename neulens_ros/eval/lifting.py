@@ -240,11 +240,11 @@ def evaluate_variants(seeds: Sequence[int], variants: Mapping[str, LiftFn],
                       ) -> dict[str, dict[str, Any]]:
     """evaluate_lifting's result for each way of lifting, all on the same scenes and boxes,
     one after the other on every frame (side by side on the same machine load)."""
-    from tqdm import tqdm
+    from neulens_ros.progress import progress_bar
     footprints = footprints_for(class_names(config.preset))
     warm_up(LiftingConfig())  # open3d's import and first calls are not any variant's time
     acc = {name: ([], [], [0, 0, 0]) for name in variants}  # rows, frames, counts
-    for seed in tqdm(seeds, desc='lifting', unit='scene', disable=not progress):
+    for seed in progress_bar(seeds, desc='lifting', unit='scene', disable=not progress):
         scene = generate_scene(config, seed)
         dets = list(detect(scene))
         lifting = LiftingConfig(up=scene.up, footprints=footprints)

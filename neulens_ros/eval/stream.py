@@ -110,13 +110,13 @@ def agreement(model: TileDetector, data: DetectionSet, used: dict[str, np.ndarra
     """Labels (gate/labels.py, k = SHIP_K) of `count` frames spread over `data` against the
     levels [N, k*k] each of `used` chose there: share equal, above (compressed more than the
     label allows) and below."""
-    from tqdm import tqdm
+    from neulens_ros.progress import progress_bar
     frames = np.unique(np.linspace(0, len(data) - 1, count).round().astype(np.int64)) \
         if count else np.zeros(0, np.int64)
     executor = MicroFlowExecutor(model, SHIP_P)
     labels = np.array([label_frame(executor, normalised_images(data, [i]), SHIP_K, SHIP_HALO,
                                    model.config.output_stride).labels
-                       for i in tqdm(frames, desc='labelling', unit='frame',
+                       for i in progress_bar(frames, desc='labelling', unit='frame',
                                      disable=not progress)]).reshape(len(frames), SHIP_K ** 2)
     return {'frames': frames.tolist(),
             'label_histogram': np.bincount(labels.ravel(), minlength=NUM_LEVELS).tolist(),
@@ -138,7 +138,7 @@ def evaluate_stream(model: TileDetector, gate: CompressionGuidingGate, data: Det
     """Every variant on the walks of `data` ({'variants', 'families', 'budgets',
     'agreement', 'headline'}; the gates at the shipped `caution` and `cautions`), and the
     closed loops of the prior by caution."""
-    from tqdm import tqdm
+    from neulens_ros.progress import progress_bar
     model.eval()
     cautions = sorted({caution, *cautions})
     table = MacTable(model)
@@ -152,7 +152,7 @@ def evaluate_stream(model: TileDetector, gate: CompressionGuidingGate, data: Det
         level_jobs({**paper, **oracle, **random_tiles(table, grid, len(data))}).items()}
     tasks.update({cgg_name(c, True): partial(run_loop, model, data, loop, table)
                   for c, loop in loops.items()})
-    variants = {name: task() for name, task in tqdm(tasks.items(), desc='evaluating',
+    variants = {name: task() for name, task in progress_bar(tasks.items(), desc='evaluating',
                                                      unit='variant', disable=not progress)}
     used = {**paper, **{cgg_name(c, True): loop.levels for c, loop in loops.items()}}
     for name, levels in used.items():

@@ -47,14 +47,14 @@ def gate_loss(logits: torch.Tensor, labels: torch.Tensor, errors: torch.Tensor,
 def train_gate(gate: CompressionGuidingGate, data: GateData, mac_ratio: np.ndarray,
                cfg: GateTraining, progress: bool = True) -> list[dict]:
     """Train in place; returns per-epoch loss and training accuracy."""
-    from tqdm import tqdm
+    from neulens_ros.progress import progress_bar
     torch.manual_seed(cfg.seed)
     opt = torch.optim.Adam(gate.parameters(), lr=cfg.lr)
     ratio = torch.as_tensor(mac_ratio, dtype=torch.float32)
     history = []
     n = len(data.labels)
     gate.train()
-    for epoch in tqdm(range(cfg.epochs), desc='gate', unit='epoch', disable=not progress):
+    for epoch in progress_bar(range(cfg.epochs), desc='gate', unit='epoch', disable=not progress):
         order = torch.randperm(n)
         total, correct = 0.0, 0
         for start in range(0, n, cfg.batch_size):

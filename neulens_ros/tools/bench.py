@@ -164,13 +164,13 @@ def masked(front: nn.Module, level: int, run: Callable[[], Any]) -> Any:
 def run(models: list[BenchModel], backends: list[str], ks: list[int],
         ps: list[str] | None, rounds: int, cache_dir: str) -> list[dict[str, Any]]:
     """Records of every (model, backend, P, k); `ps` None = every split point."""
-    from tqdm import tqdm
+    from neulens_ros.progress import progress_bar
     records = []
     jobs = [(m, b, p, k) for m in models for b in backends
             for p in m.fronts if ps is None or p in ps for k in ks]
     if not jobs:
         raise NeulensError(f'no split point of {[m.name for m in models]} is in {ps}')
-    for model, backend, p, k in tqdm(jobs, desc='bench', unit='config'):
+    for model, backend, p, k in progress_bar(jobs, desc='bench', unit='config'):
         fronts = {p: model.fronts[p]}
         static = backend == STATIC_ORT
         _, runners = front_runners(fronts, model.tag, 'onnxruntime' if static else backend,

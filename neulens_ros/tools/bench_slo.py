@@ -67,7 +67,6 @@ from typing import Any, Iterator
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from neulens_ros.control.demux import OnlineCorrection, SloConfig
 from neulens_ros.control.feasibility import feasible, nearest_fill, slowdown
@@ -78,6 +77,7 @@ from neulens_ros.models.zoo import DETECTOR, GATE, detector_metadata
 from neulens_ros.pipeline.edge import EdgeConfig, EdgeDetector, EdgeResult
 from neulens_ros.pipeline.headset import PREDICTOR_FILE, HeadsetGate
 from neulens_ros.plots import pyplot, save
+from neulens_ros.progress import progress_bar
 from neulens_ros.supernet.detector import P_OPTIONS
 from neulens_ros.tools.corunner import DutyCycle
 from neulens_ros.train.data import DetectionSet, load_set
@@ -225,7 +225,7 @@ def sweep(bench: Bench, fractions: list[float], frames: int, reference_frames: i
     before its point (`reference_frames` frames), so the machine's speed drifting during the
     run does not turn a loose SLO into a tight one or the other way round."""
     rows = []
-    bar = tqdm(total=len(fractions) * frames * len(bench.gates), desc='SLO sweep',
+    bar = progress_bar(total=len(fractions) * frames * len(bench.gates), desc='SLO sweep',
                unit='run', leave=False)
     for fraction in fractions:
         level0_ms = bench.level0_ms(reference_frames)
@@ -358,7 +358,7 @@ def contention(bench: Bench, slo_ms: float, frames: int, load: Load,
     on: dict[str, list[bool]] = {name: [] for name in names}
     job = None
     try:
-        for i in tqdm(range(frames), desc='contention', unit='frame', leave=False):
+        for i in progress_bar(range(frames), desc='contention', unit='frame', leave=False):
             if i == start:
                 job = load.start(seconds=CONTENTION_LIMIT_S)
                 described = job.describe()

@@ -60,7 +60,7 @@ def decision_time(model: TileDetector, predictor: Predictor, frames: int = 200
 
 
 def main(argv: list[str] | None = None) -> int:
-    from tqdm import tqdm
+    from neulens_ros.progress import progress_bar
     parser = argparse.ArgumentParser(prog='neulens-profile', description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--detector', default=DETECTOR)
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(0)
     fit, test = [], []
     jobs = [(p, k) for p in P_OPTIONS for k in TILE_GRIDS]
-    for p, k in tqdm(jobs, desc='profiling', unit='(P,k)'):
+    for p, k in progress_bar(jobs, desc='profiling', unit='(P,k)'):
         records = list(profile_front(model, p, k, args.halo, 2 * args.samples, args.repeats,
                                      rng, runners.get(p)))
         fit += records[0::2] + records[:5]  # the uniform anchors always fit

@@ -85,11 +85,11 @@ def _scenes(spec: SetSpec) -> Iterator[Scene]:
 
 
 def render_set(spec: SetSpec, progress: bool = True) -> DetectionSet:
-    from tqdm import tqdm
+    from neulens_ros.progress import progress_bar
     sx = spec.input_size[0] / spec.render_size[0]
     sy = spec.input_size[1] / spec.render_size[1]
     images, boxes, classes, dense = [], [], [], []
-    for scene in tqdm(_scenes(spec), total=spec.count * max(1, spec.walk_frames),
+    for scene in progress_bar(_scenes(spec), total=spec.count * max(1, spec.walk_frames),
                       desc='rendering', unit='frame', disable=not progress, leave=False):
         images.append(box_resize(scene.rgb, spec.input_size))
         keep = [o for o in scene.objects if is_labelled(o, *spec.render_size)]
@@ -126,9 +126,9 @@ def dataset_set(data: DetectionDataset, input_size: tuple[int, int], progress: b
                 ) -> DetectionSet:
     """The images of `data` resized to `input_size` (width, height) as camera frames are,
     with their boxes scaled to it; `dense`: more than 3 boxes."""
-    from tqdm import tqdm
+    from neulens_ros.progress import progress_bar
     images, boxes = [], []
-    for image in tqdm(data.images, desc='reading', unit='image', disable=not progress,
+    for image in progress_bar(data.images, desc='reading', unit='image', disable=not progress,
                       leave=False):
         try:
             with Image.open(image.path) as file:

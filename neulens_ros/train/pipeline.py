@@ -43,13 +43,13 @@ def image_tensor(data: DetectionSet, i: int) -> torch.Tensor:
 def compute_labels(model: TileDetector, data: DetectionSet, count: int, path: Path,
                    progress: bool) -> dict[str, np.ndarray]:
     """Label the tiles of the first `count` images for every k in LABEL_K (cached)."""
-    from tqdm import tqdm
+    from neulens_ros.progress import progress_bar
     if path.is_file():
         return load_labels(path)
     executor = MicroFlowExecutor(model, LABEL_P)
     stride = model.config.output_stride
     rows: dict[str, list[Any]] = {'image': [], 'k': [], 'tile': [], 'label': [], 'errors': []}
-    for i in tqdm(range(min(count, len(data))), desc='labelling', unit='image',
+    for i in progress_bar(range(min(count, len(data))), desc='labelling', unit='image',
                   disable=not progress):
         x = normalise(image_tensor(data, i))
         for k in LABEL_K:

@@ -58,7 +58,7 @@ def pretrain_backbone(model: TileDetector, data: DetectionSet, cfg: Pretraining,
                       progress: bool = True) -> list[dict]:
     """Train the full-width stages of `model` in place as a crop classifier; returns the
     history (step, loss, accuracy of the batch)."""
-    from tqdm import tqdm
+    from neulens_ros.progress import progress_bar
     if cfg.steps == 0:
         return []
     torch.manual_seed(cfg.seed)
@@ -70,7 +70,7 @@ def pretrain_backbone(model: TileDetector, data: DetectionSet, cfg: Pretraining,
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     net.train()
     history = []
-    for step in tqdm(range(cfg.steps), desc='pretrain', unit='step', disable=not progress):
+    for step in progress_bar(range(cfg.steps), desc='pretrain', unit='step', disable=not progress):
         idx = rng.integers(0, len(classes), cfg.batch_size)
         batch = crops[idx]
         flips = rng.random(cfg.batch_size) < 0.5

@@ -68,7 +68,7 @@ def train_supernet(model: TileDetector, data: DetectionSet, cfg: SupernetTrainin
     Returns the loss history (one record per step). The checkpoint (model, optimiser, RNG
     state, history) is written every cfg.checkpoint_every steps and at the end.
     """
-    from tqdm import tqdm
+    from neulens_ros.progress import progress_bar
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -89,7 +89,7 @@ def train_supernet(model: TileDetector, data: DetectionSet, cfg: SupernetTrainin
     out_h, out_w = (cfg_model.input_height // cfg_model.output_stride,
                     cfg_model.input_width // cfg_model.output_stride)
     model.train()
-    bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc='supernet',
+    bar = progress_bar(range(start, cfg.steps), initial=start, total=cfg.steps, desc='supernet',
                unit='step', disable=not progress)
     for step in bar:
         t0 = time.monotonic()
