@@ -197,7 +197,7 @@ def evaluate(model: TileDetector, gate: CompressionGuidingGate, data: DetectionS
               **oracle, **random_tiles(table, grid, len(data))}
     variants = {}
     for name, job in progress_bar(_jobs(levels).items(), desc='evaluating', unit='variant',
-                          disable=not progress):
+                                  disable=not progress):
         variants[name] = run_variant(model, data, *job, table)
     width = points(variants, list(WIDTH))
     level0 = variants['uniform_0']

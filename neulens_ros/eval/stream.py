@@ -114,10 +114,10 @@ def agreement(model: TileDetector, data: DetectionSet, used: dict[str, np.ndarra
     frames = np.unique(np.linspace(0, len(data) - 1, count).round().astype(np.int64)) \
         if count else np.zeros(0, np.int64)
     executor = MicroFlowExecutor(model, SHIP_P)
+    bar = progress_bar(frames, desc='labelling', unit='frame', disable=not progress)
     labels = np.array([label_frame(executor, normalised_images(data, [i]), SHIP_K, SHIP_HALO,
                                    model.config.output_stride).labels
-                       for i in progress_bar(frames, desc='labelling', unit='frame',
-                                     disable=not progress)]).reshape(len(frames), SHIP_K ** 2)
+                       for i in bar]).reshape(len(frames), SHIP_K ** 2)
     return {'frames': frames.tolist(),
             'label_histogram': np.bincount(labels.ravel(), minlength=NUM_LEVELS).tolist(),
             'variants': {name: _agree(levels[frames], labels) for name, levels in used.items()}}
@@ -153,7 +153,7 @@ def evaluate_stream(model: TileDetector, gate: CompressionGuidingGate, data: Det
     tasks.update({cgg_name(c, True): partial(run_loop, model, data, loop, table)
                   for c, loop in loops.items()})
     variants = {name: task() for name, task in progress_bar(tasks.items(), desc='evaluating',
-                                                     unit='variant', disable=not progress)}
+                                                            unit='variant', disable=not progress)}
     used = {**paper, **{cgg_name(c, True): loop.levels for c, loop in loops.items()}}
     for name, levels in used.items():
         variants[name]['level_histogram'] = np.bincount(levels.ravel(),

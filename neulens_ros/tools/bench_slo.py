@@ -226,7 +226,7 @@ def sweep(bench: Bench, fractions: list[float], frames: int, reference_frames: i
     run does not turn a loose SLO into a tight one or the other way round."""
     rows = []
     bar = progress_bar(total=len(fractions) * frames * len(bench.gates), desc='SLO sweep',
-               unit='run', leave=False)
+                       unit='run', leave=False)
     for fraction in fractions:
         level0_ms = bench.level0_ms(reference_frames)
         slo = fraction * level0_ms

@@ -90,7 +90,7 @@ def render_set(spec: SetSpec, progress: bool = True) -> DetectionSet:
     sy = spec.input_size[1] / spec.render_size[1]
     images, boxes, classes, dense = [], [], [], []
     for scene in progress_bar(_scenes(spec), total=spec.count * max(1, spec.walk_frames),
-                      desc='rendering', unit='frame', disable=not progress, leave=False):
+                              desc='rendering', unit='frame', disable=not progress, leave=False):
         images.append(box_resize(scene.rgb, spec.input_size))
         keep = [o for o in scene.objects if is_labelled(o, *spec.render_size)]
         b = np.array([o.box2d for o in keep], np.float64).reshape(-1, 4) * [sx, sy, sx, sy]
@@ -129,7 +129,7 @@ def dataset_set(data: DetectionDataset, input_size: tuple[int, int], progress: b
     from neulens_ros.progress import progress_bar
     images, boxes = [], []
     for image in progress_bar(data.images, desc='reading', unit='image', disable=not progress,
-                      leave=False):
+                              leave=False):
         try:
             with Image.open(image.path) as file:
                 rgb = np.asarray(file.convert('RGB'))

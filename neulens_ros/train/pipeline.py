@@ -50,7 +50,7 @@ def compute_labels(model: TileDetector, data: DetectionSet, count: int, path: Pa
     stride = model.config.output_stride
     rows: dict[str, list[Any]] = {'image': [], 'k': [], 'tile': [], 'label': [], 'errors': []}
     for i in progress_bar(range(min(count, len(data))), desc='labelling', unit='image',
-                  disable=not progress):
+                          disable=not progress):
         x = normalise(image_tensor(data, i))
         for k in LABEL_K:
             result = label_frame(executor, x, k, HALO, stride)

@@ -90,7 +90,7 @@ def train_supernet(model: TileDetector, data: DetectionSet, cfg: SupernetTrainin
                     cfg_model.input_width // cfg_model.output_stride)
     model.train()
     bar = progress_bar(range(start, cfg.steps), initial=start, total=cfg.steps, desc='supernet',
-               unit='step', disable=not progress)
+                       unit='step', disable=not progress)
     for step in bar:
         t0 = time.monotonic()
         images, boxes, classes = sample_batch(data, rng, cfg.batch_size)
