@@ -106,3 +106,18 @@ def test_flow_validation(limit: int, timeout_s: float, stages: tuple[str, ...],
                          match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         FrameFlow(limit, timeout_s, stages)
+
+
+def test_after_a_restarted_stream_an_answer_ends_the_frames_sent_before_it(
+        clock: Clock) -> None:
+    flow = FrameFlow(3, 0.3, clock=clock)
+    flow.sent(5_000)
+    flow.replied('supernet', 5_000, dropped=False)
+    flow.sent(9_000)  # lost on the way; then the stream restarts with lower stamps
+    flow.sent(10)
+    flow.sent(20)
+    flow.replied('supernet', 10, dropped=False)
+    assert list(flow.sent_at) == [20]
+    flow.sent(30)
+    flow.replied('supernet', 25, dropped=False)  # a frame not in flight: stamps up to it
+    assert list(flow.sent_at) == [30]

@@ -9,8 +9,8 @@ frame ready when it gets free, and none is superseded there after the gate and t
 worked on it. The last stage is the furthest one heard from recently: a pipeline without
 lifting ends at the edge, and a stage that falls silent stops holding the gate (the edge's
 silence is EdgeLiveness's). A frame also leaves when a stage before the last drops it, or
-when the last answers a later frame (a frame lost on the way is never answered), or when it
-has been in flight longer than the last stage's recent reply time plus `timeout_s`.
+when the last answers a frame sent after it (a frame lost on the way is never answered), or
+when it has been in flight longer than the last stage's recent reply time plus `timeout_s`.
 ROS-free; the clock is injectable (monotonic seconds).
 """
 
@@ -69,10 +69,21 @@ class FrameFlow:
             previous = self.reply_s.get(stage, now - sent)
             self.reply_s[stage] = previous + REPLY_SMOOTHING * (now - sent - previous)
         if stage == self.last_stage():
-            while self.sent_at and next(iter(self.sent_at)) <= stamp_ns:
-                self.sent_at.popitem(last=False)
+            self.answered_through(stamp_ns)
         elif dropped:
             self.sent_at.pop(stamp_ns, None)
+
+    def answered_through(self, stamp_ns: int) -> None:
+        """The last stage answered the frame stamped `stamp_ns`: it and every frame sent before
+        it are out of flight (the stages take frames in order, so an earlier one was
+        answered or lost). A frame not in flight ends those stamped up to it (after a
+        restarted stream the stamps start again lower, and the old ones expire)."""
+        if stamp_ns in self.sent_at:
+            while self.sent_at.popitem(last=False)[0] != stamp_ns:
+                pass
+            return
+        while self.sent_at and next(iter(self.sent_at)) <= stamp_ns:
+            self.sent_at.popitem(last=False)
 
     def in_flight(self) -> int:
         """Frames in flight, after letting go of those waiting longer than the last stage's
