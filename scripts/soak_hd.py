@@ -20,7 +20,8 @@ ready, at the start of streaming, once warmed up (after the first --window secon
 queues and caches fill at first), at the end, the peak, the growth from start and from warmed
 up (the leak measure) and the slope in MiB per 1000 frames after warm-up, its anonymous and
 shared-memory parts, with the raw samples (one per second: seconds, resident, anonymous,
-shared MiB). The run is
+shared MiB), and each node's CPU use while the camera streamed (`cpu`: cores, i.e. CPU
+seconds per second, and CPU ms per camera frame, from /proc/PID/stat). The run is
 bounded: pipeline start-up by --startup-timeout, streaming by --duration, draining by 5 s.
 """
 
@@ -103,6 +104,31 @@ class PipelineProcess:
 
 
 MEMORY_FIELDS = ('VmRSS', 'RssAnon', 'RssShmem')  # resident: all, anonymous, shared memory
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a process so far (None once it has ended)."""
+    try:
+        text = Path(f'/proc/{pid}/stat').read_text()
+    except OSError:
+        return None
+    fields = text[text.rindex(')') + 2:].split()  # after the command name, from field 3
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+
+
+def cpu_use(samples: dict[str, list[tuple[float, float]]], start: float | None, end: float,
+            rate_hz: float) -> dict[str, dict[str, float | None]]:
+    """Per node, from samples [(seconds, CPU seconds)] between `start` and `end`: the cores
+    used (CPU seconds per second) and the CPU ms per camera frame at `rate_hz`."""
+    report: dict[str, dict[str, float | None]] = {}
+    for node, points in samples.items():
+        inside = [p for p in points if start is not None and start <= p[0] <= end]
+        cores = ((inside[-1][1] - inside[0][1]) / (inside[-1][0] - inside[0][0])
+                 if len(inside) >= 2 and inside[-1][0] > inside[0][0] else None)
+        report[node] = {'cores': None if cores is None else round(cores, 3),
+                        'ms_per_camera_frame': (round(1e3 * cores / rate_hz, 2)
+                                                if cores is not None and rate_hz > 0 else None)}
+    return report
 
 
 def rss_mb(pid: int) -> tuple[float, ...] | None:
@@ -190,7 +216,7 @@ def drops(status: dict[str, dict[str, str]], published: int, answered_2d: int,
     counters of its last /diagnostics status that count what it did not carry on."""
     gate_frames = int(status.get('gate', {}).get('frames', 0))
     counters = {node: {k: int(v) for k, v in values.items()
-                       if k.startswith(('dropped', 'count_', 'unmatched'))}
+                       if k.startswith(('dropped', 'count_', 'unmatched', 'total_'))}
                 for node, values in sorted(status.items())}
     return {'camera_to_gate': published - gate_frames, 'gate_to_2d': gate_frames - answered_2d,
             '2d_to_3d': answered_2d - out_3d, 'node_counters': counters}
@@ -235,12 +261,16 @@ def memory(samples: dict[str, list[tuple[float, ...]]], stream_start: float | No
 
 
 def sample_rss(pids: dict[str, int], t: float,
-               samples: dict[str, list[tuple[float, ...]]]) -> None:
-    """Append (t, resident, anonymous, shared MiB) of each node still running to `samples`."""
+               samples: dict[str, list[tuple[float, ...]]],
+               cpu: dict[str, list[tuple[float, float]]]) -> None:
+    """Append (t, resident, anonymous, shared MiB) of each node still running to `samples`,
+    and (t, CPU seconds) to `cpu`."""
     for name, pid in pids.items():
-        now = rss_mb(pid)
+        now, used = rss_mb(pid), cpu_seconds(pid)
         if now is not None:
             samples[name].append((round(t, 2), *(round(v, 1) for v in now)))
+        if used is not None:
+            cpu[name].append((round(t, 2), used))
 
 
 def run(args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
@@ -263,7 +293,8 @@ def run(args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
         pids = {n: p for n, p in pipeline.pids().items() if n in NODES}
         ready = time.monotonic()
         samples: dict[str, list[tuple[float, ...]]] = {n: [] for n in pids}
-        sample_rss(pids, 0.0, samples)
+        cpu: dict[str, list[tuple[float, float]]] = {n: [] for n in pids}
+        sample_rss(pids, 0.0, samples, cpu)
         camera_cmd = [sys.executable, str(ROOT / 'scripts' / 'hd_camera.py'),
                       '--duration', str(args.duration), '--rate', str(args.rate),
                       '--source', args.source, '--preset', args.preset,
@@ -272,7 +303,8 @@ def run(args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
         camera = subprocess.Popen(camera_cmd, env=env, stdout=subprocess.PIPE, text=True)
         while camera.poll() is None:
             listener.spin_for(1.0)
-            sample_rss(pids, time.monotonic() - ready, samples)
+            sample_rss(pids, time.monotonic() - ready, samples, cpu)
+        stream_end = time.monotonic() - ready
         listener.spin_for(DRAIN_S)
         rss_end = {n: rss_mb(p) for n, p in pids.items()}
         first_2d = min(listener.arrivals['detections_2d'].values(), default=None)
@@ -304,6 +336,7 @@ def run(args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
         'rss_mb': memory(samples, stream_start, rss_end, args.window,
                          published.get('rate_hz') or args.rate),
         'rss_samples': {n: [list(p) for p in points] for n, points in samples.items()},
+        'cpu': cpu_use(cpu, stream_start, stream_end, published.get('rate_hz') or args.rate),
         'restarts': [line for line in pipeline.lines if line.startswith('respawn:')],
         'log_dir': str(log_dir),
     }

@@ -236,6 +236,36 @@ def test_latest_worker_reports_a_failure_and_carries_on() -> None:
     assert failures == [(1, 'boom')] and done == [2]
 
 
+def test_latest_worker_holds_items_until_may_start_and_reports_the_held() -> None:
+    room = threading.Event()
+    done: list[int] = []
+    held: list[int] = []
+    superseded: list[int] = []
+    finished = threading.Event()
+
+    def process(item: int) -> None:
+        done.append(item)
+        finished.set()
+
+    worker = LatestWorker('test', process, superseded.append, lambda i, e: None,
+                          may_start=room.is_set, held=held.append, recheck_s=0.01)
+    for item in (1, 2, 3):  # no room: each waits, the next replaces it
+        worker.offer(item)
+        threading.Event().wait(0.05)
+    assert done == [] and held == [1, 2] and superseded == []
+    room.set()
+    worker.wake()
+    assert finished.wait(5.0)
+    assert worker.stop()
+    assert done == [3]  # the newest, once there was room
+
+
+@pytest.mark.parametrize('recheck_s', [0.0, -0.1])
+def test_latest_worker_needs_a_positive_recheck(recheck_s: float) -> None:
+    with pytest.raises(ConfigError, match='recheck_s'):
+        LatestWorker('test', print, print, print, recheck_s=recheck_s)
+
+
 def test_edge_liveness_goes_silent_probes_and_recovers(clock: Clock) -> None:
     edge = EdgeLiveness(timeout_s=0.3, probe_period_s=0.5, clock=clock)
     assert edge.state == WAITING and edge.may_send()

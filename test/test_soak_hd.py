@@ -3,10 +3,13 @@ and the JSON report's counts fit together."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -48,4 +51,36 @@ def test_soak_report_counts_fit_together(tmp_path: Path, ros_env: dict[str, str]
         assert m['peak'] == max(sample[1] for sample in samples), (node, m)
         assert all(0 < anon <= rss and 0 <= shmem <= rss for _, rss, anon, shmem in samples)
         assert 0 < m['anon']['end'] <= m['end'], (node, m)
+    assert set(report['cpu']) == {'gate', 'supernet', 'lifting'}
+    for node, use in report['cpu'].items():
+        assert 0 < use['cores'] <= 2.5, (node, use)  # busy while streaming, at most all cores
+        assert use['ms_per_camera_frame'] == pytest.approx(1e3 * use['cores'] / RATE_HZ,
+                                                           abs=0.02), (node, use)
     assert report['restarts'] == []
+
+
+def load_soak() -> Any:
+    spec = importlib.util.spec_from_file_location('soak_hd', SOAK)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize('points, start, end, cores', [
+    ([(0.0, 1.0), (1.0, 1.5), (2.0, 2.0), (3.0, 3.0)], 1.0, 3.0, 0.75),  # before start left out
+    ([(0.0, 1.0), (4.0, 3.0)], 0.0, 4.0, 0.5),
+    ([(0.0, 1.0)], 0.0, 4.0, None),  # one sample: no rate
+    ([(0.0, 1.0), (4.0, 3.0)], None, 4.0, None)])  # streaming never started
+def test_cpu_use_is_cpu_seconds_per_second_while_streaming(
+        points: list[tuple[float, float]], start: float | None, end: float,
+        cores: float | None) -> None:
+    use = load_soak().cpu_use({'gate': points}, start, end, 30.0)['gate']
+    assert use['cores'] == cores
+    assert use['ms_per_camera_frame'] == (None if cores is None else round(1e3 * cores / 30, 2))
+
+
+def test_cpu_seconds_of_this_process_and_of_none() -> None:
+    soak = load_soak()
+    used = soak.cpu_seconds(os.getpid())
+    assert used is not None and used > 0
+    assert soak.cpu_seconds(2 ** 22 + 12345) is None  # beyond pid_max: no such process

@@ -74,6 +74,9 @@ class LiftingConfig:
     # kept the gate stays narrow, as a wide one lets the floor in; see docs/lifting.md)
     depth_band_widths: float = 3.0
     dbscan_eps_m: float = 0.06
+    # DBSCAN runs on the points of a coarser grid of this size, each voxel point taking its
+    # grid cell's cluster (0 = on the voxel points; see cluster_labels)
+    cluster_voxel_m: float = 0.04
     # statistical outlier removal (0 = off): with the floor removed it only thinned the sparse
     # far rows of the objects' tops (see docs/lifting.md)
     outlier_neighbours: int = 0
@@ -100,6 +103,9 @@ class LiftingConfig:
             problems.append('need min_points >= 3, outlier_neighbours >= 0, outlier_std > 0')
         if self.voxel_size_m < 0 or self.dbscan_eps_m <= 0 or self.min_band_m <= 0:
             problems.append('voxel size must be >= 0, DBSCAN eps and min band > 0')
+        if not 0 <= self.cluster_voxel_m < self.dbscan_eps_m:
+            problems.append('cluster_voxel_m must be in [0, dbscan_eps_m) (0 = cluster the '
+                            'voxel points)')
         if min(self.depth_band_widths, self.box_face_m, self.floor_tolerance_m,
                self.floor_gap_m) < 0:
             problems.append('depth_band_widths, box_face_m, floor_tolerance_m and floor_gap_m '
@@ -273,6 +279,48 @@ def object_points(box: Box2D, depth_m: np.ndarray, camera: PinholeCamera,
     return points[keep], float(median + band)
 
 
+DBSCAN_MIN_POINTS = 5  # neighbours within eps (itself included) that make a core point
+
+
+def grid_cells(points: np.ndarray, cell_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """(centroids [C, 3] of the occupied cells of a grid of `cell_m` metres, cell index [N]
+    of each of `points` [N, 3])."""
+    keys = np.floor(points / cell_m).astype(np.int64)  # [N, 3]
+    keys -= keys.min(0)
+    span = keys.max(0) + 1
+    flat = (keys[:, 0] * span[1] + keys[:, 1]) * span[2] + keys[:, 2]  # [N]
+    _, cell = np.unique(flat, return_inverse=True)
+    count = np.bincount(cell)
+    centroids = np.stack([np.bincount(cell, weights=points[:, i]) / count for i in range(3)],
+                         axis=1)
+    return centroids, cell
+
+
+def cluster_min_points(config: LiftingConfig) -> int:
+    """DBSCAN's core point count on the clustered grid: DBSCAN_MIN_POINTS on the voxel
+    points, fewer by the ratio of the cell sizes on a coarser grid, so that a thin line of
+    points (a far surface's sampled row) stays as dense as it was."""
+    if config.cluster_voxel_m <= 0 or config.voxel_size_m <= 0:
+        return DBSCAN_MIN_POINTS
+    return max(2, int(np.ceil(DBSCAN_MIN_POINTS * config.voxel_size_m
+                              / config.cluster_voxel_m)))
+
+
+def cluster_labels(points: np.ndarray, config: LiftingConfig) -> np.ndarray:
+    """[N] DBSCAN label (-1 = noise) of each of `points` [N, 3] (open3d, eps dbscan_eps_m).
+    With `cluster_voxel_m` the clustering runs on the centroids of a grid that coarse, and
+    each point takes its cell's label: at 4 cm against 2 cm voxels DBSCAN sees a quarter of
+    the points with a third of the neighbours each, a tenth of the time."""
+    import open3d as o3d
+    cell = None
+    if config.cluster_voxel_m > 0:
+        points, cell = grid_cells(points, config.cluster_voxel_m)
+    cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points))
+    labels = np.asarray(cloud.cluster_dbscan(eps=config.dbscan_eps_m,
+                                             min_points=cluster_min_points(config)))
+    return labels if cell is None else labels[cell]
+
+
 def clean_cluster(points: np.ndarray, config: LiftingConfig) -> np.ndarray:
     """Voxel downsampling, statistical outlier removal (when on) and the DBSCAN cluster
     covering most of the image."""
@@ -286,7 +334,7 @@ def clean_cluster(points: np.ndarray, config: LiftingConfig) -> np.ndarray:
     pts = np.asarray(cloud.points)
     if len(pts) < 3:
         return pts
-    labels = np.asarray(cloud.cluster_dbscan(eps=config.dbscan_eps_m, min_points=5))
+    labels = cluster_labels(pts, config)
     if labels.max() < 0:
         return pts[:0]
     # a voxel point at depth z stands for about (fx * voxel / z)^2 pixels: weighting by 1 / z^2

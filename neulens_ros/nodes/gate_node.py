@@ -1,17 +1,23 @@
 """gate_node (headset / robot): CGG + DEMUX per camera frame; sends only the tiles worth it.
 
-Per colour image it publishes the TileDecision (always, so the effect of the SLO is visible)
-and a TileBatch carrying the non-skipped tiles (raw, JPEG or PNG), plus a StageTiming. It
-listens to the edge's StageTiming to measure round-trip time and bandwidth (for DEMUX's
-transmission term when `bandwidth_mbps` is 0) and the edge's compute time (DEMUX's online
-correction). The SLO knobs are live parameters: a change is validated as a whole and swapped
-in between frames; a bad value is rejected with the reason.
+Per colour image it takes it publishes the TileDecision (also when no tile is sent, so the
+effect of the SLO is visible) and a TileBatch carrying the non-skipped tiles (raw, JPEG or
+PNG), plus a StageTiming. It listens to the edge's StageTiming to measure round-trip time and
+bandwidth (for DEMUX's transmission term when `bandwidth_mbps` is 0) and the edge's compute
+time (DEMUX's online correction). The SLO knobs are live parameters: a change is validated as
+a whole and swapped in between frames; a bad value is rejected with the reason.
 
 Frames are taken latest-first (nodes/latest.py): a frame superseded while the gate works, one
 older than `stale_after_ms`, and one whose stamp goes backwards are dropped and counted. The
 edge's replies also tell whether it is alive (nodes/liveness.py): when it falls silent the
 status goes to ERROR at once, only a probe frame per `edge_probe_period_s` is sent, and the
 first reply ends the outage (logged with its length).
+
+Flow control (nodes/flow.py): with `max_frames_in_flight` frames sent and not yet answered by
+the last stage of the pipeline (lifting, or the edge without lifting), the gate leaves the
+newest camera frame waiting until one is answered instead of working on frames the edge or
+lifting would supersede; a waiting frame replaced by a newer one is counted as
+`pipeline_full`.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from neulens_ros.levels import TILE_GRIDS
 from neulens_ros.models.names import DETECTOR, GATE
 from neulens_ros.nodes.common import (make_qos, publisher_events, qos_specs, run,
                                       subscription_events, time_to_ns)
+from neulens_ros.nodes.flow import FrameFlow
 from neulens_ros.nodes.latest import ArrivalCheck, LatestWorker, staleness
 from neulens_ros.nodes.liveness import LOST, OK, UNREACHABLE, WAITING, EdgeLiveness
 from neulens_ros.nodes.params import ParamSpec, declare_parameters
@@ -87,6 +94,10 @@ PARAMS = [
               'when a frame has waited this long beyond the expected reply time (the recent '
               'round trip) without any reply', read_only=True, minimum=10.0, maximum=60000.0,
               units='ms'),
+    ParamSpec('max_frames_in_flight', 2, 'Frames sent and not yet answered by the last stage '
+              '(lifting, else the edge) at most: the gate takes the next camera frame when '
+              'one is answered, so no stage works on frames a later one supersedes (0 = no '
+              'limit)', minimum=0, maximum=100),
     ParamSpec('edge_probe_period_s', 0.5, 'While the edge is silent, send one frame per this '
               'period (the others are counted as edge_silent)', read_only=True, minimum=0.01,
               maximum=60.0, units='s'),
@@ -146,6 +157,7 @@ class GateNode(Node):
         self.edge = EdgeLiveness(timeout_s=values['edge_timeout_ms'] / 1e3,
                                  probe_period_s=values['edge_probe_period_s'])
         self.arrivals = ArrivalCheck(self.problems, f"image on {values['color_topic']}")
+        self.flow = FrameFlow(values['max_frames_in_flight'], values['edge_timeout_ms'] / 1e3)
         self.in_flight: OrderedDict[int, tuple[Any, int, int]] = OrderedDict()
         self.frames = 0
         self.tiles_sent = 0
@@ -158,7 +170,8 @@ class GateNode(Node):
             event_callbacks=publisher_events(self, values['tile_batch_topic']))
         self.timing = StageTimingPublisher(self, values['timing_topic'], 'gate')
         self.status = StatusPublisher(self)
-        self.worker = LatestWorker('gate', self.process, self.superseded, self.failed)
+        self.worker = LatestWorker('gate', self.process, self.superseded, self.failed,
+                                   may_start=self.may_start, held=self.held)
         self.create_subscription(
             Image, values['color_topic'], self.on_image,
             make_qos(values['camera_qos_profile'], values['camera_qos_depth']),
@@ -175,6 +188,8 @@ class GateNode(Node):
             with self.lock:
                 self.step.set_slo(slo)
                 self.link.prior_bandwidth_mbps = values['bandwidth_mbps']
+                self.flow.limit = values['max_frames_in_flight']
+            self.worker.wake()
             self.get_logger().info(f'SLO now {slo}')
 
     # --- input (executor thread) ----------------------------------------------------------
@@ -190,6 +205,18 @@ class GateNode(Node):
         self.problems.tally('superseded')
         self.timing.publish_drop(msg.header, self.get_clock().now(), len(msg.data),
                                  'superseded: a newer frame arrived before the gate was free')
+
+    def may_start(self) -> bool:
+        """The worker may take a frame: the pipeline has room (or the edge is silent: then
+        the probes of EdgeLiveness pace the frames sent)."""
+        with self.lock:
+            return self.edge.state != OK or not self.flow.full()
+
+    def held(self, msg: Image) -> None:
+        self.problems.tally('pipeline_full')
+        self.timing.publish_drop(msg.header, self.get_clock().now(), len(msg.data),
+                                 'pipeline_full: a newer frame arrived while the stages after '
+                                 'the gate had max_frames_in_flight frames')
 
     def failed(self, msg: Image, exc: Exception) -> None:
         self.get_logger().error(f'gate failed on a frame:\n{traceback.format_exc()}')
@@ -248,6 +275,7 @@ class GateNode(Node):
             while len(self.in_flight) > 100:
                 self.in_flight.popitem(last=False)
             self.edge.sent()
+            self.flow.sent(decision.stamp_ns)
         self.pub_batch.publish(batch)
         self.recent.add('frames_out')
         self.tiles_sent += len(frame.tiles)
@@ -262,8 +290,12 @@ class GateNode(Node):
 
     # --- the edge (executor thread) -------------------------------------------------------
     def on_timing(self, msg: StageTiming) -> None:
-        """The edge's reply for a frame (a result or a drop): the edge is alive; a result is
-        also a link sample and a measured compute time."""
+        """A later stage's reply for a frame (a result or a drop) ends its flight there; the
+        edge's also says the edge is alive, and its result is a link sample and a measured
+        compute time."""
+        with self.lock:
+            self.flow.replied(msg.stage, time_to_ns(msg.header.stamp), bool(msg.dropped))
+        self.worker.wake()
         if msg.stage != 'supernet':
             return
         with self.lock:
@@ -312,12 +344,14 @@ class GateNode(Node):
             link = self.link.state(values['bandwidth_mbps'])
             state = self.edge.state
             waited_s = self.edge.silent_for()
+            in_flight, last_stage = self.flow.in_flight(), self.flow.last_stage()
         rtt = self.recent.mean('round_trip_ms')
         keys = {'edge': state, 'edge_waiting_s': round(waited_s, 2),
                 'edge_replies_per_s': round(self.recent.rate('replies'), 2),
                 'link_rtt_ms': '' if rtt is None else round(rtt, 2),
                 'link_samples': self.recent.count('round_trip_ms'),
-                'link_bandwidth_mbps': round(link.bandwidth_mbps, 2) if rtt is not None else ''}
+                'link_bandwidth_mbps': round(link.bandwidth_mbps, 2) if rtt is not None else '',
+                'frames_in_flight': in_flight, 'flow_last_stage': last_stage or ''}
         level = {OK: 'ok', WAITING: 'ok', UNREACHABLE: 'warn', LOST: 'error'}[state]
         message = {OK: '', WAITING: '', UNREACHABLE: '; no reply from the edge yet',
                    LOST: f'; edge silent for {waited_s:.1f} s'}[state]

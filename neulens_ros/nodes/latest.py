@@ -86,15 +86,29 @@ class LatestWorker:
     waiting when a newer one is offered goes to `superseded(item)` instead (called in the
     offering thread). An unexpected exception of `process` goes to `failed(item, exc)` and
     the worker carries on with the next item (a thread that died would stop the stage
-    without a word)."""
+    without a word).
+
+    With `may_start`, the worker starts an item only when it returns True (flow control:
+    the stages after this one have room); meanwhile the item waits in the slot, newer items
+    replace it and the replaced one goes to `held(item)` (default: `superseded`). Call
+    `wake()` when `may_start` may have become True; it is also asked again every
+    `recheck_s` seconds while an item waits."""
 
     def __init__(self, name: str, process: Callable[[Any], None],
                  superseded: Callable[[Any], None],
-                 failed: Callable[[Any, Exception], None]) -> None:
+                 failed: Callable[[Any, Exception], None],
+                 may_start: Callable[[], bool] | None = None,
+                 held: Callable[[Any], None] | None = None, recheck_s: float = 0.02) -> None:
+        if recheck_s <= 0:
+            raise ConfigError(f'recheck_s must be > 0, got {recheck_s}')
         self.process = process
         self.superseded = superseded
         self.failed = failed
+        self.may_start = may_start
+        self.held = held or superseded
+        self.recheck_s = recheck_s
         self._slot: Any = None
+        self._holding = False  # the item in the slot was found and not started (may_start)
         self._stopping = False
         self._ready = threading.Condition()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -103,18 +117,31 @@ class LatestWorker:
     def offer(self, item: Any) -> None:
         with self._ready:
             older, self._slot = self._slot, item
+            holding = self._holding
             self._ready.notify()
         if older is not None:
-            self.superseded(older)
+            (self.held if holding else self.superseded)(older)
+
+    def wake(self) -> None:
+        """Ask `may_start` again now (the stages after this one may have room)."""
+        with self._ready:
+            self._ready.notify()
+
+    def _take(self) -> Any:
+        """The next item to process, or None when stopping (waits until there is one that
+        may start)."""
+        with self._ready:
+            while not self._stopping:
+                if self._slot is not None:
+                    if self.may_start is None or self.may_start():
+                        item, self._slot, self._holding = self._slot, None, False
+                        return item
+                    self._holding = True
+                self._ready.wait(self.recheck_s if self._slot is not None else None)
+            return None
 
     def _run(self) -> None:
-        while True:
-            with self._ready:
-                while self._slot is None and not self._stopping:
-                    self._ready.wait()
-                if self._stopping:
-                    return
-                item, self._slot = self._slot, None
+        while (item := self._take()) is not None:
             try:
                 self.process(item)
             except Exception as exc:  # noqa: BLE001 - reported by `failed`, see the class
