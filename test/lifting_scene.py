@@ -1,15 +1,21 @@
 """An analytic RGB-D scene for the registration tests: a block in front of a wall seen by a
 1280 x 720 colour camera and by a separate 848 x 480 depth camera (RealSense-like
-intrinsics, without align_depth), rendered exactly by ray casting from either camera."""
+intrinsics, without align_depth), rendered exactly by ray casting from either camera; and
+`lift_hd_scene`, a generated 1280 x 720 scene lifted under several settings."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from dataclasses import replace
+from typing import Any
+
 from neulens_ros.data.camera import PinholeCamera
+from neulens_ros.data.scenes import SceneConfig, generate_scene
+from neulens_ros.eval.lifting import ground_truth_boxes
 from neulens_ros.lifting.extrinsics import RigidTransform, quaternion_to_rotation
 from neulens_ros.lifting.geometry import back_project
-from neulens_ros.lifting.lift import Box2D
+from neulens_ros.lifting.lift import Box2D, LiftingConfig, lift_detections
 
 COLOUR = PinholeCamera(width=1280, height=720, fx=910.0, fy=908.0, cx=641.0, cy=362.0,
                        distortion=(0.02, -0.01, 0.0005, -0.0003, 0.0),
@@ -66,3 +72,14 @@ def block_box(colour_depth: np.ndarray) -> Box2D:
     vs, us = np.nonzero(colour_depth < NEAR)
     return Box2D(float(us.min()), float(vs.min()), float(us.max() + 1), float(vs.max() + 1),
                  class_id=0)
+
+
+def lift_hd_scene(seed: int, field: str, values: tuple[float, ...]) -> dict[float, dict[int, Any]]:
+    """The generated 1280 x 720 scene `seed` lifted from its ground-truth boxes once per value
+    of the LiftingConfig `field`: {value: {box index: lifted object}}."""
+    scene = generate_scene(SceneConfig(width=1280, height=720), seed)
+    boxes = ground_truth_boxes(scene)
+    config = LiftingConfig(up=scene.up)
+    return {value: {o.index: o for o in lift_detections(
+        boxes, scene.depth, '32FC1', scene.camera, replace(config, **{field: value})).objects}
+        for value in values}

@@ -7,12 +7,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from neulens_ros.data.scenes import SceneConfig, generate_scene
+from lifting_scene import lift_hd_scene
 from neulens_ros.errors import ConfigError
-from neulens_ros.eval.lifting import ground_truth_boxes
 from neulens_ros.lifting.boxes import iou_3d
 from neulens_ros.lifting.lift import (DBSCAN_MIN_POINTS, LiftingConfig, cluster_labels,
-                                      cluster_min_points, grid_cells, lift_detections)
+                                      cluster_min_points, grid_cells)
 
 
 def test_grid_cells_are_the_centroids_of_the_occupied_cells() -> None:
@@ -68,13 +67,7 @@ def test_cluster_voxel_must_be_below_the_dbscan_eps() -> None:
 def test_coarse_clustering_lifts_the_boxes_of_the_voxel_points() -> None:
     """A generated 1280 x 720 scene: the same objects lifted, the boxes where clustering the
     voxel points puts them."""
-    scene = generate_scene(SceneConfig(width=1280, height=720), 5003)
-    boxes = ground_truth_boxes(scene)
-    lifted = {}
-    for cluster_m in (0.0, 0.04):
-        result = lift_detections(boxes, scene.depth, '32FC1', scene.camera,
-                                 LiftingConfig(up=scene.up, cluster_voxel_m=cluster_m))
-        lifted[cluster_m] = {o.index: o for o in result.objects}
+    lifted = lift_hd_scene(5003, 'cluster_voxel_m', (0.0, 0.04))
     fine, coarse = lifted[0.0], lifted[0.04]
     assert len(fine) >= 3 and set(coarse) == set(fine)
     assert all(iou_3d(o.box_g, fine[o.index].box_g) > 0.9 for o in coarse.values())

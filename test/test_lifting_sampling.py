@@ -8,13 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from lifting_scene import lift_hd_scene
 from neulens_ros.data.camera import PinholeCamera
 from neulens_ros.data.scenes import SceneConfig, generate_scene
 from neulens_ros.errors import ConfigError
-from neulens_ros.eval.lifting import foreign_depth, ground_truth_boxes
+from neulens_ros.eval.lifting import foreign_depth
 from neulens_ros.lifting.boxes import iou_3d
 from neulens_ros.lifting.geometry import back_project, back_project_pixels, ray_grid
-from neulens_ros.lifting.lift import LiftingConfig, column_step, lift_detections
+from neulens_ros.lifting.lift import LiftingConfig, column_step
 from neulens_ros.lifting.registration import register_depth
 
 
@@ -50,13 +51,7 @@ def test_ray_grid_matches_back_projection_with_distortion() -> None:
 def test_sampled_boxes_lift_where_every_pixel_does() -> None:
     """Objects 1.2-6 m away at 1280 x 720: the near ones' columns are sampled, and their boxes
     stay where lifting every column puts them."""
-    scene = generate_scene(SceneConfig(width=1280, height=720), 5001)
-    boxes = ground_truth_boxes(scene)
-    lifted = {}
-    for samples in (0.0, 2.0):
-        result = lift_detections(boxes, scene.depth, '32FC1', scene.camera,
-                                 LiftingConfig(up=scene.up, samples_per_voxel=samples))
-        lifted[samples] = {o.index: o for o in result.objects}
+    lifted = lift_hd_scene(5001, 'samples_per_voxel', (0.0, 2.0))
     every, sampled = lifted[0.0], lifted[2.0]
     assert set(sampled) == set(every)
     errors = [np.linalg.norm(o.centre - every[o.index].centre) for o in sampled.values()]
