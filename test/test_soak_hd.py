@@ -52,9 +52,10 @@ def test_soak_report_counts_fit_together(tmp_path: Path, ros_env: dict[str, str]
         assert all(0 < anon <= rss and 0 <= shmem <= rss for _, rss, anon, shmem in samples)
         assert 0 < m['anon']['end'] <= m['end'], (node, m)
     assert set(report['cpu']) == {'gate', 'supernet', 'lifting'}
+    camera_hz = report['camera']['rate_hz']  # as measured: a busy camera falls short of RATE_HZ
     for node, use in report['cpu'].items():
         assert 0 < use['cores'] <= 2.5, (node, use)  # busy while streaming, at most all cores
-        assert use['ms_per_camera_frame'] == pytest.approx(1e3 * use['cores'] / RATE_HZ,
+        assert use['ms_per_camera_frame'] == pytest.approx(1e3 * use['cores'] / camera_hz,
                                                            abs=0.02), (node, use)
     assert report['restarts'] == []
 
