@@ -26,6 +26,7 @@ def test_updates_only_every_log_interval_when_not_a_terminal(
     monkeypatch.setattr(sys, 'stderr', stream)
     bar = progress_bar(range(3), desc='x', file=stream)
     assert bar.mininterval == interval
+    assert bar.maxinterval == (10.0 if tty else LOG_INTERVAL_S)  # tqdm's default on a terminal
     assert list(bar) == [0, 1, 2]  # the items pass through unchanged
     assert '3/3' in stream.getvalue()  # the final state is always written
 
