@@ -186,6 +186,12 @@ class PipelineOutput:
                 if (m := re.fullmatch(r'started (\w+) \(pid (\d+)\)', line))}
 
 
+def ignore_sigint() -> None:
+    """Start the tool as a background job of a non-interactive shell does: SIGINT ignored
+    (Python then raises no KeyboardInterrupt; Ctrl-C must still stop the graph)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -228,7 +234,7 @@ def test_killed_supernet_is_restarted_and_detections_come_back(
            '--duration', '240', '--set', 'source.rate_hz=4', '--set', 'source.preload_frames=4',
            '--set', 'supernet.stale_after_ms=0']
     tool = subprocess.Popen(cmd, env=ros_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, start_new_session=True)
+                            text=True, start_new_session=True, preexec_fn=ignore_sigint)
     output = PipelineOutput(tool)
     try:
         assert spin_until(lambda: len(stamps) >= 3, timeout=150.0), output.drain()

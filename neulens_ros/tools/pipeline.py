@@ -121,7 +121,9 @@ def main(argv: list[str] | None = None) -> int:
 
     def on_signal(signum: int, _frame: object) -> None:
         stop['now'] = True
-    previous = signal.signal(signal.SIGTERM, on_signal)
+    # Both stop the graph, also where SIGINT was ignored when the tool started (a background
+    # job of a non-interactive shell): Python then raises no KeyboardInterrupt.
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         for name, cmd in commands.items():
             proc = group.start(name, cmd)
@@ -133,11 +135,10 @@ def main(argv: list[str] | None = None) -> int:
             if len(group.exited()) == len(group.procs) and not respawner.pending:
                 break
             time.sleep(0.2)
-    except KeyboardInterrupt:
-        pass
     finally:
         codes = group.stop()
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     failed = {n: c for n, c in codes.items() if c not in (0, -signal.SIGINT)}
     for name, code in codes.items():
         restarts = respawner.restarts.get(name, 0)
