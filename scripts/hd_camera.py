@@ -144,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
         ('color/image_raw', Image), ('color/camera_info', CameraInfo),
         ('depth/image_raw', Image), ('depth/camera_info', CameraInfo))}
     stop = {'now': False}
-    signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
+    for sig in (signal.SIGINT, signal.SIGTERM):  # also where SIGINT was ignored at start
+        signal.signal(sig, lambda *_: stop.update(now=True))
     wait_end = time.monotonic() + 120.0
     while (pubs['color/image_raw'].get_subscription_count() < args.wait_for_subscribers
            and time.monotonic() < wait_end and not stop['now']):
@@ -153,29 +154,26 @@ def main(argv: list[str] | None = None) -> int:
     published = skipped = 0
     begin = time.monotonic()
     i = 0  # tick number: frame i of a walk belongs to time i * period
-    try:
-        while not stop['now'] and i * period < args.duration:
-            tick = begin + i * period
-            now = time.monotonic()
-            if now < tick:
-                time.sleep(tick - now)
-            elif now - tick >= period:  # a whole period late: skip ticks, as a camera drops
-                missed = int((now - tick) // period)
-                skipped += missed
-                i += missed
-                continue
-            frame, (bgr, depth) = frames[i % len(frames)], arrays[i % len(frames)]
-            header = Header(stamp=node.get_clock().now().to_msg(),
-                            frame_id=frame.camera.frame_id)
-            info = camera_info(frame, header)
-            pubs['color/image_raw'].publish(image(bgr, 'bgr8', header))
-            pubs['color/camera_info'].publish(info)
-            pubs['depth/image_raw'].publish(image(depth, '16UC1', header))
-            pubs['depth/camera_info'].publish(info)
-            published += 1
-            i += 1
-    except KeyboardInterrupt:
-        pass
+    while not stop['now'] and i * period < args.duration:
+        tick = begin + i * period
+        now = time.monotonic()
+        if now < tick:
+            time.sleep(tick - now)
+        elif now - tick >= period:  # a whole period late: skip ticks, as a camera drops
+            missed = int((now - tick) // period)
+            skipped += missed
+            i += missed
+            continue
+        frame, (bgr, depth) = frames[i % len(frames)], arrays[i % len(frames)]
+        header = Header(stamp=node.get_clock().now().to_msg(),
+                        frame_id=frame.camera.frame_id)
+        info = camera_info(frame, header)
+        pubs['color/image_raw'].publish(image(bgr, 'bgr8', header))
+        pubs['color/camera_info'].publish(info)
+        pubs['depth/image_raw'].publish(image(depth, '16UC1', header))
+        pubs['depth/camera_info'].publish(info)
+        published += 1
+        i += 1
     elapsed = time.monotonic() - begin
     print(json.dumps({'published': published, 'duration_s': round(elapsed, 2),
                       'rate_hz': round(published / elapsed, 2) if elapsed else 0.0,
