@@ -319,6 +319,7 @@ def run(args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
         pipeline.stop()
         listener.close()
     published = json.loads(camera_out[-1]) if camera_out else {}
+    camera_hz = published.get('rate_hz') or args.rate  # as measured by the camera
     answered_2d = len(listener.arrivals['detections_2d'])
     out_3d = len(listener.arrivals['detections_3d'])
     return {
@@ -333,10 +334,9 @@ def run(args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
         'latency_2d': latency_report(listener.arrivals['detections_2d'], args.window),
         'drops': drops(listener.status, published.get('published', 0), answered_2d, out_3d),
         'diagnostics': dict(sorted(listener.status.items())),
-        'rss_mb': memory(samples, stream_start, rss_end, args.window,
-                         published.get('rate_hz') or args.rate),
+        'rss_mb': memory(samples, stream_start, rss_end, args.window, camera_hz),
         'rss_samples': {n: [list(p) for p in points] for n, points in samples.items()},
-        'cpu': cpu_use(cpu, stream_start, stream_end, published.get('rate_hz') or args.rate),
+        'cpu': cpu_use(cpu, stream_start, stream_end, camera_hz),
         'restarts': [line for line in pipeline.lines if line.startswith('respawn:')],
         'log_dir': str(log_dir),
     }
