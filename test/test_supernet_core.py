@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -190,3 +192,37 @@ def test_counting_macs_leaves_the_model_in_eval_mode() -> None:
     with torch.no_grad():
         m(torch.randn(2, 3, 96, 128))
     assert all(torch.equal(v, before[k]) for k, v in m.state_dict().items())
+
+
+@pytest.mark.parametrize('stride', [4, 8])
+@pytest.mark.parametrize('p', P_OPTIONS)
+def test_heads_at_the_output_stride(stride: int, p: str) -> None:
+    torch.manual_seed(0)
+    m = TileDetector(DetectorConfig(input_width=128, input_height=96, output_stride=stride))
+    m.eval()
+    x = torch.randn(2, 3, 96, 128)
+    with torch.no_grad():
+        ref = m(x)
+        tiled = MicroFlowExecutor(m, p)(x, np.zeros((2, 9), np.int64), 3, 'exact')
+    for key, channels in (('heatmap', 5), ('size', 2), ('offset', 2)):
+        assert ref[key].shape == (2, channels, 96 // stride, 128 // stride)
+        assert float((tiled[key] - ref[key]).abs().max() / ref[key].abs().max()) < 1e-4
+
+
+def test_stride8_heads_save_the_stride4_convolutions() -> None:
+    config = DetectorConfig()
+    macs = {s: MacTable(TileDetector(replace(config, output_stride=s))).untiled(192, 256)
+            for s in (4, 8)}
+    n, outputs = config.neck_width, config.num_classes + 4  # heatmap, size, offset
+    saved_positions = 48 * 64 - 24 * 32  # stride 4 cells - stride 8 cells
+    # the last neck conv and the shared 3x3 conv, then the 1x1 heads, at 4x fewer cells
+    assert macs[4] - macs[8] == saved_positions * (2 * n * n * 9 + n * outputs)
+
+
+@pytest.mark.parametrize('bad', [dict(output_stride=2), dict(output_stride=16),
+                                 dict(widths=(24, 24, 48, 64)), dict(widths=(2, 24, 48, 64, 96)),
+                                 dict(neck_width=3), dict(num_classes=0),
+                                 dict(input_width=250), dict(input_height=100)])
+def test_detector_config_rejects(bad: dict) -> None:
+    with pytest.raises(ConfigError):
+        DetectorConfig(**bad)

@@ -10,10 +10,13 @@ Layout (`DetectorConfig` defaults: 256 x 192 input):
     layer2  2 basic blocks, first strided                      -> stride 8,  48 ch
     layer3  2 basic blocks, first strided                      -> stride 16, 64 ch
     layer4  2 basic blocks, first strided                      -> stride 32, 96 ch
-    neck    FPN-style top-down path over layer2..4, then x2 up  -> stride 4,  24 ch
+    neck    FPN-style top-down path over layer2..4 -> stride 8, then (output_stride 4) x2 up,
+            24 ch
     heads   one shared 3x3 conv, then 1x1 heatmap (classes), size (w, h), offset (dx, dy)
 The widths put most of the computation in the stages that can be tiled (about 70% of the
-MACs are in stem..layer2), so per-tile compression moves the frame's total cost.
+MACs are in stem..layer2), so per-tile compression moves the frame's total cost. Heads at
+output stride 8 read the same features (the neck has no lateral below layer2) at a quarter of
+the cells: a wide detector keeps its front dominant that way (train/plan.py, FULL_HARD).
 The split point P cuts after a stage: P options are the stages 'stem', 'layer1', 'layer2'
 (1, 5 and 10 convolution layers, counting the strided shortcut). Every layer that can be in a
 front is slimmable; in the back it runs at full width.
@@ -33,6 +36,7 @@ from neulens_ros.supernet.slim import SlimBatchNorm2d, SlimConv2d, slim_shortcut
 STAGES = ('stem', 'layer1', 'layer2', 'layer3', 'layer4')
 P_OPTIONS = ('stem', 'layer1', 'layer2')  # where the front (tile-level supernet) may end
 P_LAYERS = {'stem': 1, 'layer1': 5, 'layer2': 10}  # conv layers in the front
+OUTPUT_STRIDES = (4, 8)  # of the heads
 
 
 @dataclass(frozen=True)
@@ -44,12 +48,15 @@ class DetectorConfig:
     input_height: int = 192
     widths: tuple[int, ...] = (24, 24, 48, 64, 96)  # stem, layer1..layer4 channels
     neck_width: int = 24
-    output_stride: int = 4
+    output_stride: int = 4  # of the heads: 4 (an x2 up-sampling after the stride-8 neck) or 8
 
     def __post_init__(self) -> None:
         if self.num_classes < 1 or len(self.widths) != 5 or min(self.widths) < 4 \
                 or self.neck_width < 4:
             raise ConfigError(f'invalid detector config {self}')
+        if self.output_stride not in OUTPUT_STRIDES:
+            raise ConfigError(f'output_stride must be one of {OUTPUT_STRIDES}, got '
+                              f'{self.output_stride}')
         if self.input_width % 32 or self.input_height % 32:
             raise ConfigError(f'input size {self.input_width}x{self.input_height} must be a '
                               'multiple of 32 (the stride of layer4)')
@@ -137,7 +144,9 @@ class TileDetector(nn.Module):
                                                 strict=True)):
             x = F.interpolate(x, size=feats[name].shape[-2:], mode='nearest')
             x = self.up[i](x + lateral(feats[name]))
-        x = self.up[2](F.interpolate(x, scale_factor=2.0, mode='nearest'))  # stride 4
+        if self.config.output_stride == 4:
+            x = F.interpolate(x, scale_factor=2.0, mode='nearest')
+        x = self.up[2](x)  # at the output stride
         x = self.shared(x)
         return {'heatmap': self.heatmap(x), 'size': self.size(x), 'offset': self.offset(x)}
 
