@@ -119,3 +119,52 @@ def test_capacity_probe_scores_gate_inputs() -> None:
     probe = probe_network().eval()
     assert probe(torch.zeros(7, 3, 28, 28)).shape == (7, 5)
     assert parameters(probe) > 40 * parameters(CompressionGuidingGate())
+
+
+class _Images:
+    def __init__(self, count: int) -> None:
+        self.images = np.stack([random_image(96, 128, i) for i in range(count)])
+
+
+def _gate_preferring_level0() -> CompressionGuidingGate:
+    """A gate whose logits favour level 0 by 0.3 a level on any input."""
+    gate = CompressionGuidingGate().eval()
+    with torch.no_grad():
+        gate.conv.weight.zero_()
+        gate.fc.weight.zero_()
+        gate.fc.bias.copy_(-0.3 * torch.arange(5, dtype=torch.float32))
+    return gate
+
+
+def _front_cost_evaluate(loss_per_skipped: float):
+    """mAP falls `loss_per_skipped` per skipped tile share; MACs are the front's level cost."""
+    cost = np.array([1.0, 0.6, 0.3, 0.1, 0.0])
+
+    def evaluate(data: _Images, levels) -> dict:
+        rows = np.stack([levels(i) for i in range(len(data.images))]) if levels else \
+            np.zeros((len(data.images), 9), np.int64)
+        return {'map50': 0.8 - loss_per_skipped * float((rows == 4).mean()),
+                'macs': float(cost[rows].mean())}
+    return evaluate
+
+
+def test_calibration_compresses_past_the_trained_gate_when_accuracy_allows() -> None:
+    from neulens_ros.gate.calibration import calibrate_caution
+    # at caution 0 every tile stays at level 0; only a negative caution compresses
+    result = calibrate_caution(_gate_preferring_level0(), _Images(3), 3,
+                               _front_cost_evaluate(0.0))
+    assert result['within_budget'] and result['caution'] < 0
+    chosen = next(s for s in result['sweep'] if s['caution'] == result['caution'])
+    assert chosen['macs'] == min(s['macs'] for s in result['sweep'])
+    at_zero = next(s for s in result['sweep'] if s['caution'] == 0.0)
+    assert chosen['macs'] < at_zero['macs'] == 1.0
+
+
+def test_calibration_keeps_the_loss_within_the_limit() -> None:
+    from neulens_ros.gate.calibration import calibrate_caution
+    # skipping every tile costs 50 points: only cautions that skip nothing are allowed
+    result = calibrate_caution(_gate_preferring_level0(), _Images(3), 3,
+                               _front_cost_evaluate(0.5), max_loss_points=1.0)
+    chosen = next(s for s in result['sweep'] if s['caution'] == result['caution'])
+    assert chosen['loss_points'] <= 1.0
+    assert any(s['loss_points'] > 1.0 and s['macs'] < chosen['macs'] for s in result['sweep'])

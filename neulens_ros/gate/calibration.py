@@ -2,9 +2,11 @@
 
 The labelling rule raises one tile at a time, so a gate trained on it is optimistic when many
 tiles are raised together: skipping every 'skippable' tile at once can remove an object the
-single-tile test kept. The caution c shifts the logits by -c * level (see run_gate); it is
-chosen as the largest MAC reduction whose mAP@0.5 stays within `max_loss_points` of the
-supernet at level 0 on training images, and ships in the gate's metadata.
+single-tile test kept; a gate whose labels keep most tiles wide is pessimistic. The caution c
+shifts the logits by -c * level (see run_gate): positive values keep tiles wider, negative ones
+compress more. It is chosen as the largest MAC reduction whose mAP@0.5 stays within
+`max_loss_points` of the supernet at level 0 on training images, and ships in the gate's
+metadata.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ import numpy as np
 
 from neulens_ros.gate.cgg import CompressionGuidingGate, run_gate
 
-# fine steps where the MACs move (a logit shift of 0.5 per level already keeps most tiles)
-CAUTIONS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0)
+# fine steps where the MACs move (a logit shift of 0.5 per level already keeps most tiles, or
+# compresses most of them at -0.5)
+CAUTIONS = (-1.0, -0.75, -0.5, -0.4, -0.3, -0.2, -0.1, 0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0,
+            1.5, 2.0, 3.0, 4.0)
 
 
 class Images(Protocol):

@@ -84,9 +84,9 @@ def run_gate(gate: GateNet, image: np.ndarray, k: int, caution: float = 0.0) -> 
     """Levels and confidences for every tile of `image` ([H, W, 3] uint8) at `k`; `gate` is
     the module or its ONNX Runtime twin (gate/runtime.py).
 
-    `caution` >= 0 lowers the logit of level l by caution * l before the choice: 0 is the
-    gate as trained; larger values trade compute for accuracy (calibrated after training,
-    see gate/calibration.py, and stored with the shipped gate).
+    `caution` lowers the logit of level l by caution * l before the choice: 0 is the gate as
+    trained; positive values trade compute for accuracy, negative ones accuracy for compute
+    (calibrated after training, see gate/calibration.py, and stored with the shipped gate).
     """
     logits = gate(gate_inputs(image, k))  # [k*k, R]
     if caution:
