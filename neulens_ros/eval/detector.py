@@ -4,8 +4,9 @@ Variants (all at the shipped split point and grid unless named otherwise):
 - untiled full-width model;
 - tiled level 0 for each halo mode ('paper', 'exact', 8 px), each P option and each k;
 - every uniform level 0..3 (one width for the whole image = image-level dynamic width);
-- the CGG's per-tile choice, the CGG choice raised by 1 and 2 levels, and the gate at more
-  caution (CGG_CAUTIONS: wider tiles, the CGG's points above its calibrated cost);
+- the CGG's per-tile choice, the CGG choice raised by 1 and 2 levels, and the gate at the
+  other cautions of CGG_CAUTIONS (the CGG's points around its calibrated cost: below 0 it
+  compresses more than its arg-max, above 0 less);
 - the CGG's level histogram placed on random tiles (same MACs, no content awareness);
 - image-level dynamic width at the CGG's MACs, interpolated on the uniform-level curve;
 - the ground-truth oracle family (eval/oracle.py: levels from where the boxes are);
@@ -45,7 +46,7 @@ SHIP_P = 'layer2'
 SHIP_K = 3
 SHIP_HALO = 'paper'
 BATCH = 16
-CGG_CAUTIONS = (0.5, 0.75)  # the gate at more caution: CGG points above its calibrated cost
+CGG_CAUTIONS = (-1.0, -0.5, 0.0, 0.5, 0.75)  # the gate's points around its calibrated caution
 WIDTH = tuple(f'uniform_{level}' for level in range(LEVEL_SKIP))
 
 LevelFn = Callable[[int], np.ndarray]  # image index -> levels [k*k]
@@ -137,13 +138,14 @@ def _jobs(levels: dict[str, np.ndarray]) -> dict[str, Job]:
 
 def _cgg_family(gate: CompressionGuidingGate, data: DetectionSet, caution: float
                 ) -> dict[str, np.ndarray]:
-    """{name: levels [N, k*k]} of the CGG, its +1 / +2 shifts and the gate at more caution."""
+    """{name: levels [N, k*k]} of the CGG, its +1 / +2 shifts and the gate at the other
+    cautions."""
     cgg = gate_levels(gate, data, SHIP_K, caution)
     family = {'cgg': cgg}
     for shift in (1, 2):
         family[f'cgg_plus{shift}'] = np.minimum(cgg + shift, LEVEL_SKIP)
-    for more in [c for c in CGG_CAUTIONS if c > caution]:
-        family[f'cgg_caution_{more}'] = gate_levels(gate, data, SHIP_K, more)
+    for other in [c for c in CGG_CAUTIONS if c != caution]:
+        family[f'cgg_caution_{other}'] = gate_levels(gate, data, SHIP_K, other)
     return family
 
 
