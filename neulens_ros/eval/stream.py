@@ -48,7 +48,7 @@ from neulens_ros.supernet.macs import MacTable
 from neulens_ros.supernet.tiling import TileGrid
 from neulens_ros.train.data import DetectionSet
 
-STREAM_CAUTIONS = (0.0, 0.25, 0.5, 1.0, 2.0)  # beside the shipped caution: a range of MACs
+STREAM_CAUTIONS = (-0.5, -0.25, 0.0, 0.25, 0.5, 1.0, 2.0)  # beside the shipped one
 
 
 def cgg_name(caution: float, prior: bool = False) -> str:
