@@ -17,6 +17,7 @@ from neulens_ros.lifting.boxes import iou_3d
 from neulens_ros.lifting.geometry import back_project, back_project_pixels, ray_grid
 from neulens_ros.lifting.lift import LiftingConfig, column_step
 from neulens_ros.lifting.registration import register_depth
+from neulens_ros.models.names import CHECKPOINTS
 
 
 @pytest.mark.parametrize('depth_m,samples,step', [
@@ -83,8 +84,8 @@ def test_eval_lifting_compare_prints_the_paths_side_by_side(
     import json
 
     from neulens_ros.tools.eval_lifting import main
-    assert main(['--scenes', '2', '--size', '320x240', '--compare', '--out',
-                 str(tmp_path)]) == 0
+    assert main(['--scenes', '2', '--size', '320x240', '--compare', '--detector',
+                 CHECKPOINTS['easy'][0], '--out', str(tmp_path)]) == 0
     summary = json.loads((tmp_path / 'lifting.json').read_text())['summary']
     compare = summary['compare']
     assert summary['size'] == '320x240'
@@ -96,3 +97,15 @@ def test_eval_lifting_compare_prints_the_paths_side_by_side(
     assert compare['previous']['median_iou_3d'] == compare['every_pixel']['median_iou_3d']
     assert compare['foreign_depth_registered']['median_centre_error_m'] < 0.03
     assert '"compare"' in capsys.readouterr().out
+
+
+def test_eval_lifting_compare_needs_scenes_with_a_separate_depth_camera(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from neulens_ros.tools.eval_lifting import main
+    with pytest.raises(SystemExit) as exc:
+        main(['--scenes', '1', '--compare', '--detector', CHECKPOINTS['hard'][0], '--out',
+              str(tmp_path)])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert f"gives 'hard' scenes: add --detector {CHECKPOINTS['easy'][0]}" in err
+    assert not (tmp_path / 'lifting.json').exists()

@@ -78,14 +78,16 @@ FOREIGN_DEPTH = {'width': 848, 'height': 480, 'focal_px': 320.0,
                  'frame_id': 'camera_depth_optical_frame'}
 FOREIGN_OFFSET_M = (0.05, 0.01)  # (right, up) of the depth camera from the colour camera
 FOREIGN_PITCH_DEG = -2.0  # the depth camera's pitch minus the colour camera's
+FOREIGN_PRESETS = ('easy',)  # presets whose scenes the separate depth camera is rendered for
 
 
 def foreign_depth(config: SceneConfig, seed: int
                   ) -> tuple[np.ndarray, PinholeCamera, RigidTransform]:
     """(depth [480, 848] metres, its camera, depth-to-colour transform) of scene `seed` seen
     by the FOREIGN_DEPTH camera (easy preset: the same objects as generate_scene's)."""
-    if config.preset != 'easy':
-        raise DataError('unregistered depth is rendered for the easy preset only')
+    if config.preset not in FOREIGN_PRESETS:
+        raise DataError(f'unregistered depth is rendered for the {"/".join(FOREIGN_PRESETS)} '
+                        f'preset only, not {config.preset!r}')
     shapes = sample_shapes(config, np.random.default_rng([seed, 0]))
     right, up = FOREIGN_OFFSET_M
     depth_config = dataclasses.replace(config, **FOREIGN_DEPTH,

@@ -8,11 +8,13 @@ side (`summary.compare`): every pixel of each box (the path before boxes were sa
 default path (the pixel columns of near objects' boxes sampled: samples_per_voxel), and the
 default path on depth from a separate RealSense-like 848 x 480 depth camera (5 cm to the right,
 1 cm up, pitched 2 degrees less) registered to the colour camera with its extrinsics: time per
-frame (wall and CPU), centre error and 3D IoU of each.
+frame (wall and CPU), centre error and 3D IoU of each. The separate depth camera is rendered
+for easy-preset scenes only: `--compare` needs a detector of the easy preset.
 
     neulens-eval lifting --scenes 40 --out runs/eval_lifting
     neulens-eval lifting --scenes 40 --boxes detector --out runs/eval_lifting_detector
-    neulens-eval lifting --scenes 40 --size 1280x720 --compare --out runs/eval_lifting_hd
+    neulens-eval lifting --scenes 40 --size 1280x720 --compare --detector neulens_detector \
+        --out runs/eval_lifting_hd
 """
 
 from __future__ import annotations
@@ -24,9 +26,10 @@ from pathlib import Path
 import numpy as np
 
 from neulens_ros.data.scenes import SceneConfig
-from neulens_ros.eval.lifting import (COMPARED, comparison, detector_boxes,
+from neulens_ros.eval.lifting import (COMPARED, FOREIGN_PRESETS, comparison, detector_boxes,
                                       evaluate_variants, ground_truth_boxes, lift_motorcycle,
                                       lift_registered)
+from neulens_ros.models.names import CHECKPOINTS
 from neulens_ros.models.zoo import DETECTOR, detector_metadata
 from neulens_ros.plots import pyplot, save
 from neulens_ros.tools.gen_dataset import parse_size
@@ -69,6 +72,11 @@ def main(argv: list[str] | None = None) -> int:
                              'depth camera registered with its extrinsics, side by side')
     args = parser.parse_args(argv)
     preset = scene_preset(detector_metadata(args.detector))
+    if args.compare and preset not in FOREIGN_PRESETS:
+        parser.error(f'--compare renders the separate depth camera for '
+                     f'{"/".join(FOREIGN_PRESETS)}-preset scenes only, and {args.detector} '
+                     f'gives {preset!r} scenes: add --detector '
+                     f'{CHECKPOINTS[FOREIGN_PRESETS[0]][0]}')
     detect = (ground_truth_boxes if args.boxes == 'truth'
               else detector_boxes(args.score_threshold, args.detector))
     width, height = args.size
