@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from neulens_ros.errors import ConfigError, NeulensError
+from neulens_ros.models.names import CHECKPOINTS
 from neulens_ros.tools.bench_slo import (CORRECTIONS, POLICIES, CoRunner, Load, main, slo_for,
                                          variants)
 from neulens_ros.tools.corunner import DutyCycle
@@ -31,7 +32,9 @@ def our_children() -> list[str]:
 
 
 def test_quick_slo_sweep_reports_every_policy(tmp_path) -> None:
-    assert main(['--quick', '--contention-frames', '0', '--out', str(tmp_path)]) == 0
+    detector, gate, _ = CHECKPOINTS['easy']  # whose mAP@0.5 is checked below
+    assert main(['--quick', '--contention-frames', '0', '--detector', detector, '--gate', gate,
+                 '--out', str(tmp_path)]) == 0
     data = json.loads((tmp_path / 'slo.json').read_text())
     rows = data['sweep']
     assert {(r['policy'], r['slo_fraction']) for r in rows} == {

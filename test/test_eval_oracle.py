@@ -193,11 +193,14 @@ def test_budgets_of_an_evaluation_plot_and_print(tmp_path, capsys) -> None:
 @pytest.mark.slow
 def test_evaluate_runs_the_oracle_and_random_tiles_beside_the_cgg() -> None:
     from neulens_ros.eval.detector import CGG_CAUTIONS, evaluate
+    from neulens_ros.models.names import CHECKPOINTS
     from neulens_ros.models.zoo import load_detector, load_gate
     from neulens_ros.train.data import SetSpec, render_set
-    model, _ = load_detector()
-    gate, _ = load_gate()
-    data = render_set(SetSpec(0, 3, (320, 240), (256, 192)), progress=False)
+    detector_name, gate_name, _ = CHECKPOINTS['easy']  # easy scenes: the easy checkpoints
+    model, _ = load_detector(detector_name)
+    gate, _ = load_gate(gate_name)
+    size = (model.config.input_width, model.config.input_height)
+    data = render_set(SetSpec(0, 3, (320, 240), size), progress=False)
     results = evaluate(model, gate, data, 0.1, progress=False)
     variants, families = results['variants'], results['families']
     assert families['oracle'] == [rule.name for rule in ORACLE_FAMILY]

@@ -1,4 +1,4 @@
-"""The gate's labelling rule: strict matching and the joint pass, on the shipped detector."""
+"""The gate's labelling rule: strict matching and the joint pass, on the shipped easy detector."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import torch
 
 from neulens_ros.data.scenes import SceneConfig, generate_scene
 from neulens_ros.gate.labels import MatchRule, label_frame, mismatches
+from neulens_ros.models.names import CHECKPOINTS
 from neulens_ros.models.zoo import load_detector
 from neulens_ros.supernet.centernet import Detections, decode
 from neulens_ros.supernet.executor import MicroFlowExecutor, normalise
@@ -34,7 +35,7 @@ def test_match_needs_class_box_and_score() -> None:
 
 @pytest.fixture(scope='module')
 def frame() -> tuple[MicroFlowExecutor, torch.Tensor, int]:
-    model, _ = load_detector()
+    model, _ = load_detector(CHECKPOINTS['easy'][0])  # an easy scene whose labels it knows
     cfg = model.config
     rgb = box_resize(generate_scene(SceneConfig(density='dense'), 5).rgb,
                  (cfg.input_width, cfg.input_height))

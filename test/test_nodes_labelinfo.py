@@ -17,29 +17,31 @@ from neulens_ros.launching import ProcessGroup, node_command
 from neulens_ros.models.labels import ClassLabels
 from neulens_ros.models.registry import resolve
 from neulens_ros.models.zoo import checkpoint_labels, detector_metadata
-from neulens_ros.models.names import DETECTOR
+from neulens_ros.models.names import CHECKPOINTS
 
+EASY_DETECTOR = CHECKPOINTS['easy'][0]  # five classes, no class ids in its metadata
 NAMES = ['person', 'bicycle', 'car', 'dog', 'chair']
 IDS = [1, 2, 3, 18, 62]  # COCO's category ids of those names
 BY_ID = ClassLabels(tuple(IDS), tuple(NAMES)).names_by_id()  # the lifting node's class_names
 
 
 def relabelled_checkpoint(folder: Path) -> Path:
-    """The shipped detector under new class names and data-set ids (metadata edited only)."""
-    source = resolve(DETECTOR)
+    """The shipped easy detector under new class names and data-set ids (metadata edited
+    only)."""
+    source = resolve(EASY_DETECTOR)
     target = folder / 'relabelled.pt'
     shutil.copyfile(source, target)
-    meta = detector_metadata(DETECTOR)
+    meta = detector_metadata(EASY_DETECTOR)
     meta.update(class_names=NAMES, class_ids=IDS)
     target.with_suffix('.json').write_text(json.dumps(meta))
     return target
 
 
 def test_metadata_labels_and_defaults() -> None:
-    shipped = checkpoint_labels(detector_metadata(DETECTOR))
+    shipped = checkpoint_labels(detector_metadata(EASY_DETECTOR))
     assert shipped.ids == (0, 1, 2, 3, 4)  # no class_ids in older metadata: 0..n-1
-    assert shipped.names == tuple(detector_metadata(DETECTOR)['architecture']['classes'])
-    meta = {**detector_metadata(DETECTOR), 'class_names': NAMES, 'class_ids': IDS}
+    assert shipped.names == tuple(detector_metadata(EASY_DETECTOR)['architecture']['classes'])
+    meta = {**detector_metadata(EASY_DETECTOR), 'class_names': NAMES, 'class_ids': IDS}
     labels = checkpoint_labels(meta)
     assert labels == ClassLabels(tuple(IDS), tuple(NAMES))
     assert labels.dataset_ids(np.array([4, 0, 3])).tolist() == [62, 1, 18]
@@ -59,9 +61,9 @@ def test_metadata_labels_and_defaults() -> None:
 ])
 def test_bad_labels_are_rejected(meta: dict, match: str) -> None:
     with pytest.raises(CheckpointError, match=match):
-        checkpoint_labels({**detector_metadata(DETECTOR), **meta})
+        checkpoint_labels({**detector_metadata(EASY_DETECTOR), **meta})
     with pytest.raises(CheckpointError, match='beyond the 5 classes'):
-        checkpoint_labels(detector_metadata(DETECTOR)).dataset_ids(np.array([5]))
+        checkpoint_labels(detector_metadata(EASY_DETECTOR)).dataset_ids(np.array([5]))
 
 
 @pytest.mark.ros
@@ -95,7 +97,7 @@ def test_detections_carry_dataset_ids_and_late_joiners_get_label_info(
     from test_nodes_lifting import lifting_entry
     from test_nodes_supernet import supernet_entry, valid_batch
     checkpoint = relabelled_checkpoint(tmp_path)
-    batch = valid_batch(3)
+    batch = valid_batch(3, 'easy')  # scenes the relabelled detector knows
     direct = EdgeDetector.load(EdgeConfig(checkpoint=str(checkpoint), backend='torch',
                                           k_options=(3,))).run(*unpack_tile_batch(batch))
     assert len(direct.class_ids) >= 2

@@ -83,12 +83,12 @@ def test_every_frame_flows_through_the_graph(tmp_path: Path, ros_env: dict[str, 
     from neulens_ros.pipeline.tiles import crop_tiles
 
     listener = Listener(rclpy_context, 'pl')
-    overrides = {
+    overrides = {  # no stage drops a frame for its age: every frame must come through
         'source': {'num_frames': FRAMES, 'preload_frames': FRAMES, 'rate_hz': 1.0,
                    'start_delay_s': 6.0, 'seed': 11, 'density': 'dense'},
-        'gate': {'tile_encoding': 'png', 'latency_slo_ms': 0.0},
+        'gate': {'tile_encoding': 'png', 'latency_slo_ms': 0.0, 'stale_after_ms': 0.0},
         'supernet': {'stale_after_ms': 0.0, 'score_threshold': 0.3},
-        'lifting': {'min_points': 10},
+        'lifting': {'min_points': 10, 'stale_after_ms': 0.0},
     }
     with ProcessGroup(env=ros_env, log_dir=tmp_path / 'logs') as group:
         start_graph(group, ('source', 'gate', 'supernet', 'lifting'), overrides, 'pl')

@@ -3,6 +3,7 @@ problem, never a crash; a missing checkpoint leaves it unconfigured with a clear
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import sys
 import time
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 
 from neulens_ros.launching import ProcessGroup, node_command
+from neulens_ros.models.names import CHECKPOINTS, DEFAULT_PRESET
 from neulens_ros.topology import load_topology
 
 pytestmark = pytest.mark.ros
@@ -54,23 +56,32 @@ def test_missing_checkpoint_stays_unconfigured(tmp_path: Path, ros_env: dict[str
     assert 'configure failed, staying unconfigured' in log and 'nope.pt not found' in log
 
 
-def valid_batch(k: int) -> Any:
-    """A TileBatch of a generated frame with every tile at level 0 (k x k, P = layer2)."""
+@functools.lru_cache(maxsize=None)
+def preset_frame(preset: str) -> tuple[Any, np.ndarray]:
+    """(the detector of `preset`, its generated scene 21 resized to the detector's input
+    [H, W, 3] uint8), rendered once per test process."""
+    from neulens_ros.data.resize import box_resize
+    from neulens_ros.data.scenes import SceneConfig, generate_scene
+    from neulens_ros.models.zoo import load_detector
+    model, _ = load_detector(CHECKPOINTS[preset][0])
+    cfg = model.config
+    return model, box_resize(generate_scene(SceneConfig(preset=preset), 21).rgb,
+                             (cfg.input_width, cfg.input_height))
+
+
+def valid_batch(k: int, preset: str = DEFAULT_PRESET) -> Any:
+    """A TileBatch of a generated frame of `preset` for that preset's detector, every tile at
+    level 0 (k x k, P = layer2)."""
     from std_msgs.msg import Header
 
     from neulens_ros.bridge.tile_batch import pack_tile_batch
-    from neulens_ros.data.scenes import SceneConfig, generate_scene
-    from neulens_ros.models.zoo import load_detector
     from neulens_ros.pipeline.decision import FrameDecision
-    from neulens_ros.data.resize import box_resize
     from neulens_ros.pipeline.tiles import crop_tiles
     from neulens_ros.supernet.tiling import tile_grid, window_chain
-    model, _ = load_detector()
+    model, image = preset_frame(preset)
     cfg = model.config
     grid = tile_grid(window_chain(model.front('layer2')), cfg.input_width,
                      cfg.input_height, k, 'paper')
-    image = box_resize(generate_scene(SceneConfig(), 21).rgb,
-                      (cfg.input_width, cfg.input_height))
     header = Header(frame_id='cam')
     header.stamp.sec = int(time.time())
     decision = FrameDecision(stamp_ns=header.stamp.sec * 1_000_000_000, frame_id='cam',

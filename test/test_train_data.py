@@ -14,8 +14,9 @@ from PIL import Image
 from neulens_ros.data.annotated import AnnotatedImage, DetectionDataset
 from neulens_ros.data.formats import parse_classes, read_dataset, write_generated
 from neulens_ros.data.resize import box_resize
-from neulens_ros.data.scenes import SceneConfig
+from neulens_ros.data.scenes import SceneConfig, class_names
 from neulens_ros.errors import DataError
+from neulens_ros.models.names import CHECKPOINTS, DEFAULT_PRESET
 from neulens_ros.models.registry import save_checkpoint
 from neulens_ros.models.zoo import checkpoint_labels
 from neulens_ros.supernet.detector import DetectorConfig, TileDetector
@@ -154,8 +155,10 @@ def test_skipped_entries_are_printed_and_written(coco, tmp_path, capsys) -> None
 
 
 def test_eval_refuses_a_data_set_of_other_classes(coco, tmp_path, capsys) -> None:
-    # the shipped detector's classes are box, cylinder, sphere, cone, pyramid (ids 0..4)
-    assert eval_detector(['--data', str(coco), '--out', str(tmp_path)]) == 2
+    # the easy detector's classes are box, cylinder, sphere, cone, pyramid (ids 0..4)
+    detector, gate, _ = CHECKPOINTS['easy']
+    assert eval_detector(['--data', str(coco), '--detector', detector, '--gate', gate,
+                          '--out', str(tmp_path)]) == 2
     assert "classes 'cube' (id 0), 'ball' (id 2) are not classes of the " \
            'detector' in capsys.readouterr().err
 
@@ -175,19 +178,22 @@ def test_gen_data_classes_need_a_detection_format(tmp_path, capsys) -> None:
     with pytest.raises(SystemExit):
         gen_data(['--out', str(tmp_path), '--classes', '0:a'])
     assert '--classes needs --format coco or yolo' in capsys.readouterr().err
+    beyond = len(class_names(DEFAULT_PRESET))  # one past the default preset's last class
     with pytest.raises(SystemExit):
-        gen_data(['--out', str(tmp_path), '--format', 'coco', '--classes', '9:a'])
-    assert "'9' is not a class of the 'easy' preset" in capsys.readouterr().err
+        gen_data(['--out', str(tmp_path), '--format', 'coco', '--classes', f'{beyond}:a'])
+    assert f"'{beyond}' is not a class of the '{DEFAULT_PRESET}' preset" in \
+        capsys.readouterr().err
 
 
 @pytest.mark.slow
 def test_a_generated_coco_set_with_renamed_classes_trains_and_evaluates(tmp_path) -> None:
     data, work = tmp_path / 'coco', tmp_path / 'work'
     assert gen_data(['--out', str(data), '--num', '14', '--size', '160x120', '--format', 'coco',
-                     '--classes', '0:cube,2:ball,3:cone']) == 0
+                     '--preset', 'easy', '--classes', '0:cube,2:ball,3:cone']) == 0
     assert train(['--data', str(data), '--smoke', '--quiet', '--work', str(work)]) == 0
     weights = work / 'weights'  # a --data run does not export into the package
-    meta = json.loads((weights / 'neulens_detector.json').read_text())
+    detector, gate, _ = CHECKPOINTS[DEFAULT_PRESET]  # but under the default preset's names
+    meta = json.loads((weights / f'{detector}.json').read_text())
     assert meta['architecture']['classes'] == ['cube', 'ball', 'cone']
     assert meta['architecture']['class_ids'] == [0, 2, 3]
     assert meta['architecture']['num_classes'] == 3
@@ -199,8 +205,8 @@ def test_a_generated_coco_set_with_renamed_classes_trains_and_evaluates(tmp_path
                                'val_images': 3, 'skipped': 0}
     out = tmp_path / 'eval'
     assert eval_detector(['--data', str(data), '--val-ratio', '0.2', '--out', str(out),
-                          '--detector', str(weights / 'neulens_detector.pt'),
-                          '--gate', str(weights / 'neulens_cgg.pt')]) == 0
+                          '--detector', str(weights / f'{detector}.pt'),
+                          '--gate', str(weights / f'{gate}.pt')]) == 0
     results = json.loads((out / 'eval.json').read_text())
     assert results['held_out']['val_images'] == 3 and results['headline']['frames'] == 3
     assert {'untiled', 'cgg', 'uniform_3'} <= set(results['variants'])

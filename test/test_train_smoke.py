@@ -5,6 +5,8 @@ import json
 import pytest
 import torch
 
+from neulens_ros.data.scenes import class_names
+from neulens_ros.models.names import CHECKPOINTS, DEFAULT_PRESET
 from neulens_ros.models.zoo import load_detector, load_gate
 from neulens_ros.tools.eval_gate import main as eval_gate
 from neulens_ros.tools.train import LATER, STAGES, main, resolve_stages
@@ -25,9 +27,11 @@ def test_smoke_training_runs_every_stage(tmp_path, run_installed) -> None:
         results['variants'])
     assert results['variants']['uniform_3']['macs'] < results['variants']['uniform_0']['macs']
     assert (work / 'plots' / 'map_vs_macs.png').is_file()
-    model, meta = load_detector(export / 'neulens_detector.pt')
-    gate, gate_meta = load_gate(export / 'neulens_cgg.pt')
+    detector_name, gate_name, _ = CHECKPOINTS[DEFAULT_PRESET]  # the default preset's names
+    model, meta = load_detector(export / f'{detector_name}.pt')
+    gate, gate_meta = load_gate(export / f'{gate_name}.pt')
     assert meta['training_command'].startswith('neulens-train') and gate_meta['kind'] == 'gate'
+    assert meta['architecture']['preset'] == DEFAULT_PRESET
     # resuming does no training again: the checkpoint is at its last step
     assert main(['--smoke', '--quiet', '--work', str(work), '--stages', 'supernet',
                  '--export-dir', str(export)]) == 0
@@ -81,15 +85,18 @@ def test_detector_checkpoint_excludes_the_supernet_stage(tmp_path, capsys) -> No
     assert 'drop "supernet"' in capsys.readouterr().err
 
 
-def test_hard_preset_exports_its_own_checkpoints(tmp_path) -> None:
+def test_another_preset_exports_its_own_checkpoints(tmp_path) -> None:
+    (other,) = set(CHECKPOINTS) - {DEFAULT_PRESET}
     work, export = tmp_path / 'work', tmp_path / 'export'
-    assert main(['--smoke', '--quiet', '--preset', 'hard', '--work', str(work),
+    assert main(['--smoke', '--quiet', '--preset', other, '--work', str(work),
                  '--export-dir', str(export)]) == 0
-    model, meta = load_detector(export / 'neulens_detector_hard.pt')
-    assert meta['architecture']['preset'] == 'hard'
-    assert len(meta['architecture']['classes']) == model.config.num_classes == 12
-    assert (export / 'neulens_cgg_hard.pt').is_file() and (export / 'accuracy_hard.json').is_file()
-    assert not (export / 'neulens_detector.pt').exists()
+    detector, gate, table = CHECKPOINTS[other]
+    model, meta = load_detector(export / f'{detector}.pt')
+    assert meta['architecture']['preset'] == other
+    assert meta['architecture']['classes'] == list(class_names(other))
+    assert model.config.num_classes == len(class_names(other))
+    assert (export / f'{gate}.pt').is_file() and (export / table).is_file()
+    assert not (export / f'{CHECKPOINTS[DEFAULT_PRESET][0]}.pt').exists()
 
 
 def test_a_detector_of_another_preset_is_refused(tmp_path, capsys) -> None:
