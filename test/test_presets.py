@@ -16,7 +16,7 @@ import yaml
 
 from neulens_ros.control.demux import SloConfig
 from neulens_ros.data.room import HARD_CLASSES
-from neulens_ros.errors import CheckpointError
+from neulens_ros.errors import CheckpointError, ConfigError
 from neulens_ros.gate.cgg import CompressionGuidingGate
 from neulens_ros.launching import config_dir
 from neulens_ros.models.names import ACCURACY_TABLE, CHECKPOINTS, DEFAULT_PRESET, DETECTOR, GATE
@@ -144,9 +144,21 @@ def test_link_bench_runs_the_graph_on_the_checkpoints_preset(hard: tuple[Path, P
     from neulens_ros.tools.bench_link import checkpoint_overrides
     detector, gate = (str(path) for path in hard)
     assert checkpoint_overrides(detector, gate) == {
-        'source': {'preset': 'hard'},
+        'source': {'preset': 'hard', 'source': 'walk', 'walk_fps': 10.0},
         'gate': {'gate_checkpoint': gate, 'detector_checkpoint': detector},
         'supernet': {'checkpoint': detector}, 'lifting': {'class_names': list(HARD_CLASSES)}}
+    assert checkpoint_overrides(detector, gate, 'generated')['source'] == {
+        'preset': 'hard', 'source': 'generated'}
+
+
+def test_link_bench_refuses_walks_of_a_preset_without_them(capsys) -> None:
+    from neulens_ros.tools.bench_link import main, source_for
+    assert source_for('easy', None) == {'preset': 'easy', 'source': 'generated'}
+    with pytest.raises(ConfigError, match='no walks'):
+        source_for('easy', 'walk')
+    with pytest.raises(SystemExit) as exit_info:
+        main(['--detector', CHECKPOINTS['easy'][0], '--source', 'walk'])
+    assert exit_info.value.code == 2 and 'use --source generated' in capsys.readouterr().err
 
 
 def test_checkpoint_classes_without_a_list_come_from_the_preset() -> None:

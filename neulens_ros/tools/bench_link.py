@@ -1,7 +1,7 @@
 """neulens-bench link: the headset-to-edge experiment over the emulated Wi-Fi link (root).
 
     neulens-bench link --preset average --frames 40 --out runs/link
-    neulens-bench link --detector neulens_detector_hard --gate neulens_cgg_hard
+    neulens-bench link --detector neulens_detector_hard --gate neulens_cgg_hard   # on walks
 
 The headset side (source, gate, lifting, recorder) runs in one network namespace, the edge
 (supernet) in another; DDS crosses only the emulated link (UDP, flow-controlled). The same
@@ -11,11 +11,13 @@ frames run three times:
                (2 x 2 tiles covering the frame, one JPEG of the whole input);
 - image_width: one width for the whole image (every tile at level 2, c = 0.5).
 The graph runs the given detector and gate (the source renders the detector's preset, the
-lifting names its classes). Each run records a bag; the comparison (end-to-end latency,
-transmission time, bytes per frame, frames dropped, mAP@0.5 by COCOeval over the detector's
-class ids (its metadata's) against the generator's ground truth) goes to JSON, Markdown and a
-PNG. Namespaces and processes are
-cleaned up (by PID) even when interrupted.
+lifting names its classes). A preset with walks (hard) streams a walk through its rooms by
+default, rendered for WALK_FPS and played at --rate, as a moving camera would see it;
+`--source generated` streams independent scenes instead. Each run records a bag; the
+comparison (end-to-end latency, transmission time, bytes per frame, frames dropped, mAP@0.5
+by COCOeval over the detector's class ids (its metadata's) against the generator's ground
+truth) goes to JSON, Markdown and a PNG. Namespaces and processes are cleaned up (by PID) even
+when interrupted.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ import numpy as np
 
 from neulens_ros.bag.reader import read_messages
 from neulens_ros.bridge.detections import detection2d_array_to_boxes
+from neulens_ros.data.sequence import WALK_PRESETS
+from neulens_ros.data.walk import WalkConfig
+from neulens_ros.errors import ConfigError
 from neulens_ros.eval.coco_eval import coco_map
 from neulens_ros.launching import ProcessGroup, dds_environment, node_command
 from neulens_ros.link.netns import TwoHostLink, available
@@ -50,14 +55,27 @@ VARIANTS = {
                     'p_options': ['layer2']},
 }
 HEADSET = ('source', 'gate', 'lifting', 'recorder')
+WALK_FPS = WalkConfig().fps  # a walk moves as it would at its own frame rate, played at --rate
 
 
-def checkpoint_overrides(detector: str, gate: str) -> dict[str, dict[str, Any]]:
+def source_for(preset: str, source: str | None) -> dict[str, Any]:
+    """The source's parameters for scenes of `preset`: `source` 'walk' or 'generated', None
+    for a walk where the preset has them (WALK_PRESETS), else generated scenes."""
+    source = source or ('walk' if preset in WALK_PRESETS else 'generated')
+    if source == 'walk' and preset not in WALK_PRESETS:
+        raise ConfigError(f'the {preset} preset has no walks (walks: {", ".join(WALK_PRESETS)}); '
+                          'use --source generated')
+    walk = {'walk_fps': WALK_FPS} if source == 'walk' else {}
+    return {'preset': preset, 'source': source, **walk}
+
+
+def checkpoint_overrides(detector: str, gate: str, source: str | None = None
+                         ) -> dict[str, dict[str, Any]]:
     """Node parameters that run `detector` and `gate`: the edge and the headset load them,
-    the source renders the detector's preset and the lifting names its classes (by the class
-    ids the detections carry)."""
+    the source streams the detector's preset (source_for) and the lifting names its classes
+    (by the class ids the detections carry)."""
     meta = detector_metadata(detector)
-    return {'source': {'preset': scene_preset(meta)},
+    return {'source': source_for(scene_preset(meta), source),
             'gate': {'gate_checkpoint': gate, 'detector_checkpoint': detector},
             'supernet': {'checkpoint': detector},
             'lifting': {'class_names': checkpoint_labels(meta).names_by_id()}}
@@ -156,12 +174,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--out', type=Path, default=Path('runs/link'))
     parser.add_argument('--detector', default=DETECTOR, help='detector checkpoint')
     parser.add_argument('--gate', default=GATE, help='gate checkpoint')
+    parser.add_argument('--source', choices=('walk', 'generated'), default=None,
+                        help='walks or independent scenes (default: walks where the '
+                        "detector's preset has them)")
     args = parser.parse_args(argv)
+    try:
+        checkpoints = checkpoint_overrides(args.detector, args.gate, args.source)
+    except ConfigError as exc:
+        parser.error(str(exc))
     ok, reason = available()
     if not ok:
         print(f'neulens-bench link: cannot run here: {reason}')
         return 2
-    checkpoints = checkpoint_overrides(args.detector, args.gate)
     args.out.mkdir(parents=True, exist_ok=True)
     bags = {}
     for name in args.variants.split(','):
@@ -173,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {'preset': args.preset, 'link': PRESETS[args.preset].__dict__,
               'frames': args.frames, 'rate_hz': args.rate, 'detector': args.detector,
               'gate': args.gate, 'scene_preset': checkpoints['source']['preset'],
+              'source': checkpoints['source']['source'],
               'variants': rows}
     (args.out / 'link.json').write_text(json.dumps(result, indent=1, default=float))
     png = plot(rows, args.out)
