@@ -154,7 +154,8 @@ def test_link_bench_runs_the_graph_on_the_checkpoints_preset(hard: tuple[Path, P
 def test_link_bench_refuses_walks_of_a_preset_without_them(capsys) -> None:
     from neulens_ros.tools.bench_link import main, source_for
     assert source_for('easy', None) == {'preset': 'easy', 'source': 'generated'}
-    with pytest.raises(ConfigError, match='no walks'):
+    with pytest.raises(ConfigError, match="walks move through the rooms of the hard preset, "
+                       "not 'easy'"):
         source_for('easy', 'walk')
     with pytest.raises(SystemExit) as exit_info:
         main(['--detector', CHECKPOINTS['easy'][0], '--source', 'walk'])

@@ -28,13 +28,18 @@ def frame_stream(kind: str, folder: str = '', seed: int = 0, density: str = 'mix
         raise ConfigError(f'frame source {kind!r} is not one of {SOURCES}')
     config = SceneConfig(width=width, height=height, density=density, preset=preset)
     if kind == 'walk':
-        if preset not in WALK_PRESETS:
-            raise ConfigError(f'walks move through the rooms of the {", ".join(WALK_PRESETS)} '
-                              f'preset, not {preset!r}')
+        require_walks(preset)
         return _walks(config, seed, WalkConfig(fps=walk_fps, frames=walk_frames))
     if kind == 'generated':
         return (_frame(generate_scene(config, seed + i)) for i in itertools.count())
     return _sample() if kind == 'sample' else _folder(Path(folder))
+
+
+def require_walks(preset: str) -> None:
+    """ConfigError unless scenes of `preset` come as walks (WALK_PRESETS)."""
+    if preset not in WALK_PRESETS:
+        raise ConfigError(f'walks move through the rooms of the {", ".join(WALK_PRESETS)} '
+                          f'preset, not {preset!r}')
 
 
 def _frame(scene: Scene) -> RGBDFrame:

@@ -32,7 +32,7 @@ import numpy as np
 
 from neulens_ros.bag.reader import read_messages
 from neulens_ros.bridge.detections import detection2d_array_to_boxes
-from neulens_ros.data.sequence import WALK_PRESETS
+from neulens_ros.data.sequence import WALK_PRESETS, require_walks
 from neulens_ros.data.walk import WalkConfig
 from neulens_ros.errors import ConfigError
 from neulens_ros.eval.coco_eval import coco_map
@@ -55,16 +55,15 @@ VARIANTS = {
                     'p_options': ['layer2']},
 }
 HEADSET = ('source', 'gate', 'lifting', 'recorder')
-WALK_FPS = WalkConfig().fps  # a walk moves as it would at its own frame rate, played at --rate
+WALK_FPS = WalkConfig.fps  # a walk moves as it would at its own frame rate, played at --rate
 
 
 def source_for(preset: str, source: str | None) -> dict[str, Any]:
     """The source's parameters for scenes of `preset`: `source` 'walk' or 'generated', None
     for a walk where the preset has them (WALK_PRESETS), else generated scenes."""
     source = source or ('walk' if preset in WALK_PRESETS else 'generated')
-    if source == 'walk' and preset not in WALK_PRESETS:
-        raise ConfigError(f'the {preset} preset has no walks (walks: {", ".join(WALK_PRESETS)}); '
-                          'use --source generated')
+    if source == 'walk':
+        require_walks(preset)
     walk = {'walk_fps': WALK_FPS} if source == 'walk' else {}
     return {'preset': preset, 'source': source, **walk}
 
@@ -181,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         checkpoints = checkpoint_overrides(args.detector, args.gate, args.source)
     except ConfigError as exc:
-        parser.error(str(exc))
+        parser.error(f'{exc}: use --source generated')
     ok, reason = available()
     if not ok:
         print(f'neulens-bench link: cannot run here: {reason}')
