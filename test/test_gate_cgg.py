@@ -56,10 +56,11 @@ def test_gate_input_is_the_tile_content() -> None:
     assert torch.allclose(tiles[1], tiles[3])
 
 
+@pytest.mark.parametrize('context', [0, 16])
 @pytest.mark.parametrize('k', [2, 3, 4])
-def test_onnxruntime_gate_is_the_same_function(k: int) -> None:
+def test_onnxruntime_gate_is_the_same_function(k: int, context: int) -> None:
     torch.manual_seed(k)
-    gate = CompressionGuidingGate().eval()
+    gate = CompressionGuidingGate(context=context).eval()
     tiles = gate_inputs(random_image(192, 256, k), k)
     with torch.inference_mode():
         expected = gate(tiles)
@@ -72,7 +73,46 @@ def test_gate_parameter_count_matches_the_paper_layout() -> None:
     assert sum(p.numel() for p in gate.parameters()) == 3 * 64 * 49 + 64 + 64 * 9 * 5 + 5
 
 
+@pytest.mark.parametrize('k', [2, 3, 4])
+def test_context_gate_sees_the_neighbours_and_only_them(k: int) -> None:
+    """Changing tile (0, 0) changes the logits of its grid neighbours under a gate with
+    context, of no other tile, and of no other tile under the paper's gate."""
+    torch.manual_seed(k)
+    tiles = gate_inputs(random_image(192, 256, k), k)
+    changed = tiles.clone()
+    changed[0] = -changed[0]
+    neighbours = {r * k + c for r in range(2) for c in range(2)}
+    for context in (0, 16):
+        gate = CompressionGuidingGate(context=context).eval()
+        with torch.inference_mode():
+            moved = (gate(tiles) - gate(changed)).abs().amax(1) > 1e-6  # [T]
+        expected = neighbours if context else {0}
+        assert set(np.flatnonzero(moved.numpy()).tolist()) == expected
+
+
+@pytest.mark.parametrize('context', [0, 16])
+def test_frames_are_the_gate_on_each_frame(context: int) -> None:
+    torch.manual_seed(0)
+    gate = CompressionGuidingGate(context=context).eval()
+    frames = torch.stack([gate_inputs(random_image(192, 256, s), 3) for s in range(3)])
+    with torch.inference_mode():
+        together = gate.frames(frames)
+        alone = torch.stack([gate(f) for f in frames])
+    assert together.shape == (3, 9, 5)
+    torch.testing.assert_close(together, alone, atol=1e-5, rtol=1e-5)
+
+
+def test_context_gate_adds_a_small_grid_stage() -> None:
+    paper, context = CompressionGuidingGate(), CompressionGuidingGate(context=64)
+    shared = 3 * 64 * 49 + 64
+    assert sum(p.numel() for p in context.parameters()) == \
+        shared + (576 * 64 + 64) + (64 * 64 * 9 + 64) + (128 * 5 + 5)
+    assert sum(p.numel() for p in paper.parameters()) == shared + 576 * 5 + 5
+
+
 @pytest.mark.parametrize('call', [
+    lambda: CompressionGuidingGate(context=-1),
+    lambda: CompressionGuidingGate(context=8)(torch.zeros(5, 3, 28, 28)),
     lambda: gate_inputs(np.zeros((10, 10, 3), np.uint8), 0),
     lambda: gate_inputs(np.zeros((3, 10, 3), np.uint8), 4),
     lambda: gate_inputs(np.zeros((240, 320), np.uint8), 2),

@@ -10,6 +10,7 @@ from neulens_ros.models.names import CHECKPOINTS, DEFAULT_PRESET
 from neulens_ros.models.zoo import load_detector, load_gate
 from neulens_ros.tools.eval_gate import main as eval_gate
 from neulens_ros.tools.train import LATER, STAGES, main, resolve_stages
+from neulens_ros.train.plan import GATE_CONTEXT, SMOKE
 
 pytestmark = pytest.mark.slow
 
@@ -103,3 +104,21 @@ def test_a_detector_of_another_preset_is_refused(tmp_path, capsys) -> None:
     assert main(['--smoke', '--work', str(tmp_path), '--detector', 'neulens_detector',
                  '--preset', 'hard']) == 2
     assert "trained on the 'easy' preset" in capsys.readouterr().err
+
+
+def test_a_gate_on_other_labels_is_exported_alone(tmp_path) -> None:
+    work, export = tmp_path / 'work', tmp_path / 'export'
+    assert main(['--smoke', '--quiet', '--work', str(work), '--detector', 'neulens_detector',
+                 '--gate-labels', 'kinds', '--stages', 'gate,calibrate,export',
+                 '--export-dir', str(export)]) == 0
+    assert sorted(p.name for p in export.iterdir()) == ['neulens_cgg_kinds.json',
+                                                         'neulens_cgg_kinds.pt']
+    gate, meta = load_gate(export / 'neulens_cgg_kinds.pt')
+    assert gate.context == meta['architecture']['context'] == GATE_CONTEXT['kinds']
+    assert meta['labels'] == 'kinds' and '--gate-labels kinds' in meta['training_command']
+    summary = json.loads((work / 'gate_summary.json').read_text())
+    tiles = 4 + 9 + 16
+    assert summary['tiles_held_out'] == SMOKE.label_scenes * tiles
+    fit = SMOKE.train_scenes - SMOKE.label_scenes - SMOKE.calibration_scenes
+    assert summary['tiles_fit'] == 2 * fit * tiles  # each image and its mirror image
+    assert not (work / 'labels.npz').exists()  # the paper's labelling pass did not run

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import warnings
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -60,7 +61,9 @@ def _export(gate: CompressionGuidingGate, batch: int) -> bytes:
     """ONNX bytes of `gate` for a [batch, 3, 28, 28] input."""
     buffer = io.BytesIO()
     example = torch.zeros(batch, 3, GATE_INPUT, GATE_INPUT)
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        # a gate with context reads k from the batch: a constant of this static session
+        warnings.simplefilter('ignore', torch.jit.TracerWarning)
         torch.onnx.export(gate, (example,), buffer, input_names=['tiles'],
                           output_names=['logits'], opset_version=OPSET, dynamo=False)
     return buffer.getvalue()

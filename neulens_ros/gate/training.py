@@ -6,6 +6,11 @@ sum_l y_l * (errors[t, l] + cost_weight * mac_ratio[l]), where errors[t, l] is t
 number of detections that change when tile t alone runs at level l (from the labelling pass)
 and mac_ratio[l] the measured MAC fraction of level l; so choosing a level is charged what it
 really costs in detections and in compute. One gate serves every k (tiles of all k are mixed).
+
+A gate on ground-truth tile kinds (gate/kind_labels.py) trains on cross-entropy alone, whole
+frames at a time (its context input needs a frame's tiles together): each step takes frames of
+one k, about `batch_size` tiles of them, the k of the steps shuffled, on a cosine learning
+rate (`train_frame_gate`).
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from neulens_ros.gate.cgg import CompressionGuidingGate
+from neulens_ros.gate.cgg import CompressionGuidingGate, normalise_tiles
+from neulens_ros.gate.kind_labels import FrameGateData
 
 
 @dataclass(frozen=True)
@@ -75,3 +81,55 @@ def train_gate(gate: CompressionGuidingGate, data: GateData, mac_ratio: np.ndarr
 def gate_accuracy(gate: CompressionGuidingGate, data: GateData) -> float:
     gate.eval()
     return float((gate(data.inputs).argmax(1) == data.labels).float().mean())
+
+
+def _frame_batches(data: dict[int, FrameGateData], tiles_per_batch: int
+                   ) -> list[tuple[int, torch.Tensor]]:
+    """(k, frame indices) of one epoch: each k's frames shuffled, about `tiles_per_batch`
+    tiles per batch, the batches of all k in random order."""
+    batches = []
+    for k, frames in data.items():
+        size = max(1, tiles_per_batch // (k * k))
+        order = torch.randperm(len(frames))
+        batches += [(k, order[s:s + size]) for s in range(0, len(frames), size)]
+    return [batches[i] for i in torch.randperm(len(batches)).tolist()]
+
+
+def train_frame_gate(gate: CompressionGuidingGate, data: dict[int, FrameGateData],
+                     cfg: GateTraining, progress: bool = True) -> list[dict]:
+    """Train in place on whole frames (cross-entropy against their labels); returns per-epoch
+    loss and training accuracy."""
+    from neulens_ros.progress import progress_bar
+    torch.manual_seed(cfg.seed)
+    opt = torch.optim.Adam(gate.parameters(), lr=cfg.lr)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.epochs)
+    tiles = sum(frames.labels.numel() for frames in data.values())
+    history = []
+    gate.train()
+    for epoch in progress_bar(range(cfg.epochs), desc='gate', unit='epoch', disable=not progress):
+        total, correct = 0.0, 0
+        for k, idx in _frame_batches(data, cfg.batch_size):
+            frames = data[k]
+            logits = gate.frames(normalise_tiles(frames.tiles[idx])).flatten(0, 1)  # [B*T, R]
+            labels = frames.labels[idx].flatten()  # [B*T]
+            loss = F.cross_entropy(logits, labels)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(labels)
+            correct += int((logits.argmax(1) == labels).sum())
+        schedule.step()
+        history.append({'epoch': epoch + 1, 'loss': total / tiles, 'accuracy': correct / tiles})
+    gate.eval()
+    return history
+
+
+@torch.no_grad()
+def frame_gate_accuracy(gate: CompressionGuidingGate, data: dict[int, FrameGateData]) -> float:
+    """Share of tiles whose arg-max level is their label, over every k."""
+    gate.eval()
+    correct = sum(int((gate.frames(normalise_tiles(tiles)).argmax(2) == labels).sum())
+                  for frames in data.values()
+                  for tiles, labels in zip(frames.tiles.split(256), frames.labels.split(256),
+                                           strict=True))
+    return correct / max(1, sum(frames.labels.numel() for frames in data.values()))

@@ -78,6 +78,7 @@ def load_gate(name: str | Path = GATE) -> tuple[CompressionGuidingGate, dict[str
     meta = read_metadata(resolve(name))
     arch = meta.get('architecture', {})
     gate = CompressionGuidingGate(num_levels=arch.get('num_levels', 5),
-                                  channels=arch.get('channels', 64))
+                                  channels=arch.get('channels', 64),
+                                  context=arch.get('context', 0))
     _, meta = load_checkpoint(name, 'gate', gate)
     return gate.eval(), meta

@@ -6,6 +6,8 @@
     neulens-train --smoke --work runs/smoke         # a minute-long end-to-end check
     neulens-train --detector neulens_detector --stages labels,gate,calibrate,eval,export
                                                     # retrain the gate of a trained detector
+    neulens-train --detector neulens_detector_hard --gate-labels paper \
+        --stages labels,gate,calibrate,export       # the paper's gate beside the shipped one
     neulens-train --data data/coco --work runs/mine # a COCO or YOLO data set on disk: its
                                                     # classes, a fifth of it validates
 
@@ -38,7 +40,8 @@ from neulens_ros.tools.data_args import add_data_arguments, data_description, da
 from neulens_ros.models.zoo import checkpoint_labels
 from neulens_ros.train.data import (DATASET_PRESET, DataSource, dataset_set, load_set,
                                     to_checkpoint_classes)
-from neulens_ros.train.plan import fit_to_images, plan_for, training_set, validation_set
+from neulens_ros.train.plan import (GATE_LABELS, fit_to_images, plan_for, training_set,
+                                    validation_set, with_gate_labels)
 from neulens_ros.train.pretrain import Pretraining, pretrain_backbone
 from neulens_ros.train.supernet import SupernetTraining, train_supernet
 
@@ -59,6 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--preset', choices=PRESETS, default=None,
                         help=f'scene preset to train on (default {DEFAULT_PRESET!r}; with '
                              "--detector the detector's own)")
+    parser.add_argument('--gate-labels', choices=GATE_LABELS, default=None,
+                        help="what the gate learns: 'paper' (the supernet's labels, NeuLens "
+                             "4.4) or 'kinds' (ground-truth tile kinds, with a neighbour "
+                             "context input); default: the preset's plan (hard: kinds, else "
+                             "paper). Other labels than the plan's export the gate alone, as "
+                             '<gate name>_<labels>')
     parser.add_argument('--export-dir', type=Path, default=None,
                         help='where export writes the checkpoints (default: the package)')
     parser.add_argument('--threads', type=int, default=0, help='torch threads (0 = default)')
@@ -153,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
             args.export_dir = args.export_dir or work / 'weights'
         args.preset = args.preset or DEFAULT_PRESET
         plan = plan_for(args.preset, args.smoke)
+        if args.gate_labels:
+            plan = with_gate_labels(plan, args.gate_labels)
         if not args.detector:
             model = TileDetector(plan.detector_config(len(
                 source.class_names if source else class_names(args.preset))))

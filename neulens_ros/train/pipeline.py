@@ -18,8 +18,10 @@ from neulens_ros.eval.detector import (SHIP_HALO, SHIP_K, SHIP_P, evaluate, plot
                                        run_variant)
 from neulens_ros.gate.calibration import calibrate_caution
 from neulens_ros.gate.cgg import CompressionGuidingGate, gate_inputs
+from neulens_ros.gate.kind_labels import kind_gate_data
 from neulens_ros.gate.labels import label_frame
-from neulens_ros.gate.training import GateData, GateTraining, gate_accuracy, train_gate
+from neulens_ros.gate.training import (GateData, GateTraining, frame_gate_accuracy,
+                                       gate_accuracy, train_frame_gate, train_gate)
 from neulens_ros.levels import TILE_GRIDS
 from neulens_ros.models.registry import WEIGHTS_DIR, save_checkpoint
 from neulens_ros.models.names import CHECKPOINTS, DEFAULT_PRESET
@@ -27,7 +29,7 @@ from neulens_ros.supernet.detector import P_LAYERS, P_OPTIONS, DetectorConfig, T
 from neulens_ros.supernet.executor import MicroFlowExecutor, normalise
 from neulens_ros.supernet.macs import MacTable
 from neulens_ros.train.data import DataSource, DetectionSet
-from neulens_ros.train.plan import Plan
+from neulens_ros.train.plan import Plan, plan_for
 from neulens_ros.plots import pyplot, save
 
 LABEL_P = SHIP_P  # labels at the split point the model ships with (the gate serves every P)
@@ -113,29 +115,23 @@ def run_later_stages(stages: list[str], model: TileDetector, train: DetectionSet
     """Run labels, gate, eval and export as asked, each from its cached predecessor;
     `source`: the data set on disk the run reads (None: generated scenes of args.preset)."""
     model.eval()
-    gate = CompressionGuidingGate()
+    gate = CompressionGuidingGate(context=plan.gate_context)
     gate_path = work / 'gate.pt'
     summary_path = work / 'gate_summary.json'
-    if 'labels' in stages or 'gate' in stages:
-        labels = compute_labels(model, train, plan.label_scenes, work / 'labels.npz', progress)
-        print(f'neulens-train: {len(labels["label"])} labelled tiles, level histogram '
-              f'{np.bincount(labels["label"], minlength=5).tolist()} '
-              f'({time.monotonic() - started:.0f} s)')
     if 'gate' in stages:
-        fit_images, held_out = split_labelled(labels, args.seed)
-        fit = gate_data(train, labels, fit_images)
-        test = gate_data(train, labels, held_out)
-        ratio = level_mac_ratio(model)
-        history = train_gate(gate, fit, ratio, GateTraining(epochs=plan.gate_epochs,
-                                                            seed=args.seed), progress)
+        if plan.gate_labels == 'paper':
+            labels = compute_labels(model, train, plan.label_scenes, work / 'labels.npz',
+                                    progress)
+            summary = fit_paper_gate(model, gate, train, labels, plan, args.seed, progress)
+        else:
+            summary = fit_kind_gate(model, gate, train, plan, args.seed, progress)
         torch.save(gate.state_dict(), gate_path)
-        summary = {'held_out_accuracy': gate_accuracy(gate, test),
-                   'train_accuracy': gate_accuracy(gate, fit), 'tiles_fit': len(fit.labels),
-                   'tiles_held_out': len(test.labels), 'mac_ratio': ratio.tolist(),
-                   'history': history}
         summary_path.write_text(json.dumps(summary, indent=1))
-        print(f'neulens-train: gate accuracy {summary["held_out_accuracy"]:.3f} on '
-              f'{len(test.labels)} held-out tiles ({time.monotonic() - started:.0f} s)')
+        print(f'neulens-train: gate ({plan.gate_labels} labels) accuracy '
+              f'{summary["held_out_accuracy"]:.3f} on {summary["tiles_held_out"]} held-out tiles '
+              f'({time.monotonic() - started:.0f} s)')
+    elif 'labels' in stages and plan.gate_labels == 'paper':
+        compute_labels(model, train, plan.label_scenes, work / 'labels.npz', progress)
     elif gate_path.is_file():
         gate.load_state_dict(torch.load(gate_path, weights_only=True))
     gate.eval()
@@ -155,9 +151,50 @@ def run_later_stages(stages: list[str], model: TileDetector, train: DetectionSet
         print(f'neulens-train: evaluation written to {results_path} '
               f'({time.monotonic() - started:.0f} s)')
     if 'export' in stages:
+        variant = plan.gate_labels != plan_for(args.preset, args.smoke).gate_labels
         export(model, gate, work, args.export_dir or WEIGHTS_DIR, commands, args.preset,
-               args.seed, source)
+               args.seed, source, plan.gate_labels if variant else None)
     return 0
+
+
+def fit_paper_gate(model: TileDetector, gate: CompressionGuidingGate, data: DetectionSet,
+                   labels: dict[str, np.ndarray], plan: Plan, seed: int, progress: bool
+                   ) -> dict[str, Any]:
+    """Train `gate` on the paper's labels of the first labelled images (a fifth of them held
+    out); returns its summary."""
+    print(f'neulens-train: {len(labels["label"])} labelled tiles, level histogram '
+          f'{np.bincount(labels["label"], minlength=5).tolist()}')
+    fit_images, held_out = split_labelled(labels, seed)
+    fit = gate_data(data, labels, fit_images)
+    test = gate_data(data, labels, held_out)
+    ratio = level_mac_ratio(model)
+    history = train_gate(gate, fit, ratio, GateTraining(epochs=plan.gate_epochs, seed=seed),
+                         progress)
+    return {'labels': 'paper', 'held_out_accuracy': gate_accuracy(gate, test),
+            'train_accuracy': gate_accuracy(gate, fit), 'tiles_fit': len(fit.labels),
+            'tiles_held_out': len(test.labels), 'mac_ratio': ratio.tolist(), 'history': history}
+
+
+def fit_kind_gate(model: TileDetector, gate: CompressionGuidingGate, data: DetectionSet,
+                  plan: Plan, seed: int, progress: bool) -> dict[str, Any]:
+    """Train `gate` on the tile kinds (gate/kind_labels.py) of every training image after the
+    first `label_scenes` (held out for its accuracy) and the `calibration_scenes` after them
+    (the caution's), each also mirrored; returns its summary."""
+    cfg = model.config
+    executor = MicroFlowExecutor(model, LABEL_P)
+    grids = {k: executor.grid(cfg.input_width, cfg.input_height, k, HALO) for k in LABEL_K}
+    first_fit = plan.label_scenes + plan.calibration_scenes
+    fit = kind_gate_data(data.images[first_fit:], data.boxes[first_fit:], grids, mirrored=True)
+    test = kind_gate_data(data.images[:plan.label_scenes], data.boxes[:plan.label_scenes],
+                          grids)
+    history = train_frame_gate(gate, fit, GateTraining(epochs=plan.gate_epochs, seed=seed),
+                               progress)
+    histogram = sum(np.bincount(f.labels.numpy().ravel(), minlength=5) for f in fit.values())
+    return {'labels': 'kinds', 'held_out_accuracy': frame_gate_accuracy(gate, test),
+            'train_accuracy': frame_gate_accuracy(gate, fit),
+            'tiles_fit': sum(f.labels.numel() for f in fit.values()),
+            'tiles_held_out': sum(f.labels.numel() for f in test.values()),
+            'label_histogram': histogram.tolist(), 'history': history}
 
 
 def calibrate(model: TileDetector, gate: CompressionGuidingGate, data: DetectionSet,
@@ -187,11 +224,12 @@ def architecture(config: DetectorConfig, preset: str, source: DataSource | None 
 
 def export(model: TileDetector, gate: CompressionGuidingGate, work: Path, out: Path,
            commands: tuple[str, str], preset: str, seed: int,
-           source: DataSource | None = None) -> None:
+           source: DataSource | None = None, gate_variant: str | None = None) -> None:
     """Write the checkpoints and metadata under the preset's names (models/zoo.py; a data set
     on disk, `source`, exports under the default preset's names); `commands` are (this
     command, the one that trained the detector: the same unless the run started from a
-    detector checkpoint)."""
+    detector checkpoint). A gate on other labels than the preset's plan (`gate_variant`, e.g.
+    'paper') is exported alone, as <gate name>_<labels>, to be compared with the shipped one."""
     detector_name, gate_name, accuracy_file = CHECKPOINTS[DEFAULT_PRESET if source else preset]
     results = json.loads((work / 'eval.json').read_text()) if (work / 'eval.json').is_file() \
         else {}
@@ -201,22 +239,29 @@ def export(model: TileDetector, gate: CompressionGuidingGate, work: Path, out: P
         if (work / 'calibration.json').is_file() else {'caution': 0.0}
     common = {'data_seed': seed, 'created': time.strftime('%Y-%m-%d %H:%M:%S'),
               **({'dataset': source.description} if source else {})}
-    det = save_checkpoint(out / f'{detector_name}.pt', model, 'detector',
-                          architecture(model.config, preset, source),
-                          halo=HALO, metrics=results.get('headline', {}),
-                          training_command=commands[1], **common)
-    gate_meta = save_checkpoint(out / f'{gate_name}.pt', gate, 'gate',
-                                {'num_levels': 5, 'channels': 64, 'input': 28},
+    gate_file = f'{gate_name}_{gate_variant}' if gate_variant else gate_name
+    gate_meta = save_checkpoint(out / f'{gate_file}.pt', gate, 'gate',
+                                {'num_levels': 5, 'channels': 64, 'input': 28,
+                                 'context': gate.context},
                                 preset=preset, label_p=LABEL_P, label_k=list(LABEL_K),
+                                labels=gate_summary.get('labels', 'paper'),
                                 caution=calibration['caution'], calibration=calibration,
                                 metrics={k: v for k, v in gate_summary.items()
                                          if k != 'history'},
                                 training_command=commands[0], **common)
+    if gate_variant:
+        print(f'neulens-train: exported {gate_file} ({gate_meta["bytes"] / 1e3:.0f} kB, '
+              f'{gate_variant} labels) to {out}')
+        return
+    det = save_checkpoint(out / f'{detector_name}.pt', model, 'detector',
+                          architecture(model.config, preset, source),
+                          halo=HALO, metrics=results.get('headline', {}),
+                          training_command=commands[1], **common)
     if results:
         AccuracyTable.from_evaluation(results).save(out / accuracy_file)
     plot_training(work, work / 'plots')
     print(f'neulens-train: exported {detector_name} ({det["bytes"] / 1e6:.1f} MB), '
-          f'{gate_name} ({gate_meta["bytes"] / 1e3:.0f} kB) and {accuracy_file} to {out}')
+          f'{gate_file} ({gate_meta["bytes"] / 1e3:.0f} kB) and {accuracy_file} to {out}')
 
 
 def plot_training(work: Path, out: Path) -> None:

@@ -1,0 +1,36 @@
+"""The plans of neulens-train: what each preset's gate learns, and their validation."""
+
+from dataclasses import replace
+
+import pytest
+
+from neulens_ros.errors import ConfigError
+from neulens_ros.train.plan import (FULL, FULL_HARD, GATE_CONTEXT, GATE_LABELS, SMOKE,
+                                    plan_for, with_gate_labels)
+
+
+def test_each_preset_has_its_gate() -> None:
+    assert plan_for('hard', False).gate_labels == 'kinds'
+    assert plan_for('hard', False).gate_context == GATE_CONTEXT['kinds'] > 0
+    assert (plan_for('easy', False).gate_labels, plan_for('easy', False).gate_context) == \
+        ('paper', 0)
+    assert plan_for('hard', True) is SMOKE and SMOKE.gate_labels == 'paper'
+
+
+@pytest.mark.parametrize('plan', [FULL, FULL_HARD, SMOKE])
+@pytest.mark.parametrize('labels', GATE_LABELS)
+def test_gate_labels_bring_their_context(plan, labels: str) -> None:  # noqa: ANN001
+    changed = with_gate_labels(plan, labels)
+    assert (changed.gate_labels, changed.gate_context) == (labels, GATE_CONTEXT[labels])
+    assert replace(changed, gate_labels=plan.gate_labels, gate_context=plan.gate_context) \
+        == plan
+
+
+@pytest.mark.parametrize('call', [
+    lambda: with_gate_labels(FULL, 'boxes'),
+    lambda: replace(FULL, gate_labels='boxes'),
+    lambda: replace(FULL, gate_context=-1),
+])
+def test_gate_plan_is_validated(call) -> None:  # noqa: ANN001
+    with pytest.raises(ConfigError, match='gate'):
+        call()
