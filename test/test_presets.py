@@ -19,9 +19,11 @@ from neulens_ros.data.room import HARD_CLASSES
 from neulens_ros.errors import CheckpointError, ConfigError
 from neulens_ros.gate.cgg import CompressionGuidingGate
 from neulens_ros.launching import config_dir
-from neulens_ros.models.names import ACCURACY_TABLE, CHECKPOINTS, DEFAULT_PRESET, DETECTOR, GATE
+from neulens_ros.control.predictor import Predictor
+from neulens_ros.models.names import (ACCURACY_TABLE, CHECKPOINTS, DEFAULT_PRESET, DETECTOR, GATE,
+                                     PREDICTORS)
 from neulens_ros.models.registry import WEIGHTS_DIR, save_checkpoint
-from neulens_ros.models.zoo import accuracy_file, detector_metadata
+from neulens_ros.models.zoo import accuracy_file, detector_metadata, predictor_file
 from neulens_ros.supernet.detector import DetectorConfig, TileDetector
 from neulens_ros.topology import load_topology
 from neulens_ros.train.pipeline import architecture
@@ -196,3 +198,21 @@ def test_lifting_evaluation_completes_boxes_by_the_scenes_classes(
     lifting.evaluate_lifting([3], SceneConfig(width=160, height=120, preset='hard'),
                              progress=False)
     assert used == [footprints_for(HARD_CLASSES)]
+
+
+@pytest.mark.parametrize('preset', sorted(CHECKPOINTS))
+def test_each_shipped_profile_was_measured_on_its_detector(preset: str) -> None:
+    detector = CHECKPOINTS[preset][0]
+    path = predictor_file(detector)
+    assert path == WEIGHTS_DIR / PREDICTORS[preset]
+    profiled = Predictor.load(path).meta['model_sha256']
+    assert profiled == detector_metadata(detector)['sha256']
+
+
+def test_a_detector_gets_the_profile_of_its_architecture(hard: tuple[Path, Path]) -> None:
+    from neulens_ros.pipeline.headset import HeadsetGate
+    assert predictor_file(hard[0]) == WEIGHTS_DIR / PREDICTORS['hard']
+    assert predictor_file() == WEIGHTS_DIR / PREDICTORS[DEFAULT_PRESET]
+    detector, gate = hard
+    step = HeadsetGate.load(SloConfig(), gate, detector, gate_backend='torch')
+    assert step.demux.predictor.meta == Predictor.load(WEIGHTS_DIR / PREDICTORS['hard']).meta

@@ -12,5 +12,9 @@ from __future__ import annotations
 # Per scene preset: the file names of its detector, gate and DEMUX accuracy table.
 CHECKPOINTS = {'easy': ('neulens_detector', 'neulens_cgg', 'accuracy.json'),
                'hard': ('neulens_detector_hard', 'neulens_cgg_hard', 'accuracy_hard.json')}
+# Per scene preset: the DEMUX latency profile of its detector's architecture on a CPU, one
+# thread (neulens-profile --detector NAME --install writes it). A detector trained on a data set
+# on disk has the easy plan's architecture (train/plan.py FULL) and uses the easy profile.
+PREDICTORS = {'easy': 'predictor_cpu.json', 'hard': 'predictor_cpu_hard.json'}
 DEFAULT_PRESET = 'easy'
 DETECTOR, GATE, ACCURACY_TABLE = CHECKPOINTS[DEFAULT_PRESET]

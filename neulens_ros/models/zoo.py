@@ -10,7 +10,7 @@ from neulens_ros.data.scenes import class_names
 from neulens_ros.errors import CheckpointError
 from neulens_ros.gate.cgg import CompressionGuidingGate
 from neulens_ros.models.labels import ClassLabels, metadata_labels
-from neulens_ros.models.names import CHECKPOINTS, DETECTOR, GATE
+from neulens_ros.models.names import CHECKPOINTS, DETECTOR, GATE, PREDICTORS
 from neulens_ros.models.registry import WEIGHTS_DIR, load_checkpoint, read_metadata, resolve
 from neulens_ros.supernet.detector import DetectorConfig, TileDetector
 
@@ -58,6 +58,15 @@ def accuracy_file(detector: str | Path = DETECTOR) -> Path:
         raise CheckpointError(f'accuracy table {table} of detector {path.stem} not found '
                               '(neulens-train exports it with the detector)')
     return table
+
+
+def predictor_file(detector: str | Path = DETECTOR) -> Path:
+    """The shipped DEMUX latency profile (control/predictor.py) of a detector checkpoint's
+    architecture: the profile of the preset it was trained on (PREDICTORS; the easy one for a
+    data set on disk). Profiles are per machine: `neulens-profile --detector NAME` measures
+    this one's."""
+    preset = checkpoint_preset(detector_metadata(detector))
+    return WEIGHTS_DIR / PREDICTORS.get(preset, PREDICTORS['easy'])
 
 
 def detector_metadata(name: str | Path = DETECTOR) -> dict[str, Any]:

@@ -24,14 +24,13 @@ from neulens_ros.errors import ConfigError
 from neulens_ros.gate.cgg import CompressionGuidingGate, run_gate
 from neulens_ros.gate.runtime import gate_net
 from neulens_ros.levels import TILE_GRIDS
-from neulens_ros.models.registry import WEIGHTS_DIR
-from neulens_ros.models.zoo import DETECTOR, GATE, accuracy_file, load_detector, load_gate
+from neulens_ros.models.zoo import (DETECTOR, GATE, accuracy_file, load_detector, load_gate,
+                                   predictor_file)
 from neulens_ros.pipeline.decision import FrameDecision
 from neulens_ros.pipeline.tiles import crop_tiles
 from neulens_ros.supernet.detector import P_LAYERS, P_OPTIONS, TileDetector
 from neulens_ros.supernet.tiling import TileGrid, tile_grid, window_chain
 
-PREDICTOR_FILE = WEIGHTS_DIR / 'predictor_cpu.json'
 
 
 @dataclass(frozen=True)
@@ -66,13 +65,14 @@ class HeadsetGate:
 
     @classmethod
     def load(cls, slo: SloConfig, gate: str = GATE, detector: str = DETECTOR,
-             predictor: Path = PREDICTOR_FILE, accuracy: Path | None = None,
+             predictor: Path | None = None, accuracy: Path | None = None,
              gate_backend: str = 'onnxruntime') -> 'HeadsetGate':
-        """From checkpoints; the accuracy table is the detector's own unless given."""
+        """From checkpoints; the latency profile and the accuracy table are the detector's own
+        unless given."""
         model, meta = load_detector(detector)
         cgg, gate_meta = load_gate(gate)
         table = AccuracyTable.load(accuracy or accuracy_file(detector))
-        return cls(cgg, model, Predictor.load(predictor), table, slo,
+        return cls(cgg, model, Predictor.load(predictor or predictor_file(detector)), table, slo,
                    meta.get('halo', 'paper'), float(gate_meta.get('caution', 0.0)),
                    gate_backend)
 

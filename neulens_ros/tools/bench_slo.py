@@ -75,7 +75,7 @@ from neulens_ros.eval.map import mean_ap
 from neulens_ros.levels import LEVEL_SKIP
 from neulens_ros.models.zoo import DETECTOR, GATE, detector_metadata
 from neulens_ros.pipeline.edge import EdgeConfig, EdgeDetector, EdgeResult
-from neulens_ros.pipeline.headset import PREDICTOR_FILE, HeadsetGate
+from neulens_ros.pipeline.headset import HeadsetGate
 from neulens_ros.plots import pyplot, save
 from neulens_ros.progress import progress_bar
 from neulens_ros.supernet.detector import P_OPTIONS
@@ -137,7 +137,7 @@ def slo_for(name: str, latency_ms: float = 0.0) -> SloConfig:
 class Bench:
     """A gate, a detector and one HeadsetGate per policy on one data set."""
 
-    def __init__(self, data: DetectionSet, backend: str, predictor: Path = PREDICTOR_FILE,
+    def __init__(self, data: DetectionSet, backend: str, predictor: Path | None = None,
                  threads: int = 0, margin: float = 0.0, names: tuple[str, ...] = POLICIES,
                  checkpoints: tuple[str, str] = (DETECTOR, GATE)) -> None:
         self.data = data
@@ -566,7 +566,8 @@ def main(argv: list[str] | None = None) -> int:
                         help='also run cs, uniform and min in the plain CLG order (a kept '
                              'tile skipped as soon as its turn comes), as cs_plain, ...')
     parser.add_argument('--predictor', type=Path, default=None,
-                        help='DEMUX predictor from neulens-profile (default: the shipped one)')
+                        help='DEMUX predictor from neulens-profile (default: the shipped profile '
+                             "of the detector's architecture)")
     parser.add_argument('--detector', default=DETECTOR, help='detector checkpoint')
     parser.add_argument('--gate', default=GATE, help='gate checkpoint')
     args = parser.parse_args(argv)
@@ -590,7 +591,7 @@ def main(argv: list[str] | None = None) -> int:
     spec = detector_held_out_set(detector_metadata(args.detector),
                                  max(args.frames, args.contention_frames, 8), args.first_seed)
     data = load_set(spec, args.out / 'cache')
-    bench = Bench(data, args.backend, args.predictor or PREDICTOR_FILE, args.threads,
+    bench = Bench(data, args.backend, args.predictor, args.threads,
                   args.margin, variants(args.skip_early), (args.detector, args.gate))
     level0 = bench.level0_ms(12)
     print(f'neulens-bench slo: level 0 at P={SHIPPED[0]}, k={SHIPPED[1]}: {level0:.1f} ms '

@@ -3,6 +3,7 @@ predictors and report their held-out error.
 
     neulens-profile --out runs/profile                  # predictor_cpu.json + profile.json
     neulens-profile --samples 30 --repeats 25 --install # also replace the shipped profile
+    neulens-profile --detector neulens_detector_hard --install  # predictor_cpu_hard.json
     neulens-profile --backend torchscript --out runs/profile_ts  # for a TorchScript edge
 
 Half of the random level histograms fit the predictors, the other half measure their error.
@@ -27,13 +28,10 @@ from neulens_ros.control.predictor import Predictor, held_out_error
 from neulens_ros.control.profile import profile_back, profile_front
 from neulens_ros.levels import TILE_GRIDS
 from neulens_ros.models.registry import WEIGHTS_DIR
-from neulens_ros.models.zoo import DETECTOR, load_detector
+from neulens_ros.models.zoo import DETECTOR, load_detector, predictor_file
 from neulens_ros.runtime.backends import BACKENDS, make_runners
 from neulens_ros.supernet.detector import P_OPTIONS, TileDetector
 from neulens_ros.supernet.tiling import tile_grid, window_chain
-
-PROFILE_NAME = 'predictor_cpu.json'
-
 
 def decision_time(model: TileDetector, predictor: Predictor, frames: int = 200
                   ) -> dict[str, float]:
@@ -79,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
                         'static_batches)')
     parser.add_argument('--cache-dir', default='', help="ONNX cache ('' = the user cache)")
     parser.add_argument('--install', action='store_true',
-                        help=f'also write {PROFILE_NAME} next to the shipped models')
+                        help="also replace the shipped profile of the detector's architecture "
+                             '(models/names.py PREDICTORS)')
     args = parser.parse_args(argv)
     if args.static_batches and args.backend != 'onnxruntime':
         parser.error('--static-batches needs --backend onnxruntime')
@@ -108,14 +107,15 @@ def main(argv: list[str] | None = None) -> int:
     error = held_out_error(predictor, test)
     error['demux_decision_ms'] = decision_time(model, predictor)
     args.out.mkdir(parents=True, exist_ok=True)
-    predictor.save(args.out / PROFILE_NAME)
+    name = predictor_file(args.detector).name  # the preset's profile name
+    predictor.save(args.out / name)
     records = [r.__dict__ for r in fit + test]
     (args.out / 'profile.json').write_text(json.dumps({'info': info, 'held_out': error,
                                                        'records': records}, indent=1))
     if args.install:
-        predictor.save(WEIGHTS_DIR / PROFILE_NAME)
+        predictor.save(WEIGHTS_DIR / name)
     print(json.dumps({'held_out_error': error, **info}, indent=1))
-    print(f'predictor: {args.out / PROFILE_NAME}')
+    print(f'predictor: {args.out / name}')
     return 0
 
 
