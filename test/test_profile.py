@@ -8,6 +8,7 @@ import pytest
 
 from neulens_ros.control.predictor import Predictor
 from neulens_ros.errors import ConfigError
+from neulens_ros.models.zoo import predictor_file
 from neulens_ros.runtime.timing import round_robin_ms
 from neulens_ros.tools.profile import main
 
@@ -45,5 +46,6 @@ def test_profile_writes_a_predictor_fitted_on_real_measurements(tmp_path, backen
         assert np.all(np.diff(falling) < 0)  # strictly falling, skip included
     assert data['held_out']['memory_mape'] < 0.01  # linear in the histogram by construction
     assert data['info']['threads'] == 1 and data['info']['backend'] == backend
-    predictor = Predictor.load(tmp_path / 'predictor_cpu.json')
+    # named for the default detector's architecture, as --install would ship it
+    predictor = Predictor.load(tmp_path / predictor_file().name)
     assert len(predictor.candidates()) == 9

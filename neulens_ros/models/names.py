@@ -3,7 +3,7 @@
 Kept apart from `zoo.py` (which imports torch) so that nodes running no network (the source,
 the lifting) can follow the default preset without loading torch. Switching the package to
 another preset is DEFAULT_PRESET here plus the checkpoint names in config/gate.yaml,
-config/supernet.yaml and the preset in config/source.yaml (test/test_config_defaults.py
+config/supernet.yaml and the preset in config/source.yaml (test/test_presets.py
 checks that they agree).
 """
 
@@ -16,5 +16,5 @@ CHECKPOINTS = {'easy': ('neulens_detector', 'neulens_cgg', 'accuracy.json'),
 # thread (neulens-profile --detector NAME --install writes it). A detector trained on a data set
 # on disk has the easy plan's architecture (train/plan.py FULL) and uses the easy profile.
 PREDICTORS = {'easy': 'predictor_cpu.json', 'hard': 'predictor_cpu_hard.json'}
-DEFAULT_PRESET = 'easy'
+DEFAULT_PRESET = 'hard'
 DETECTOR, GATE, ACCURACY_TABLE = CHECKPOINTS[DEFAULT_PRESET]

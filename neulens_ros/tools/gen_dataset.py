@@ -2,7 +2,8 @@
 
     neulens-gen-data --out data/val --num 200 --seed 100000 --size 640x480 --density mixed
     neulens-gen-data --out data/hard --num 50 --preset hard
-    neulens-gen-data --out data/coco --num 200 --format coco --classes 0:crate,2:ball,3:cone
+    neulens-gen-data --out data/coco --num 200 --format coco --preset easy \
+        --classes 0:crate,2:ball,3:cone
     neulens-gen-data --out data/yolo --num 200 --format yolo
 
 --format scenes (the default) writes the scene folder layout (data/dataset.py); coco and yolo
