@@ -41,7 +41,7 @@ class LifecycleClient(NodeServices):
             raise ConfigError(f'transition {label!r} is not possible from state '
                               f'{self.state()}; possible now: ' + ', '.join(available))
         request = ChangeState.Request(transition=Transition(id=available[label]))
-        return bool(self.call(ChangeState, 'change_state', request).success)
+        return bool(self.call(ChangeState, 'change_state', request, resend=False).success)
 
 
 def build_parser() -> argparse.ArgumentParser:
