@@ -76,3 +76,19 @@ def test_gate_bench_times_both_backends_of_one_function(tmp_path) -> None:
     assert data['agreement']['same_level_share'] == 1.0
     assert data['agreement']['max_logit_difference'] < 1e-3
     assert (tmp_path / 'gate_cost.png').is_file()
+
+
+def test_bench_times_the_detector_it_is_given(tmp_path, capsys) -> None:
+    from neulens_ros.models.names import CHECKPOINTS
+    from neulens_ros.models.zoo import detector_metadata
+    from neulens_ros.tools.bench import bench_models
+    for preset in sorted(CHECKPOINTS):
+        name = CHECKPOINTS[preset][0]
+        (model,) = bench_models(['detector'], name)
+        size = detector_metadata(name)['architecture']
+        assert model.size == (size['input_height'], size['input_width'])
+        assert set(model.fronts) == {'stem', 'layer1', 'layer2'}
+    easy, hard = (bench_models(['detector'], CHECKPOINTS[p][0])[0] for p in ('easy', 'hard'))
+    assert easy.tag != hard.tag  # different weights: different ONNX caches
+    assert main(['--models', 'detector', '--detector', 'nope', '--out', str(tmp_path)]) == 2
+    assert 'nope' in capsys.readouterr().err

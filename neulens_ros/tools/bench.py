@@ -36,10 +36,11 @@ import torch
 from torch import nn
 
 from neulens_ros.errors import NeulensError
+from neulens_ros.models.zoo import DETECTOR, load_detector
 from neulens_ros.runtime.backends import front_runners, model_hash, paper_tile_shapes
 from neulens_ros.runtime.timing import round_robin_ms
 from neulens_ros.supernet.backbones import RESNET_P_OPTIONS, ResNet50, resnet_front
-from neulens_ros.supernet.detector import P_OPTIONS, TileDetector
+from neulens_ros.supernet.detector import P_OPTIONS
 from neulens_ros.supernet.executor import FrontExecutor, crop_frames
 from neulens_ros.supernet.macs import count_macs
 from neulens_ros.supernet.slim import LEVEL_SKIP, SlimConv2d, level_width, set_level
@@ -65,7 +66,8 @@ class BenchModel:
     tag: str  # weights hash for the ONNX cache
 
 
-def bench_models(names: list[str]) -> list[BenchModel]:
+def bench_models(names: list[str], detector: str = DETECTOR) -> list[BenchModel]:
+    """The models to time: a ResNet-50 of seeded weights, and the `detector` checkpoint."""
     out = []
     for name in names:
         if name == 'resnet50':
@@ -74,11 +76,7 @@ def bench_models(names: list[str]) -> list[BenchModel]:
             fronts = {p: resnet_front(net, p) for p in RESNET_P_OPTIONS}
             out.append(BenchModel(name, fronts, (224, 224), model_hash(net)))
         elif name == 'detector':
-            try:
-                from neulens_ros.models.zoo import load_detector
-                det, _ = load_detector()
-            except NeulensError:
-                det = TileDetector().eval()  # latency does not depend on the weights
+            det, _ = load_detector(detector)
             cfg = det.config
             out.append(BenchModel(name, {p: det.front(p) for p in P_OPTIONS},
                                   (cfg.input_height, cfg.input_width), model_hash(det)))
@@ -226,6 +224,8 @@ def supernet_main(argv: list[str]) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--out', type=Path, default=Path('runs/bench'))
     parser.add_argument('--models', default='resnet50,detector')
+    parser.add_argument('--detector', default=DETECTOR,
+                        help='checkpoint name or .pt path the detector model is timed on')
     parser.add_argument('--backends', default='torch,torchscript,onnxruntime',
                         help=f'of torch, torchscript, onnxruntime, {STATIC_ORT} (a session '
                         'per exact input shape), tensorrt')
@@ -239,7 +239,11 @@ def supernet_main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    models = bench_models(args.models.split(','))
+    try:
+        models = bench_models(args.models.split(','), args.detector)
+    except NeulensError as exc:
+        print(f'neulens-bench: {exc}', file=sys.stderr)
+        return 2
     if args.quick:  # each model's deepest split point only
         models = [replace(m, fronts=dict(list(m.fronts.items())[-1:])) for m in models]
         ks, ps, rounds = [3], None, 3
