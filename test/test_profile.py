@@ -49,3 +49,16 @@ def test_profile_writes_a_predictor_fitted_on_real_measurements(tmp_path, backen
     # named for the default detector's architecture, as --install would ship it
     predictor = Predictor.load(tmp_path / predictor_file().name)
     assert len(predictor.candidates()) == 9
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['--samples', '4'], '--samples must be at least 5'),
+    (['--repeats', '0'], '--repeats at least 1'),
+    (['--detector', 'nope'], 'nope.pt not found'),
+])
+def test_profile_usage_errors_say_what_to_fix(tmp_path, capsys, argv: list[str],
+                                              message: str) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main([*argv, '--out', str(tmp_path)])
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # nothing measured, nothing written

@@ -26,7 +26,8 @@ from neulens_ros.control.demux import Demux, SloConfig
 from neulens_ros.control.link_estimator import LinkState
 from neulens_ros.control.predictor import Predictor, held_out_error
 from neulens_ros.control.profile import profile_back, profile_front
-from neulens_ros.levels import TILE_GRIDS
+from neulens_ros.errors import NeulensError
+from neulens_ros.levels import NUM_LEVELS, TILE_GRIDS
 from neulens_ros.models.registry import WEIGHTS_DIR
 from neulens_ros.models.zoo import DETECTOR, load_detector, predictor_file
 from neulens_ros.runtime.backends import BACKENDS, make_runners
@@ -82,9 +83,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.static_batches and args.backend != 'onnxruntime':
         parser.error('--static-batches needs --backend onnxruntime')
+    if args.samples < NUM_LEVELS or args.repeats < 1:
+        # half the histograms fit, with the NUM_LEVELS uniform anchors: 2 * NUM_LEVELS rows
+        parser.error(f'--samples must be at least {NUM_LEVELS} (the predictor fits half of '
+                     f'them beside the {NUM_LEVELS} uniform levels) and --repeats at least 1, '
+                     f'got {args.samples} and {args.repeats}')
     if args.threads:
         torch.set_num_threads(args.threads)
-    model, meta = load_detector(args.detector)
+    try:
+        model, meta = load_detector(args.detector)
+    except NeulensError as exc:
+        parser.error(str(exc))
     backend, runners = make_runners(model, args.backend, 'fp32', args.cache_dir, 16,
                                     args.static_batches)
     rng = np.random.default_rng(0)
