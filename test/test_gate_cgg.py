@@ -74,19 +74,22 @@ def test_gate_parameter_count_matches_the_paper_layout() -> None:
 
 
 @pytest.mark.parametrize('k', [2, 3, 4])
-def test_context_gate_sees_the_neighbours_and_only_them(k: int) -> None:
-    """Changing tile (0, 0) changes the logits of its grid neighbours under a gate with
-    context, of no other tile, and of no other tile under the paper's gate."""
+@pytest.mark.parametrize('row, col', [(0, 0), (0, 1), (1, 0)])
+def test_context_gate_sees_the_neighbours_and_only_them(k: int, row: int, col: int) -> None:
+    """Changing tile (row, col) changes the logits of its grid neighbours under a gate with
+    context, of no other tile, and of no other tile under the paper's gate (off-diagonal
+    tiles catch a transposed grid)."""
     torch.manual_seed(k)
     tiles = gate_inputs(random_image(192, 256, k), k)
     changed = tiles.clone()
-    changed[0] = -changed[0]
-    neighbours = {r * k + c for r in range(2) for c in range(2)}
+    changed[row * k + col] = -changed[row * k + col]
+    neighbours = {r * k + c for r in range(max(0, row - 1), min(k, row + 2))
+                  for c in range(max(0, col - 1), min(k, col + 2))}
     for context in (0, 16):
         gate = CompressionGuidingGate(context=context).eval()
         with torch.inference_mode():
             moved = (gate(tiles) - gate(changed)).abs().amax(1) > 1e-6  # [T]
-        expected = neighbours if context else {0}
+        expected = neighbours if context else {row * k + col}
         assert set(np.flatnonzero(moved.numpy()).tolist()) == expected
 
 

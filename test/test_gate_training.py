@@ -7,7 +7,9 @@ import torch
 
 from neulens_ros.gate.cgg import CompressionGuidingGate, normalise_tiles
 from neulens_ros.gate.kind_labels import FrameGateData
-from neulens_ros.gate.training import GateTraining, frame_gate_accuracy, train_frame_gate
+from neulens_ros.errors import ConfigError, DataError
+from neulens_ros.gate.training import (GateData, GateTraining, frame_gate_accuracy,
+                                       gate_accuracy, train_frame_gate, train_gate)
 from neulens_ros.levels import LEVEL_SKIP
 
 
@@ -69,3 +71,32 @@ def test_accuracy_is_the_share_of_right_tiles_over_every_k(data) -> None:  # noq
         gate.fc.weight.zero_()
         gate.fc.bias.copy_(torch.arange(5.0))  # arg-max: skip, everywhere
     assert frame_gate_accuracy(gate, everything_skipped) == 1.0
+
+
+def empty_frames(k: int) -> FrameGateData:
+    return FrameGateData(torch.zeros((0, k * k, 3, 28, 28), dtype=torch.uint8),
+                         torch.zeros((0, k * k), dtype=torch.int64))
+
+
+def test_no_tiles_to_train_or_measure_on_is_a_data_error() -> None:
+    empty = {3: empty_frames(3)}
+    with pytest.raises(DataError, match='no labelled tiles to train the gate on'):
+        train_frame_gate(CompressionGuidingGate(context=4), empty, GateTraining(epochs=1),
+                         progress=False)
+    with pytest.raises(DataError, match='no labelled tiles to measure the gate on'):
+        frame_gate_accuracy(CompressionGuidingGate(context=4), empty)
+    no_tiles = GateData(torch.zeros(0, 3, 28, 28), torch.zeros(0, dtype=torch.int64),
+                        torch.zeros(0, 5))
+    with pytest.raises(DataError, match='no labelled tiles to train the gate on'):
+        train_gate(CompressionGuidingGate(), no_tiles, np.ones(5), GateTraining(epochs=1),
+                   progress=False)
+    with pytest.raises(DataError, match='no labelled tiles to measure the gate on'):
+        gate_accuracy(CompressionGuidingGate(), no_tiles)
+
+
+def test_a_gate_with_context_is_not_trained_tile_by_tile() -> None:
+    tiles = GateData(torch.zeros(9, 3, 28, 28), torch.zeros(9, dtype=torch.int64),
+                     torch.zeros(9, 5))
+    with pytest.raises(ConfigError, match='train it with train_frame_gate'):
+        train_gate(CompressionGuidingGate(context=4), tiles, np.ones(5), GateTraining(epochs=1),
+                   progress=False)

@@ -209,6 +209,22 @@ def test_each_shipped_profile_was_measured_on_its_detector(preset: str) -> None:
     assert profiled == detector_metadata(detector)['sha256']
 
 
+@pytest.mark.parametrize('preset, profile', [('dataset', PREDICTORS['easy']), ('mars', None)])
+def test_a_detector_off_the_presets_gets_the_easy_profile_or_an_error(
+        tmp_path: Path, preset: str, profile: str | None) -> None:
+    """A data-set detector has the easy plan's architecture; a preset without a profile is
+    named, not silently given another's."""
+    path = tmp_path / 'detector.pt'
+    config = DetectorConfig(input_width=64, input_height=64, num_classes=3)
+    save_checkpoint(path, TileDetector(config), 'detector',
+                    {**architecture(config, 'easy'), 'preset': preset}, halo='paper')
+    if profile is None:
+        with pytest.raises(CheckpointError, match="'mars' preset, which has no DEMUX"):
+            predictor_file(path)
+    else:
+        assert predictor_file(path) == WEIGHTS_DIR / profile
+
+
 def test_a_detector_gets_the_profile_of_its_architecture(hard: tuple[Path, Path]) -> None:
     from neulens_ros.pipeline.headset import HeadsetGate
     assert predictor_file(hard[0]) == WEIGHTS_DIR / PREDICTORS['hard']

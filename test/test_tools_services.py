@@ -5,29 +5,40 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 import rclpy
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.executors import MultiThreadedExecutor
+from lifecycle_msgs.msg import Transition, TransitionDescription
+from lifecycle_msgs.srv import ChangeState, GetAvailableTransitions
 from rcl_interfaces.srv import ListParameters
 
 from neulens_ros.errors import ConfigError
+from neulens_ros.tools.lifecycle import LifecycleClient
 from neulens_ros.tools.services import NodeServices, client_node
 
 pytestmark = pytest.mark.ros
 
 
-class FirstRequestHeld:
-    """A list_parameters service whose first request is never answered while the test runs
-    (as if its reply were lost), served on its own threads."""
+def list_answer(response, count: int):  # noqa: ANN001, ANN201
+    response.result.names = [f'answer_{count}']
+    return response
 
-    def __init__(self, name: str) -> None:
+
+class FirstRequestHeld:
+    """A service `name/suffix` whose first request is never answered while the test runs (as
+    if its reply were lost), served on its own threads; `fill(response, count)` answers the
+    count-th request. By default a list_parameters service."""
+
+    def __init__(self, name: str, srv_type: Any = ListParameters,
+                 suffix: str = 'list_parameters', fill: Callable = list_answer) -> None:
         self.node = rclpy.create_node(name, start_parameter_services=False)
         self.requests = 0
+        self.fill = fill
         self.release = threading.Event()
-        self.node.create_service(ListParameters, f'{name}/list_parameters', self.answer,
+        self.node.create_service(srv_type, f'{name}/{suffix}', self.answer,
                                  callback_group=ReentrantCallbackGroup())
         self.executor = MultiThreadedExecutor(num_threads=2)
         self.executor.add_node(self.node)
@@ -38,8 +49,7 @@ class FirstRequestHeld:
         self.requests += 1
         if self.requests == 1:
             self.release.wait(30.0)
-        response.result.names = [f'answer_{self.requests}']
-        return response
+        return self.fill(response, self.requests)
 
     def close(self) -> None:
         self.release.set()
@@ -89,3 +99,26 @@ def test_service_timing_is_validated(client, timeout_s: float,  # noqa: ANN001
                                      resend_after_s: float) -> None:
     with pytest.raises(ConfigError, match='timeout_s > 0'):
         NodeServices(client, '/x', timeout_s, resend_after_s)
+
+
+def test_a_lifecycle_transition_is_sent_once(client) -> None:  # noqa: ANN001
+    """A repeated transition would be refused from the state the first one reached: the held
+    change_state request is not sent again, though the client resends idempotent calls."""
+    def activate_only(response, count: int):  # noqa: ANN001, ANN201, ARG001
+        response.available_transitions = [TransitionDescription(
+            transition=Transition(id=Transition.TRANSITION_ACTIVATE, label='activate'))]
+        return response
+
+    server = FirstRequestHeld('held_lifecycle', ChangeState, 'change_state')
+    listing = server.node.create_service(GetAvailableTransitions,
+                                         'held_lifecycle/get_available_transitions',
+                                         lambda request, response: activate_only(response, 0))
+    try:
+        lifecycle = LifecycleClient(client, '/held_lifecycle', timeout_s=2.0,
+                                    resend_after_s=0.3)
+        with pytest.raises(ConfigError, match='change_state did not answer within 2 s'):
+            lifecycle.change('activate')
+        assert server.requests == 1
+    finally:
+        server.node.destroy_service(listing)
+        server.close()

@@ -16,7 +16,7 @@ from neulens_ros.data.formats import parse_classes, read_dataset, write_generate
 from neulens_ros.data.resize import box_resize
 from neulens_ros.data.scenes import SceneConfig, class_names
 from neulens_ros.errors import DataError
-from neulens_ros.models.names import CHECKPOINTS, DEFAULT_PRESET
+from neulens_ros.models.names import CHECKPOINTS, DATASET_PRESET, DEFAULT_PRESET
 from neulens_ros.models.registry import save_checkpoint
 from neulens_ros.models.zoo import checkpoint_labels
 from neulens_ros.supernet.detector import DetectorConfig, TileDetector
@@ -25,10 +25,11 @@ from neulens_ros.tools.eval_detector import main as eval_detector
 from neulens_ros.tools.gen_dataset import main as gen_data
 from neulens_ros.tools.train import main as train
 from neulens_ros.train import plan
-from neulens_ros.train.data import (DATASET_PRESET, DataSource, SetSpec, dataset_set,
+from neulens_ros.train.data import (DataSource, SetSpec, dataset_set,
                                     render_set, to_checkpoint_classes)
 from neulens_ros.train.pipeline import architecture
-from neulens_ros.train.plan import SMOKE, fit_to_images
+from neulens_ros.train.plan import (GATE_CONTEXT, GATE_LABELS, SMOKE, fit_to_images,
+                                    with_gate_labels)
 
 SMALL = SceneConfig(width=160, height=120, density='dense')
 
@@ -115,6 +116,16 @@ def test_the_plan_fits_a_small_training_set(images, label, calibration) -> None:
     assert (plan.label_scenes, plan.calibration_scenes) == (label, calibration)
 
 
+@pytest.mark.parametrize('images, held, calibration', [(4, 1, 1), (9, 1, 1), (20, 4, 4),
+                                                      (40, 6, 6)])
+def test_a_kinds_gate_keeps_images_to_fit_on_a_small_training_set(images, held, calibration
+                                                                    ) -> None:
+    # the kinds gate fits on the images after the held-out and the calibration ones
+    plan = fit_to_images(with_gate_labels(SMOKE, 'kinds'), images)
+    assert (plan.label_scenes, plan.calibration_scenes) == (held, calibration)
+    assert images - held - calibration >= 2
+
+
 def test_too_few_training_images_are_refused(coco, tmp_path, capsys) -> None:
     # 4 images, a quarter validates: 3 train
     assert train(['--data', str(coco), '--val-ratio', '0.25', '--smoke', '--quiet',
@@ -186,13 +197,20 @@ def test_gen_data_classes_need_a_detection_format(tmp_path, capsys) -> None:
 
 
 @pytest.mark.slow
-def test_a_generated_coco_set_with_renamed_classes_trains_and_evaluates(tmp_path) -> None:
+@pytest.mark.parametrize('labels', GATE_LABELS)
+def test_a_generated_coco_set_with_renamed_classes_trains_and_evaluates(tmp_path, labels: str
+                                                                         ) -> None:
     data, work = tmp_path / 'coco', tmp_path / 'work'
     assert gen_data(['--out', str(data), '--num', '14', '--size', '160x120', '--format', 'coco',
                      '--preset', 'easy', '--classes', '0:cube,2:ball,3:cone']) == 0
-    assert train(['--data', str(data), '--smoke', '--quiet', '--work', str(work)]) == 0
+    assert train(['--data', str(data), '--smoke', '--quiet', '--work', str(work),
+                  '--gate-labels', labels]) == 0
     weights = work / 'weights'  # a --data run does not export into the package
-    detector, gate, _ = CHECKPOINTS[DEFAULT_PRESET]  # but under the default preset's names
+    detector, gate, _ = CHECKPOINTS['easy']  # but under the names of the easy plan it trains
+    gate_meta = json.loads((weights / f'{gate}.json').read_text())
+    assert gate_meta['labels'] == labels  # whatever the gate learns, the usual names
+    assert gate_meta['architecture']['context'] == GATE_CONTEXT[labels]
+    assert gate_meta['metrics']['tiles_fit'] > 0
     meta = json.loads((weights / f'{detector}.json').read_text())
     assert meta['architecture']['classes'] == ['cube', 'ball', 'cone']
     assert meta['architecture']['class_ids'] == [0, 2, 3]

@@ -22,14 +22,12 @@ def test_each_preset_has_its_gate() -> None:
 def test_gate_labels_bring_their_context(plan, labels: str) -> None:  # noqa: ANN001
     changed = with_gate_labels(plan, labels)
     assert (changed.gate_labels, changed.gate_context) == (labels, GATE_CONTEXT[labels])
-    assert replace(changed, gate_labels=plan.gate_labels, gate_context=plan.gate_context) \
-        == plan
+    assert replace(changed, gate_labels=plan.gate_labels) == plan
 
 
 @pytest.mark.parametrize('call', [
     lambda: with_gate_labels(FULL, 'boxes'),
     lambda: replace(FULL, gate_labels='boxes'),
-    lambda: replace(FULL, gate_context=-1),
 ])
 def test_gate_plan_is_validated(call) -> None:  # noqa: ANN001
     with pytest.raises(ConfigError, match='gate'):

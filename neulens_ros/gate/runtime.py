@@ -62,8 +62,8 @@ def _export(gate: CompressionGuidingGate, batch: int) -> bytes:
     buffer = io.BytesIO()
     example = torch.zeros(batch, 3, GATE_INPUT, GATE_INPUT)
     with torch.no_grad(), warnings.catch_warnings():
-        # a gate with context reads k from the batch: a constant of this static session
-        warnings.simplefilter('ignore', torch.jit.TracerWarning)
+        if gate.context:  # it reads k from the batch: a constant of this static session
+            warnings.simplefilter('ignore', torch.jit.TracerWarning)
         torch.onnx.export(gate, (example,), buffer, input_names=['tiles'],
                           output_names=['logits'], opset_version=OPSET, dynamo=False)
     return buffer.getvalue()

@@ -19,8 +19,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch import nn
 from torch.nn import functional as F
 
+from neulens_ros.errors import ConfigError, DataError
 from neulens_ros.gate.cgg import CompressionGuidingGate, normalise_tiles
 from neulens_ros.gate.kind_labels import FrameGateData
 
@@ -43,6 +45,19 @@ class GateData:
     errors: torch.Tensor  # [T, R] float changed detections per level
 
 
+def require_tiles(count: int, purpose: str) -> int:
+    """`count` tiles, or DataError when there are none for `purpose`."""
+    if count == 0:
+        raise DataError(f'no labelled tiles to {purpose}: the training set is too small for '
+                        'the held-out, calibration and fitting images the plan asks for')
+    return count
+
+
+def frame_tiles(data: dict[int, FrameGateData]) -> int:
+    """Tiles over every k of frame data."""
+    return sum(frames.labels.numel() for frames in data.values())
+
+
 def gate_loss(logits: torch.Tensor, labels: torch.Tensor, errors: torch.Tensor,
               mac_ratio: torch.Tensor, cfg: GateTraining) -> torch.Tensor:
     choice = F.gumbel_softmax(logits, tau=cfg.tau, hard=True)  # [T, R], straight-through
@@ -50,15 +65,19 @@ def gate_loss(logits: torch.Tensor, labels: torch.Tensor, errors: torch.Tensor,
     return (1 - cfg.alpha) * task + cfg.alpha * F.cross_entropy(logits, labels)
 
 
-def train_gate(gate: CompressionGuidingGate, data: GateData, mac_ratio: np.ndarray,
-               cfg: GateTraining, progress: bool = True) -> list[dict]:
-    """Train in place; returns per-epoch loss and training accuracy."""
+def train_gate(gate: nn.Module, data: GateData, mac_ratio: np.ndarray, cfg: GateTraining,
+               progress: bool = True) -> list[dict]:
+    """Train `gate` ([T, 3, 28, 28] -> [T, R]: the CGG without context, or a capacity
+    probe) in place, tile by tile; returns per-epoch loss and training accuracy."""
     from neulens_ros.progress import progress_bar
+    if getattr(gate, 'context', 0):
+        raise ConfigError('a gate with context scores whole frames: train it with '
+                          'train_frame_gate')
+    n = require_tiles(len(data.labels), 'train the gate on')
     torch.manual_seed(cfg.seed)
     opt = torch.optim.Adam(gate.parameters(), lr=cfg.lr)
     ratio = torch.as_tensor(mac_ratio, dtype=torch.float32)
     history = []
-    n = len(data.labels)
     gate.train()
     for epoch in progress_bar(range(cfg.epochs), desc='gate', unit='epoch', disable=not progress):
         order = torch.randperm(n)
@@ -78,7 +97,8 @@ def train_gate(gate: CompressionGuidingGate, data: GateData, mac_ratio: np.ndarr
 
 
 @torch.no_grad()
-def gate_accuracy(gate: CompressionGuidingGate, data: GateData) -> float:
+def gate_accuracy(gate: nn.Module, data: GateData) -> float:
+    require_tiles(len(data.labels), 'measure the gate on')
     gate.eval()
     return float((gate(data.inputs).argmax(1) == data.labels).float().mean())
 
@@ -100,10 +120,10 @@ def train_frame_gate(gate: CompressionGuidingGate, data: dict[int, FrameGateData
     """Train in place on whole frames (cross-entropy against their labels); returns per-epoch
     loss and training accuracy."""
     from neulens_ros.progress import progress_bar
+    tiles = require_tiles(frame_tiles(data), 'train the gate on')
     torch.manual_seed(cfg.seed)
     opt = torch.optim.Adam(gate.parameters(), lr=cfg.lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.epochs)
-    tiles = sum(frames.labels.numel() for frames in data.values())
     history = []
     gate.train()
     for epoch in progress_bar(range(cfg.epochs), desc='gate', unit='epoch', disable=not progress):
@@ -127,9 +147,10 @@ def train_frame_gate(gate: CompressionGuidingGate, data: dict[int, FrameGateData
 @torch.no_grad()
 def frame_gate_accuracy(gate: CompressionGuidingGate, data: dict[int, FrameGateData]) -> float:
     """Share of tiles whose arg-max level is their label, over every k."""
+    tiles = require_tiles(frame_tiles(data), 'measure the gate on')
     gate.eval()
     correct = sum(int((gate.frames(normalise_tiles(tiles)).argmax(2) == labels).sum())
                   for frames in data.values()
                   for tiles, labels in zip(frames.tiles.split(256), frames.labels.split(256),
                                            strict=True))
-    return correct / max(1, sum(frames.labels.numel() for frames in data.values()))
+    return correct / tiles

@@ -13,8 +13,15 @@ from __future__ import annotations
 CHECKPOINTS = {'easy': ('neulens_detector', 'neulens_cgg', 'accuracy.json'),
                'hard': ('neulens_detector_hard', 'neulens_cgg_hard', 'accuracy_hard.json')}
 # Per scene preset: the DEMUX latency profile of its detector's architecture on a CPU, one
-# thread (neulens-profile --detector NAME --install writes it). A detector trained on a data set
-# on disk has the easy plan's architecture (train/plan.py FULL) and uses the easy profile.
+# thread (neulens-profile --detector NAME --install writes it).
 PREDICTORS = {'easy': 'predictor_cpu.json', 'hard': 'predictor_cpu_hard.json'}
 DEFAULT_PRESET = 'hard'
 DETECTOR, GATE, ACCURACY_TABLE = CHECKPOINTS[DEFAULT_PRESET]
+DATASET_PRESET = 'dataset'  # the preset a detector trained on a data set on disk records
+
+
+def naming_preset(preset: str) -> str:
+    """The preset whose checkpoint names and DEMUX profile a detector trained on `preset`
+    uses: its own, but for a data set on disk, whose run trains the easy plan (train/plan.py
+    FULL: the easy architecture and the paper's gate)."""
+    return 'easy' if preset == DATASET_PRESET else preset

@@ -10,7 +10,7 @@ from neulens_ros.data.scenes import class_names
 from neulens_ros.errors import CheckpointError
 from neulens_ros.gate.cgg import CompressionGuidingGate
 from neulens_ros.models.labels import ClassLabels, metadata_labels
-from neulens_ros.models.names import CHECKPOINTS, DETECTOR, GATE, PREDICTORS
+from neulens_ros.models.names import CHECKPOINTS, DETECTOR, GATE, PREDICTORS, naming_preset
 from neulens_ros.models.registry import WEIGHTS_DIR, load_checkpoint, read_metadata, resolve
 from neulens_ros.supernet.detector import DetectorConfig, TileDetector
 
@@ -66,7 +66,11 @@ def predictor_file(detector: str | Path = DETECTOR) -> Path:
     data set on disk). Profiles are per machine: `neulens-profile --detector NAME` measures
     this one's."""
     preset = checkpoint_preset(detector_metadata(detector))
-    return WEIGHTS_DIR / PREDICTORS.get(preset, PREDICTORS['easy'])
+    profile = PREDICTORS.get(naming_preset(preset))
+    if profile is None:
+        raise CheckpointError(f'{detector} was trained on the {preset!r} preset, which has no '
+                              f'DEMUX latency profile (profiles: {", ".join(PREDICTORS)})')
+    return WEIGHTS_DIR / profile
 
 
 def detector_metadata(name: str | Path = DETECTOR) -> dict[str, Any]:

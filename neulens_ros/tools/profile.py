@@ -1,9 +1,10 @@
 """neulens-profile: measure the detector's front and back on this machine, fit the DEMUX
 predictors and report their held-out error.
 
-    neulens-profile --out runs/profile                  # predictor_cpu.json + profile.json
+    neulens-profile --out runs/profile                  # the default (hard) detector:
+                                                        # predictor_cpu_hard.json + profile.json
     neulens-profile --samples 30 --repeats 25 --install # also replace the shipped profile
-    neulens-profile --detector neulens_detector_hard --install  # predictor_cpu_hard.json
+    neulens-profile --detector neulens_detector --install  # the easy one: predictor_cpu.json
     neulens-profile --backend torchscript --out runs/profile_ts  # for a TorchScript edge
 
 Half of the random level histograms fit the predictors, the other half measure their error.

@@ -33,7 +33,9 @@ def client_node(name: str) -> Iterator[Node]:
         rclpy.try_shutdown()
 
 
-RESEND_AFTER_S = 5.0  # a request without an answer this long is sent again
+# a request without an answer this long is sent again: well inside the tools' timeouts (5 s
+# and more), so a lost reply costs a second and a half, not the call
+RESEND_AFTER_S = 1.5
 
 
 class NodeServices:

@@ -33,12 +33,12 @@ import torch
 from neulens_ros.data.annotated import DetectionDataset
 from neulens_ros.data.scenes import PRESETS, class_names
 from neulens_ros.errors import ConfigError, NeulensError
-from neulens_ros.models.names import DEFAULT_PRESET
+from neulens_ros.models.names import DATASET_PRESET, DEFAULT_PRESET
 from neulens_ros.supernet.detector import TileDetector
 from neulens_ros.supernet.pretrained import load_backbone_file
 from neulens_ros.tools.data_args import add_data_arguments, data_description, data_parts
 from neulens_ros.models.zoo import checkpoint_labels
-from neulens_ros.train.data import (DATASET_PRESET, DataSource, dataset_set, load_set,
+from neulens_ros.train.data import (DataSource, dataset_set, load_set,
                                     to_checkpoint_classes)
 from neulens_ros.train.plan import (GATE_LABELS, fit_to_images, plan_for, training_set,
                                     validation_set, with_gate_labels)
@@ -66,8 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="what the gate learns: 'paper' (the supernet's labels, NeuLens "
                              "4.4) or 'kinds' (ground-truth tile kinds, with a neighbour "
                              "context input); default: the preset's plan (hard: kinds, else "
-                             "paper). Other labels than the plan's export the gate alone, as "
-                             '<gate name>_<labels>')
+                             "paper; --smoke: paper). With --detector, other labels than the "
+                             "plan's export the gate alone, as <gate name>_<labels>")
     parser.add_argument('--export-dir', type=Path, default=None,
                         help='where export writes the checkpoints (default: the package)')
     parser.add_argument('--threads', type=int, default=0, help='torch threads (0 = default)')

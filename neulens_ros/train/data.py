@@ -28,7 +28,6 @@ from neulens_ros.data.walk import WalkConfig, walk_scenes
 from neulens_ros.errors import DataError
 
 
-DATASET_PRESET = 'dataset'  # the preset a detector trained on a data set on disk records
 
 
 @dataclass(frozen=True)

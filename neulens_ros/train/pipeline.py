@@ -21,10 +21,11 @@ from neulens_ros.gate.cgg import CompressionGuidingGate, gate_inputs
 from neulens_ros.gate.kind_labels import kind_gate_data
 from neulens_ros.gate.labels import label_frame
 from neulens_ros.gate.training import (GateData, GateTraining, frame_gate_accuracy,
-                                       gate_accuracy, train_frame_gate, train_gate)
+                                       frame_tiles, gate_accuracy, train_frame_gate,
+                                       train_gate)
 from neulens_ros.levels import TILE_GRIDS
 from neulens_ros.models.registry import WEIGHTS_DIR, save_checkpoint
-from neulens_ros.models.names import CHECKPOINTS, DEFAULT_PRESET
+from neulens_ros.models.names import CHECKPOINTS, naming_preset
 from neulens_ros.supernet.detector import P_LAYERS, P_OPTIONS, DetectorConfig, TileDetector
 from neulens_ros.supernet.executor import MicroFlowExecutor, normalise
 from neulens_ros.supernet.macs import MacTable
@@ -118,20 +119,20 @@ def run_later_stages(stages: list[str], model: TileDetector, train: DetectionSet
     gate = CompressionGuidingGate(context=plan.gate_context)
     gate_path = work / 'gate.pt'
     summary_path = work / 'gate_summary.json'
+    paper = plan.gate_labels == 'paper'
+    # the paper's labels are the supernet's: `labels` computes them whatever the plan's gate
+    # learns (neulens-eval gate reads them), and a paper gate fits on them
+    labels = compute_labels(model, train, plan.label_scenes, work / 'labels.npz', progress) \
+        if 'labels' in stages or ('gate' in stages and paper) else None
     if 'gate' in stages:
-        if plan.gate_labels == 'paper':
-            labels = compute_labels(model, train, plan.label_scenes, work / 'labels.npz',
-                                    progress)
-            summary = fit_paper_gate(model, gate, train, labels, plan, args.seed, progress)
-        else:
-            summary = fit_kind_gate(model, gate, train, plan, args.seed, progress)
+        summary = fit_paper_gate(model, gate, train, labels, plan, args.seed, progress) \
+            if paper and labels is not None else \
+            fit_kind_gate(model, gate, train, plan, args.seed, progress)
         torch.save(gate.state_dict(), gate_path)
         summary_path.write_text(json.dumps(summary, indent=1))
         print(f'neulens-train: gate ({plan.gate_labels} labels) accuracy '
               f'{summary["held_out_accuracy"]:.3f} on {summary["tiles_held_out"]} held-out tiles '
               f'({time.monotonic() - started:.0f} s)')
-    elif 'labels' in stages and plan.gate_labels == 'paper':
-        compute_labels(model, train, plan.label_scenes, work / 'labels.npz', progress)
     elif gate_path.is_file():
         gate.load_state_dict(torch.load(gate_path, weights_only=True))
     gate.eval()
@@ -151,7 +152,10 @@ def run_later_stages(stages: list[str], model: TileDetector, train: DetectionSet
         print(f'neulens-train: evaluation written to {results_path} '
               f'({time.monotonic() - started:.0f} s)')
     if 'export' in stages:
-        variant = plan.gate_labels != plan_for(args.preset, args.smoke).gate_labels
+        # a gate on other labels beside a shipped detector; a run that trains its own
+        # detector exports everything under the usual names
+        variant = bool(args.detector) and \
+            plan.gate_labels != plan_for(args.preset, args.smoke).gate_labels
         export(model, gate, work, args.export_dir or WEIGHTS_DIR, commands, args.preset,
                args.seed, source, plan.gate_labels if variant else None)
     return 0
@@ -192,8 +196,8 @@ def fit_kind_gate(model: TileDetector, gate: CompressionGuidingGate, data: Detec
     histogram = sum(np.bincount(f.labels.numpy().ravel(), minlength=5) for f in fit.values())
     return {'labels': 'kinds', 'held_out_accuracy': frame_gate_accuracy(gate, test),
             'train_accuracy': frame_gate_accuracy(gate, fit),
-            'tiles_fit': sum(f.labels.numel() for f in fit.values()),
-            'tiles_held_out': sum(f.labels.numel() for f in test.values()),
+            'tiles_fit': frame_tiles(fit),
+            'tiles_held_out': frame_tiles(test),
             'label_histogram': histogram.tolist(), 'history': history}
 
 
@@ -225,12 +229,12 @@ def architecture(config: DetectorConfig, preset: str, source: DataSource | None 
 def export(model: TileDetector, gate: CompressionGuidingGate, work: Path, out: Path,
            commands: tuple[str, str], preset: str, seed: int,
            source: DataSource | None = None, gate_variant: str | None = None) -> None:
-    """Write the checkpoints and metadata under the preset's names (models/zoo.py; a data set
-    on disk, `source`, exports under the default preset's names); `commands` are (this
-    command, the one that trained the detector: the same unless the run started from a
-    detector checkpoint). A gate on other labels than the preset's plan (`gate_variant`, e.g.
+    """Write the checkpoints and metadata under the preset's names (models/names.py; a data
+    set on disk, `source`, exports under the easy preset's, whose plan it trains); `commands`
+    are (this command, the one that trained the detector: the same unless the run started from
+    a detector checkpoint). A gate on other labels than the preset's plan (`gate_variant`, e.g.
     'paper') is exported alone, as <gate name>_<labels>, to be compared with the shipped one."""
-    detector_name, gate_name, accuracy_file = CHECKPOINTS[DEFAULT_PRESET if source else preset]
+    detector_name, gate_name, accuracy_file = CHECKPOINTS[naming_preset(preset)]
     results = json.loads((work / 'eval.json').read_text()) if (work / 'eval.json').is_file() \
         else {}
     gate_summary = json.loads((work / 'gate_summary.json').read_text()) \

@@ -9,7 +9,8 @@ from typing import Any
 from neulens_ros.errors import ConfigError, DataError
 from neulens_ros.models.zoo import checkpoint_preset, detector_config
 from neulens_ros.supernet.detector import DetectorConfig
-from neulens_ros.train.data import DATASET_PRESET, SetSpec
+from neulens_ros.models.names import DATASET_PRESET
+from neulens_ros.train.data import SetSpec
 
 
 # what the gate learns: the paper's labels from the supernet (gate/labels.py) or the
@@ -35,12 +36,17 @@ class Plan:
     neck_width: int = DetectorConfig.neck_width
     output_stride: int = DetectorConfig.output_stride
     gate_labels: str = 'paper'  # GATE_LABELS: the paper's (gate/labels.py) or tile kinds
-    gate_context: int = 0  # channels of the gate's neighbour context (0: the paper's gate)
 
     def __post_init__(self) -> None:
-        if self.gate_labels not in GATE_LABELS or self.gate_context < 0:
-            raise ConfigError(f'a plan needs gate_labels in {GATE_LABELS} and gate_context '
-                              f'>= 0, got {self.gate_labels!r}, {self.gate_context}')
+        if self.gate_labels not in GATE_LABELS:
+            raise ConfigError(f'a plan needs gate labels in {GATE_LABELS}, got '
+                              f'{self.gate_labels!r}')
+
+    @property
+    def gate_context(self) -> int:
+        """Channels of the gate's neighbour context, fixed by its labels (0: the paper's
+        gate)."""
+        return GATE_CONTEXT[self.gate_labels]
 
     def detector_config(self, num_classes: int) -> DetectorConfig:
         """The architecture a run of this plan trains from scratch."""
@@ -63,7 +69,7 @@ SMOKE = Plan(train_scenes=24, val_scenes=8, label_scenes=6, supernet_steps=4, ba
 # the paper's labels of 150 scenes (docs/training.md, "A gate on tile kinds").
 FULL_HARD = replace(FULL, supernet_steps=3000, label_scenes=150, calibration_scenes=120,
                     widths=(48, 48, 96, 128, 160), neck_width=64, output_stride=8,
-                    gate_labels='kinds', gate_context=GATE_CONTEXT['kinds'])
+                    gate_labels='kinds')
 VAL_SEED = 1_000_000  # validation scenes never overlap the training seeds
 # Held-out walks: two seed ranges no training, validation or calibration set draws from
 WALK_SEEDS = (2_000_000, 3_000_000)
@@ -75,7 +81,7 @@ def with_gate_labels(plan: Plan, labels: str) -> Plan:
     """`plan` with a gate on `labels` (GATE_LABELS) and that gate's context input."""
     if labels not in GATE_LABELS:
         raise ConfigError(f'gate labels {labels!r} are not one of {GATE_LABELS}')
-    return replace(plan, gate_labels=labels, gate_context=GATE_CONTEXT[labels])
+    return replace(plan, gate_labels=labels)
 
 
 def plan_for(preset: str, smoke: bool) -> Plan:
@@ -148,11 +154,17 @@ def detector_training_set(meta: dict[str, Any], seed: int, smoke: bool) -> tuple
 
 
 def fit_to_images(plan: Plan, images: int) -> Plan:
-    """`plan` for a training set of `images` images (a data set on disk): the gate labels at
-    most half of them and the caution is calibrated on (at most its share of) the rest."""
+    """`plan` for a training set of `images` images (a data set on disk). A gate on the
+    paper's labels labels at most half of them and its caution is calibrated on (at most its
+    share of) the rest; a gate on tile kinds holds out and calibrates on at most a fifth each
+    (at least one image) and fits on the rest."""
     if images < MIN_TRAINING_IMAGES:
         raise DataError(f'training needs at least {MIN_TRAINING_IMAGES} images (the gate '
                         f'is fitted, held out and calibrated on separate ones), got {images}')
-    label = min(plan.label_scenes, images // 2)
-    return replace(plan, label_scenes=label,
-                   calibration_scenes=min(plan.calibration_scenes, images - label))
+    if plan.gate_labels == 'paper':
+        label = min(plan.label_scenes, images // 2)
+        return replace(plan, label_scenes=label,
+                       calibration_scenes=min(plan.calibration_scenes, images - label))
+    share = max(1, images // 5)
+    return replace(plan, label_scenes=min(plan.label_scenes, share),
+                   calibration_scenes=min(plan.calibration_scenes, share))
