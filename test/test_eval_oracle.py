@@ -3,6 +3,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from neulens_ros.errors import ConfigError, DataError
 from neulens_ros.eval.detector import budgets, plot_results
@@ -173,7 +174,7 @@ def made_up_results() -> dict:
     families = {'width': [f'uniform_{lv}' for lv in range(4)], 'cgg': ['cgg', 'cgg_plus1'],
                 'oracle': ['oracle_3_3_skip', 'oracle_0_3_skip']}
     return {'variants': variants, 'families': families,
-            'budgets': budgets(variants, families)}
+            'budgets': budgets(variants, families), 'headline': {'gate_labels': 'paper'}}
 
 
 def test_budgets_of_an_evaluation_plot_and_print(tmp_path, capsys) -> None:
@@ -210,3 +211,34 @@ def test_evaluate_runs_the_oracle_and_random_tiles_beside_the_cgg() -> None:
     assert all(variants[f'random_tiles_{round(100 * f)}']['macs'] <= f * level0
                for f in (0.4, 0.55, 0.7))
     assert [row['fraction'] for row in results['budgets']] == [0.4, 0.55, 0.7]
+
+
+@pytest.mark.parametrize('labels', ['paper', 'kinds'])
+def test_a_kinds_gate_family_has_every_oracle_rule_on_its_kinds(labels: str) -> None:
+    from neulens_ros.eval.detector import CGG_CAUTIONS, _cgg_family, kinds_name
+    from neulens_ros.gate.cgg import CompressionGuidingGate
+    from neulens_ros.gate.kind_labels import chosen_kinds
+    from neulens_ros.train.data import SetSpec, render_set
+    torch.manual_seed(0)
+    gate = CompressionGuidingGate(context=8 if labels == 'kinds' else 0).eval()
+    data = render_set(SetSpec(0, 2, (160, 120), (128, 96)), progress=False)
+    family = _cgg_family(gate, data, 0.0, labels)
+    plain = ['cgg', 'cgg_plus1', 'cgg_plus2'] + [f'cgg_caution_{c}' for c in CGG_CAUTIONS
+                                                 if c != 0.0]
+    rules = [kinds_name(rule.name) for rule in ORACLE_FAMILY] if labels == 'kinds' else []
+    assert list(family) == plain + rules
+    kinds = chosen_kinds(family['cgg'])
+    for rule in ORACLE_FAMILY[:len(rules)]:
+        assert np.array_equal(family[kinds_name(rule.name)], rule.levels(kinds))
+    assert kinds_name('oracle_2_3_skip') == 'cgg_kinds_2_3_skip'
+
+
+def test_evaluate_refuses_unknown_gate_labels() -> None:
+    from neulens_ros.eval.detector import evaluate
+    from neulens_ros.gate.cgg import CompressionGuidingGate
+    from neulens_ros.supernet.detector import DetectorConfig, TileDetector
+    from neulens_ros.train.data import SetSpec, render_set
+    data = render_set(SetSpec(0, 1, (160, 120), (128, 96)), progress=False)
+    with pytest.raises(ConfigError, match="gate labels 'boxes' are not one of"):
+        evaluate(TileDetector(DetectorConfig(input_width=128, input_height=96)),
+                 CompressionGuidingGate(), data, gate_labels='boxes')

@@ -7,7 +7,8 @@ import torch
 
 from neulens_ros.errors import DataError
 from neulens_ros.gate.cgg import gate_tiles
-from neulens_ros.gate.kind_labels import KIND_RULE, FrameGateData, kind_gate_data, mirror
+from neulens_ros.gate.kind_labels import (KIND_RULE, FrameGateData, chosen_kinds,
+                                          kind_gate_data, mirror)
 from neulens_ros.gate.tile_kinds import CENTRE, EMPTY, TOUCHED, owned_blocks, tile_kinds
 from neulens_ros.levels import LEVEL_SKIP
 from neulens_ros.supernet.tiling import tile_grid
@@ -83,3 +84,14 @@ def test_frames_without_boxes_are_all_skipped() -> None:
 def test_frame_data_is_validated(tiles: torch.Tensor, labels: torch.Tensor) -> None:
     with pytest.raises(DataError, match='frame gate data'):
         FrameGateData(tiles, labels)
+
+
+@pytest.mark.parametrize('level, kind', [(0, CENTRE), (1, TOUCHED), (2, TOUCHED), (3, TOUCHED),
+                                         (LEVEL_SKIP, EMPTY)])
+def test_the_kinds_a_gate_chose_are_read_from_its_levels(level: int, kind: int) -> None:
+    assert chosen_kinds(np.array([level])).tolist() == [kind]
+
+
+def test_chosen_kinds_invert_the_kind_rule() -> None:
+    kinds = np.random.default_rng(0).integers(0, 3, (5, 9))
+    assert np.array_equal(chosen_kinds(KIND_RULE.levels(kinds)), kinds)

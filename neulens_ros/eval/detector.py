@@ -6,7 +6,10 @@ Variants (all at the shipped split point and grid unless named otherwise):
 - every uniform level 0..3 (one width for the whole image = image-level dynamic width);
 - the CGG's per-tile choice, the CGG choice raised by 1 and 2 levels, and the gate at the
   other cautions of CGG_CAUTIONS (the CGG's points around its calibrated cost: below 0 it
-  compresses more than its arg-max, above 0 less);
+  compresses more than its arg-max, above 0 less); a gate on tile kinds (gate/kind_labels.py)
+  also has its chosen kinds levelled by every rule of the oracle family (`cgg_kinds_<rule>`:
+  the gate's counterpart of each oracle point, the same rules on predicted instead of true
+  kinds);
 - the CGG's level histogram placed on random tiles (same MACs, no content awareness);
 - image-level dynamic width at the CGG's MACs, interpolated on the uniform-level curve;
 - the ground-truth oracle family (eval/oracle.py: levels from where the boxes are);
@@ -25,12 +28,13 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from neulens_ros.errors import DataError
+from neulens_ros.errors import ConfigError, DataError
 from neulens_ros.eval.coco_eval import coco_map
-from neulens_ros.eval.oracle import (BUDGETS, Point, at_budget, budget_rows, oracle_levels,
-                                     pareto_front, random_levels)
+from neulens_ros.eval.oracle import (BUDGETS, ORACLE_FAMILY, Point, at_budget, budget_rows,
+                                     oracle_levels, pareto_front, random_levels)
 from neulens_ros.gate.calibration import gate_levels
 from neulens_ros.gate.cgg import CompressionGuidingGate
+from neulens_ros.gate.kind_labels import GATE_LABELS, chosen_kinds
 from neulens_ros.gate.runtime import GATE_BACKENDS, gate_net, time_gate
 from neulens_ros.levels import TILE_GRIDS
 from neulens_ros.supernet.centernet import Detections, decode
@@ -136,16 +140,24 @@ def _jobs(levels: dict[str, np.ndarray]) -> dict[str, Job]:
     return {**jobs, **level_jobs(levels)}
 
 
-def _cgg_family(gate: CompressionGuidingGate, data: DetectionSet, caution: float
-                ) -> dict[str, np.ndarray]:
-    """{name: levels [N, k*k]} of the CGG, its +1 / +2 shifts and the gate at the other
-    cautions."""
+def kinds_name(rule_name: str) -> str:
+    """The CGG family's name of the oracle rule `rule_name` on a kinds gate's choice."""
+    return rule_name.replace('oracle_', 'cgg_kinds_', 1)
+
+
+def _cgg_family(gate: CompressionGuidingGate, data: DetectionSet, caution: float,
+                gate_labels: str) -> dict[str, np.ndarray]:
+    """{name: levels [N, k*k]} of the CGG, its +1 / +2 shifts, the gate at the other
+    cautions and, for a gate on tile kinds, every oracle rule on its chosen kinds."""
     cgg = gate_levels(gate, data, SHIP_K, caution)
     family = {'cgg': cgg}
     for shift in (1, 2):
         family[f'cgg_plus{shift}'] = np.minimum(cgg + shift, LEVEL_SKIP)
     for other in [c for c in CGG_CAUTIONS if c != caution]:
         family[f'cgg_caution_{other}'] = gate_levels(gate, data, SHIP_K, other)
+    if gate_labels == 'kinds':
+        kinds = chosen_kinds(cgg)
+        family.update({kinds_name(rule.name): rule.levels(kinds) for rule in ORACLE_FAMILY})
     return family
 
 
@@ -182,15 +194,19 @@ def budgets(variants: dict[str, dict[str, Any]], families: dict[str, list[str]]
 
 
 def evaluate(model: TileDetector, gate: CompressionGuidingGate, data: DetectionSet,
-             caution: float = 0.0, progress: bool = True) -> dict[str, Any]:
-    """All variants on `data`; returns {'variants', 'families', 'budgets', 'headline'}."""
+             caution: float = 0.0, progress: bool = True, gate_labels: str = 'paper'
+             ) -> dict[str, Any]:
+    """All variants on `data`, for a gate that learnt `gate_labels` (GATE_LABELS); returns
+    {'variants', 'families', 'budgets', 'headline'}."""
     from neulens_ros.progress import progress_bar
+    if gate_labels not in GATE_LABELS:
+        raise ConfigError(f'gate labels {gate_labels!r} are not one of {GATE_LABELS}')
     model.eval()
     table = MacTable(model)
     cfg = model.config
     grid = MicroFlowExecutor(model, SHIP_P).grid(cfg.input_width, cfg.input_height, SHIP_K,
                                                  SHIP_HALO)
-    cgg_family = _cgg_family(gate, data, caution)
+    cgg_family = _cgg_family(gate, data, caution, gate_labels)
     cgg = cgg_family['cgg']
     rng = np.random.default_rng(0)
     oracle = oracle_levels(data.boxes, grid)
@@ -211,7 +227,7 @@ def evaluate(model: TileDetector, gate: CompressionGuidingGate, data: DetectionS
     families = {'width': list(WIDTH), 'oracle': list(oracle), 'cgg': list(cgg_family)}
     headline = {
         'split_point': SHIP_P, 'k': SHIP_K, 'halo': SHIP_HALO, 'frames': len(data),
-        'gate_caution': caution,
+        'gate_caution': caution, 'gate_labels': gate_labels,
         'map50_untiled': variants['untiled']['map50'],
         'map50_tiled_level0': level0['map50'],
         'map50_cgg': variants['cgg']['map50'],
@@ -238,7 +254,9 @@ def draw_families(ax: Any, results: dict[str, Any], cgg_label: str) -> None:
     the oracle family and its Pareto front, random tiles at each budget, the budget lines."""
     v, families = results['variants'], results['families']
     curve(ax, points(v, families['width']), 'o-', 'image-level width (uniform level)')
-    curve(ax, points(v, families['cgg']), 's-', cgg_label)
+    cgg = points(v, families['cgg'])
+    curve(ax, cgg, 's', cgg_label)
+    curve(ax, pareto_front(cgg), '-', "CGG's Pareto front")
     oracle = points(v, families['oracle'])
     curve(ax, oracle, '^', 'ground-truth oracle')
     curve(ax, pareto_front(oracle), ':', "oracle's Pareto front")
@@ -266,7 +284,9 @@ def plot_results(results: dict[str, Any], out: Path) -> Path:
     plt = pyplot()
     v = results['variants']
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    draw_families(ax, results, 'CGG (+0, +1, +2 levels; more caution)')
+    kinds = results['headline'].get('gate_labels') == 'kinds'
+    draw_families(ax, results, 'CGG (+0, +1, +2 levels; cautions'
+                  + ('; oracle rules on its kinds)' if kinds else ')'))
     r = v['cgg_histogram_random_tiles']
     ax.plot([r['macs'] / 1e6], [r['map50']], 'x', ms=9, label='CGG histogram, random tiles')
     ax.axhline(v['untiled']['map50'], color='grey', ls='--', lw=1, label='untiled model')

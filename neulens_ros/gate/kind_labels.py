@@ -20,11 +20,14 @@ import torch
 from neulens_ros.errors import DataError
 from neulens_ros.eval.oracle import OracleRule
 from neulens_ros.gate.cgg import gate_tiles
-from neulens_ros.gate.tile_kinds import owned_blocks, tile_kinds
+from neulens_ros.gate.tile_kinds import CENTRE, EMPTY, TOUCHED, owned_blocks, tile_kinds
 from neulens_ros.levels import LEVEL_SKIP
 from neulens_ros.supernet.tiling import TileGrid
 
 KIND_RULE = OracleRule(centre=0, touched=3, empty=LEVEL_SKIP)
+# what a gate learns (its checkpoint's 'labels'): the paper's labels from the supernet
+# (gate/labels.py) or the tile kinds here
+GATE_LABELS = ('paper', 'kinds')
 
 
 @dataclass(frozen=True)
@@ -72,3 +75,13 @@ def kind_gate_data(images: np.ndarray, boxes: Sequence[np.ndarray],
             if frames else np.zeros((0, k * k), np.int64)
         data[k] = FrameGateData(torch.from_numpy(tiles), torch.from_numpy(labels))
     return data
+
+
+def chosen_kinds(levels: np.ndarray) -> np.ndarray:
+    """The tile kinds [...] a gate trained on KIND_RULE chose, read from its levels [...]:
+    CENTRE up to the rule's centre level, TOUCHED up to its touched level, EMPTY above (a
+    caution can move a tile between the rule's levels; it then counts as the next wider kind).
+    Any oracle rule then gives levels to the gate's kinds, as to the true ones."""
+    levels = np.asarray(levels)
+    return np.where(levels <= KIND_RULE.centre, CENTRE,
+                    np.where(levels <= KIND_RULE.touched, TOUCHED, EMPTY))

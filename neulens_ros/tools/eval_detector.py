@@ -108,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     except NeulensError as exc:
         print(f'neulens-eval detector: {exc}', file=sys.stderr)
         return 2
-    results = evaluate(model, gate, data, float(gate_meta.get('caution', 0.0)))
+    results = evaluate(model, gate, data, float(gate_meta.get('caution', 0.0)),
+                       gate_labels=gate_meta.get('labels', 'paper'))
     results['held_out'] = {**held_out, 'detector': str(args.detector), 'gate': str(args.gate)}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / 'eval.json').write_text(json.dumps(results, indent=1))

@@ -146,7 +146,8 @@ def run_later_stages(stages: list[str], model: TileDetector, train: DetectionSet
         if calibration_path.is_file() else 0.0
     results_path = work / 'eval.json'
     if 'eval' in stages:
-        results = evaluate(model, gate, val, caution, progress=progress)
+        results = evaluate(model, gate, val, caution, progress=progress,
+                           gate_labels=plan.gate_labels)
         results_path.write_text(json.dumps(results, indent=1))
         plot_results(results, work / 'plots')
         print(f'neulens-train: evaluation written to {results_path} '

@@ -7,15 +7,13 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from neulens_ros.errors import ConfigError, DataError
+from neulens_ros.gate.kind_labels import GATE_LABELS
 from neulens_ros.models.zoo import checkpoint_preset, detector_config
 from neulens_ros.supernet.detector import DetectorConfig
 from neulens_ros.models.names import DATASET_PRESET
 from neulens_ros.train.data import SetSpec
 
 
-# what the gate learns: the paper's labels from the supernet (gate/labels.py) or the
-# ground-truth oracle's tile kinds (gate/kind_labels.py)
-GATE_LABELS = ('paper', 'kinds')
 GATE_CONTEXT = {'paper': 0, 'kinds': 64}  # the gate's context channels for each labels
 
 
