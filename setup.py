@@ -16,11 +16,11 @@ def share_files(folder: str, pattern: str = '*') -> list[str]:
 
 # Console scripts: node executables (what `ros2 run neulens_ros <name>` starts) and tools.
 NODES = {
-    'source_node': 'neulens_ros.nodes.source_node:main',
-    'recorder_node': 'neulens_ros.nodes.recorder_node:main',
-    'gate_node': 'neulens_ros.nodes.gate_node:main',
-    'supernet_node': 'neulens_ros.nodes.supernet_node:main',
-    'lifting_node': 'neulens_ros.nodes.lifting_node:main',
+    'source_node': 'neulens_ros.nodes.entry:source_node',
+    'recorder_node': 'neulens_ros.nodes.entry:recorder_node',
+    'gate_node': 'neulens_ros.nodes.entry:gate_node',
+    'supernet_node': 'neulens_ros.nodes.entry:supernet_node',
+    'lifting_node': 'neulens_ros.nodes.entry:lifting_node',
 }
 TOOLS = {
     'neulens-demo': 'neulens_ros.tools.demo:main',
@@ -38,11 +38,11 @@ TOOLS = {
 
 # `ros2 run` and launch_ros start <prefix>/lib/neulens_ros/<node>; pip puts console scripts in
 # <prefix>/bin. This launcher, written there for each node, runs the console script next to
-# it (its first line names the Python that has the package), else the module with python3.
+# it (its first line names the Python that has the package), else the entry module with python3.
 LAUNCHER = '''#!/bin/sh
 script="$(dirname "$0")/../../bin/{name}"
 [ -x "$script" ] && exec "$script" "$@"
-exec python3 -m {module} "$@"
+exec python3 -m neulens_ros.nodes.entry {name} "$@"
 '''
 
 
@@ -57,9 +57,9 @@ class InstallData(install_data):
         if scripts.resolve() == libexec.resolve():
             return
         self.mkpath(str(libexec))
-        for name, target in NODES.items():
+        for name in NODES:
             path = libexec / name
-            path.write_text(LAUNCHER.format(name=name, module=target.split(':')[0]))
+            path.write_text(LAUNCHER.format(name=name))
             path.chmod(0o755)
             self.outfiles.append(str(path))
 

@@ -1,6 +1,6 @@
 """Start the pipeline's nodes as separate OS processes without ROS 2 `launch` (ROS-free).
 
-Each node runs as `python -m neulens_ros.nodes.<executable> --ros-args ...` with its config
+Each node runs as `python -m neulens_ros.nodes.entry <executable> --ros-args ...` with its config
 file, namespace and overrides, exactly the arguments `ros2 launch` would pass. A ProcessGroup
 stops what it started, by PID only: SIGINT first (nodes close bags and shut down cleanly),
 then SIGTERM, then SIGKILL after a grace period.
@@ -37,7 +37,8 @@ def node_command(entry: NodeEntry, namespace: str = '',
                  overrides: Mapping[str, Any] | None = None,
                  python: str = sys.executable) -> list[str]:
     """The command line that starts `entry` (parameters: config file, then overrides)."""
-    cmd = [python, '-m', entry.module, '--ros-args', '-r', f'__node:={entry.name}']
+    cmd = [python, '-m', 'neulens_ros.nodes.entry', entry.executable,
+           '--ros-args', '-r', f'__node:={entry.name}']
     if namespace:
         if not namespace.startswith('/'):
             namespace = '/' + namespace

@@ -1,6 +1,7 @@
 """Stopping the pipeline's nodes, idle or mid-stream, and checking every stop: exit code 0
 within STOP_TIMEOUT_S and no traceback, on SIGINT or SIGTERM, also with the signal repeated
-during the node's cleanup (a second Ctrl-C; the terminal's SIGINT, then launch's).
+during the node's cleanup (a second Ctrl-C; the terminal's SIGINT, then launch's), and while
+the nodes still start (a Ctrl-C right after the launch; the end within START_TIMEOUT_S).
 
 The shutdown tests and scripts/stop_nodes.py run these rounds.
 """
@@ -18,11 +19,12 @@ from typing import Any, Mapping, Sequence
 from neulens_ros.errors import LaunchError
 from neulens_ros.launching import ProcessGroup, node_command
 from neulens_ros.nodes.common import READY
-from neulens_ros.topology import load_topology
+from neulens_ros.topology import NodeEntry, load_topology
 
 STOP_TIMEOUT_S = 5.0
 REPEAT_PERIOD_S = 0.02  # with `repeat`, the signal is sent again this often until the exit
 START_TIMEOUT_S = 240.0  # model loading on a busy 2-core machine
+STARTING_AFTER_S = 1.0  # a signal this long after the start lands in the nodes' imports
 PROBLEMS = ('Traceback', 'context is invalid')  # output that makes a stop unclean
 # Start values per node: mid-stream, every stage logs its timings and the source waits for
 # its subscribers; idle, the source never starts sending.
@@ -86,13 +88,12 @@ def wait_until_busy(group: ProcessGroup, markers: Mapping[str, str], timeout_s: 
                           f'{group.exited()}\n{logs}')
 
 
-def stop_node(group: ProcessGroup, name: str, sig: int, repeat: bool = False,
-              timeout_s: float = STOP_TIMEOUT_S) -> StopResult:
-    """Signal one node (again every REPEAT_PERIOD_S with `repeat`) and wait for its end."""
+def await_stop(group: ProcessGroup, name: str, sig: int, started: float, timeout_s: float,
+               repeat: bool = False) -> StopResult:
+    """Wait for the end of node `name`, signalled with `sig` at time `started` (monotonic s);
+    with `repeat`, signal it again every REPEAT_PERIOD_S."""
     proc = group.procs[name]
-    started = time.monotonic()
     deadline = started + timeout_s
-    proc.send_signal(sig)
     while proc.poll() is None and (left := deadline - time.monotonic()) > 0:
         try:
             proc.wait(timeout=min(left, REPEAT_PERIOD_S) if repeat else left)
@@ -103,21 +104,50 @@ def stop_node(group: ProcessGroup, name: str, sig: int, repeat: bool = False,
                       time.monotonic() - started, group.log(name))
 
 
+def stop_node(group: ProcessGroup, name: str, sig: int, repeat: bool = False,
+              timeout_s: float = STOP_TIMEOUT_S) -> StopResult:
+    """Signal one node (again every REPEAT_PERIOD_S with `repeat`) and wait for its end."""
+    started = time.monotonic()
+    group.procs[name].send_signal(sig)
+    return await_stop(group, name, sig, started, timeout_s, repeat)
+
+
+def start_nodes(group: ProcessGroup, log_dir: Path, starts: Mapping[str, Mapping[str, Any]],
+                namespace: str) -> list[NodeEntry]:
+    """Start every node of the topology in `group` with its `starts` values; the entries."""
+    nodes = load_topology()
+    for entry in nodes:
+        values = dict(starts.get(entry.name, {}))
+        if entry.name == 'recorder':
+            values['output_dir'] = str(log_dir)
+        group.start(entry.name, node_command(entry, namespace, values))
+    return nodes
+
+
 def stop_round(env: Mapping[str, str], log_dir: Path, signals: Sequence[int],
                mid_stream: bool = True, repeat: bool = False,
                namespace: str = 'stops') -> list[StopResult]:
     """Start every node of the topology, wait until each is at work, then stop them one by
     one, downstream first (each still has input when its signal comes), with `signals` in
     turn."""
-    nodes = load_topology()
     starts = MID_STREAM if mid_stream else IDLE
     with ProcessGroup(env=env, log_dir=log_dir) as group:
-        for entry in nodes:
-            values = dict(starts.get(entry.name, {}))
-            if entry.name == 'recorder':
-                values['output_dir'] = str(log_dir)
-            group.start(entry.name, node_command(entry, namespace, values))
+        nodes = start_nodes(group, log_dir, starts, namespace)
         wait_until_busy(group, {n.name: busy_marker(n.name, namespace, mid_stream)
                                 for n in nodes}, START_TIMEOUT_S)
         return [stop_node(group, entry.name, sig, repeat)
                 for entry, sig in zip(reversed(nodes), itertools.cycle(signals))]
+
+
+def stop_while_starting(env: Mapping[str, str], log_dir: Path, sig: int,
+                        after_s: float = STARTING_AFTER_S,
+                        namespace: str = 'starting') -> list[StopResult]:
+    """Start every node (idle), and `after_s` later signal all at once, while the nodes still
+    import their modules or build; each must end within START_TIMEOUT_S, cleanly."""
+    with ProcessGroup(env=env, log_dir=log_dir) as group:
+        nodes = start_nodes(group, log_dir, IDLE, namespace)
+        time.sleep(after_s)
+        started = time.monotonic()
+        for entry in nodes:
+            group.procs[entry.name].send_signal(sig)
+        return [await_stop(group, entry.name, sig, started, START_TIMEOUT_S) for entry in nodes]

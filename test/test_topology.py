@@ -32,7 +32,7 @@ def test_node_command_matches_ros2_launch_arguments() -> None:
                       config='source.yaml')
     cmd = node_command(entry, 'robot1', {'rate_hz': 10.0, 'topics': ['a:b/msg/C'],
                                          'flag': True})
-    assert cmd[1:4] == ['-m', 'neulens_ros.nodes.source_node', '--ros-args']
+    assert cmd[1:5] == ['-m', 'neulens_ros.nodes.entry', 'source_node', '--ros-args']
     assert '__ns:=/robot1' in cmd and '__node:=source' in cmd
     assert cmd[cmd.index('--params-file') + 1].endswith('source.yaml')
     assert 'rate_hz:=10.0' in cmd and "topics:=['a:b/msg/C']" in cmd and 'flag:=true' in cmd

@@ -3,7 +3,6 @@ and the `main()` runner with a clean shutdown."""
 
 from __future__ import annotations
 
-import signal
 import sys
 from typing import Callable
 
@@ -18,11 +17,12 @@ from rclpy.signals import SignalHandlerOptions
 
 from neulens_ros.errors import NeulensError
 from neulens_ros.nodes.params import ParamSpec
+from neulens_ros.nodes.stop import StopRequest
 
 QOS_PROFILES = ('sensor_data', 'reliable', 'best_effort', 'reliable_transient_local')
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 SPIN_PERIOD_S = 0.1  # the longest a stop request waits for the executor to notice it
 READY = 'ready; SIGINT or SIGTERM stops the node'  # logged once the node is built
+STOPPED_STARTING = 'not started'  # printed when a stop signal came before the node was built
 
 
 def qos_specs(prefix: str = '', default: str = 'sensor_data', depth: int = 5) -> list[ParamSpec]:
@@ -99,27 +99,6 @@ def time_to_ns(stamp: Time) -> int:
     return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
 
 
-class StopRequest:
-    """SIGINT and SIGTERM ask the spin loop to stop; nothing is raised where the signal lands.
-
-    rclpy's own handlers shut the context down at once, under a callback that is still
-    publishing, and a second Ctrl-C (or launch's SIGINT after the terminal's) raised
-    KeyboardInterrupt inside the cleanup. Here the first signal only sets `signal`; the loop
-    returns after the callback in progress, and from then on the stop signals are ignored,
-    through the cleanup and the interpreter's exit (which would restore the default action).
-    """
-
-    def __init__(self) -> None:
-        self.signal: int | None = None
-        for sig in STOP_SIGNALS:
-            signal.signal(sig, self.request)
-
-    def request(self, signum: int, _frame: object) -> None:
-        self.signal = signum
-        for sig in STOP_SIGNALS:
-            signal.signal(sig, signal.SIG_IGN)
-
-
 def spin_until_stopped(node: Node, stop: StopRequest) -> None:
     """Execute the node's callbacks until a stop signal or the context's shutdown."""
     executor = SingleThreadedExecutor()
@@ -130,18 +109,24 @@ def spin_until_stopped(node: Node, stop: StopRequest) -> None:
     finally:
         executor.shutdown()
     if stop.signal is not None:
-        node.get_logger().info(f'{signal.Signals(stop.signal).name}: shutting down')
+        node.get_logger().info(f'{stop.name}: shutting down')
 
 
-def run(node_factory: Callable[[], Node], args: list[str] | None = None) -> int:
+def run(node_factory: Callable[[], Node], args: list[str] | None = None,
+        stop: StopRequest | None = None) -> int:
     """Init rclpy, build the node, spin until SIGINT, SIGTERM or shutdown, and clean up: the
     node (its timers, subscriptions, lifecycle shutdown) before the context, so no callback
     runs against a shut-down context; exit code 0.
 
-    A NeulensError while building the node (bad parameter, missing file) is reported as one
-    clear line and exit code 1 instead of a traceback.
+    `stop` is the StopRequest the entry point installed before the node's imports (a new one
+    when None); a stop signal that came before rclpy started ends the process at once, with
+    exit code 0 and no node built. A NeulensError while building the node (bad parameter,
+    missing file) is reported as one clear line and exit code 1 instead of a traceback.
     """
-    stop = StopRequest()
+    stop = stop if stop is not None else StopRequest()
+    if stop.signal is not None:
+        print(f'[neulens_ros] {stop.name} while starting: {STOPPED_STARTING}', file=sys.stderr)
+        return 0
     rclpy.init(args=args if args is not None else sys.argv,
                signal_handler_options=SignalHandlerOptions.NO)
     node: Node | None = None

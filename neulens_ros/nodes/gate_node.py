@@ -48,6 +48,7 @@ from neulens_ros.nodes.common import (make_qos, publisher_events, qos_specs, run
 from neulens_ros.nodes.flow import FrameFlow
 from neulens_ros.nodes.latest import ArrivalCheck, LatestWorker, staleness
 from neulens_ros.nodes.liveness import LOST, OK, UNREACHABLE, WAITING, EdgeLiveness
+from neulens_ros.nodes.stop import StopRequest
 from neulens_ros.nodes.params import ParamSpec, declare_parameters
 from neulens_ros.nodes.problems import ProblemLog
 from neulens_ros.nodes.stage_timing import LOG_TIMING, TIMING_QOS, StageTimingPublisher
@@ -375,8 +376,8 @@ class GateNode(Node):
         super().destroy_node()
 
 
-def main(args: list[str] | None = None) -> int:
-    return run(GateNode, args)
+def main(args: list[str] | None = None, stop: StopRequest | None = None) -> int:
+    return run(GateNode, args, stop)
 
 
 if __name__ == '__main__':

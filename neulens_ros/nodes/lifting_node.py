@@ -50,6 +50,7 @@ from neulens_ros.models.names import DEFAULT_PRESET
 from neulens_ros.nodes.common import make_qos, qos_specs, run, subscription_events, time_to_ns
 from neulens_ros.nodes.label_info import LABEL_INFO_TOPIC
 from neulens_ros.nodes.latest import LatestWorker, staleness
+from neulens_ros.nodes.stop import StopRequest
 from neulens_ros.nodes.params import ParamSpec, declare_parameters
 from neulens_ros.nodes.problems import ProblemLog
 from neulens_ros.nodes.stage_timing import LOG_TIMING, StageTimingPublisher
@@ -374,8 +375,8 @@ class LiftingNode(Node):
         self.status.publish(level, f'{self.frames} frames, {self.lifted} 3D boxes', values)
 
 
-def main(args: list[str] | None = None) -> int:
-    return run(LiftingNode, args)
+def main(args: list[str] | None = None, stop: StopRequest | None = None) -> int:
+    return run(LiftingNode, args, stop)
 
 
 if __name__ == '__main__':

@@ -20,6 +20,7 @@ from rclpy.subscription import Subscription
 from neulens_ros.bag.writer import BagWriter
 from neulens_ros.errors import ConfigError
 from neulens_ros.nodes.common import make_qos, qos_specs, run, subscription_events
+from neulens_ros.nodes.stop import StopRequest
 from neulens_ros.nodes.params import ParamSpec, declare_parameters
 
 DEFAULT_TOPICS = [
@@ -127,8 +128,8 @@ class RecorderNode(Node):
         super().destroy_node()
 
 
-def main(args: list[str] | None = None) -> int:
-    return run(RecorderNode, args)
+def main(args: list[str] | None = None, stop: StopRequest | None = None) -> int:
+    return run(RecorderNode, args, stop)
 
 
 if __name__ == '__main__':

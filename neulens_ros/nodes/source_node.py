@@ -28,6 +28,7 @@ from neulens_ros.data.scenes import is_labelled
 from neulens_ros.data.sequence import SOURCES, RGBDFrame, frame_stream
 from neulens_ros.models.names import DEFAULT_PRESET
 from neulens_ros.nodes.common import make_qos, publisher_events, qos_specs, run
+from neulens_ros.nodes.stop import StopRequest
 from neulens_ros.nodes.params import ParamSpec, declare_parameters
 from neulens_ros.nodes.stage_timing import LOG_TIMING, StageTimingPublisher
 
@@ -175,8 +176,8 @@ class SourceNode(Node):
                             bytes_out=len(color.data) + len(depth.data))
 
 
-def main(args: list[str] | None = None) -> int:
-    return run(SourceNode, args)
+def main(args: list[str] | None = None, stop: StopRequest | None = None) -> int:
+    return run(SourceNode, args, stop)
 
 
 if __name__ == '__main__':

@@ -37,6 +37,7 @@ from neulens_ros.models.zoo import checkpoint_labels
 from neulens_ros.nodes.common import make_qos, qos_specs, run, subscription_events, time_to_ns
 from neulens_ros.nodes.label_info import LABEL_INFO_TOPIC, LabelInfoPublisher
 from neulens_ros.nodes.latest import KEPT, ArrivalCheck, LatestWorker, staleness
+from neulens_ros.nodes.stop import StopRequest
 from neulens_ros.nodes.params import ParamSpec, declare_parameters
 from neulens_ros.nodes.problems import ProblemLog
 from neulens_ros.nodes.stage_timing import LOG_TIMING, StageTimingPublisher
@@ -261,8 +262,8 @@ class SupernetNode(LifecycleNode):
                             values)
 
 
-def main(args: list[str] | None = None) -> int:
-    return run(SupernetNode, args)
+def main(args: list[str] | None = None, stop: StopRequest | None = None) -> int:
+    return run(SupernetNode, args, stop)
 
 
 if __name__ == '__main__':
