@@ -242,3 +242,10 @@ def test_evaluate_refuses_unknown_gate_labels() -> None:
     with pytest.raises(ConfigError, match="gate labels 'boxes' are not one of"):
         evaluate(TileDetector(DetectorConfig(input_width=128, input_height=96)),
                  CompressionGuidingGate(), data, gate_labels='boxes')
+
+
+def test_a_paper_gate_has_no_kinds_family_and_unknown_labels_are_refused() -> None:
+    from neulens_ros.eval.detector import kinds_family
+    assert kinds_family(np.zeros((2, 9), np.int64), 'paper') == {}
+    with pytest.raises(ConfigError, match="gate labels 'boxes' are not one of"):
+        kinds_family(np.zeros((2, 9), np.int64), 'boxes')

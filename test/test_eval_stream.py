@@ -185,3 +185,25 @@ def test_bad_arguments_are_usage_errors(args: list, capsys) -> None:
     with pytest.raises(SystemExit) as exc:
         main(args)
     assert exc.value.code == 2
+
+
+def test_a_kinds_gate_has_the_oracle_rules_on_its_kinds_in_the_cgg_family(model, walks,
+                                                                          gate) -> None:
+    from neulens_ros.eval.detector import kinds_name
+    from neulens_ros.eval.oracle import ORACLE_FAMILY
+    results, _ = evaluate_stream(model, gate, walks, FRAMES, PRIOR, 0.0, (), label_frames=1,
+                                 progress=False, gate_labels='kinds')
+    rules = [kinds_name(rule.name) for rule in ORACLE_FAMILY]
+    assert results['families']['cgg'] == ['cgg_c0', *rules]
+    assert results['headline']['gate_labels'] == 'kinds'
+    # this gate keeps every tile at level 3: the kinds it chose are all 'touched'
+    for rule in ORACLE_FAMILY:
+        histogram = results['variants'][kinds_name(rule.name)]['level_histogram']
+        assert histogram[rule.touched] == WALKS * FRAMES * 9, rule
+    assert set(rules) <= set(results['agreement']['variants'])
+
+
+def test_evaluate_stream_refuses_unknown_gate_labels(model, walks, gate) -> None:
+    from neulens_ros.errors import ConfigError
+    with pytest.raises(ConfigError, match="gate labels 'boxes' are not one of"):
+        evaluate_stream(model, gate, walks, FRAMES, PRIOR, 0.0, (), gate_labels='boxes')

@@ -155,10 +155,23 @@ def _cgg_family(gate: CompressionGuidingGate, data: DetectionSet, caution: float
         family[f'cgg_plus{shift}'] = np.minimum(cgg + shift, LEVEL_SKIP)
     for other in [c for c in CGG_CAUTIONS if c != caution]:
         family[f'cgg_caution_{other}'] = gate_levels(gate, data, SHIP_K, other)
-    if gate_labels == 'kinds':
-        kinds = chosen_kinds(cgg)
-        family.update({kinds_name(rule.name): rule.levels(kinds) for rule in ORACLE_FAMILY})
-    return family
+    return {**family, **kinds_family(cgg, gate_labels)}
+
+
+def check_gate_labels(gate_labels: str) -> None:
+    """ConfigError unless `gate_labels` is one of GATE_LABELS."""
+    if gate_labels not in GATE_LABELS:
+        raise ConfigError(f'gate labels {gate_labels!r} are not one of {GATE_LABELS}')
+
+
+def kinds_family(cgg: np.ndarray, gate_labels: str) -> dict[str, np.ndarray]:
+    """{`cgg_kinds_<rule>`: levels [N, k*k]}: every oracle rule on the tile kinds a gate on
+    kinds chose (its levels `cgg` [N, k*k]); empty for a gate on the paper's labels."""
+    check_gate_labels(gate_labels)
+    if gate_labels != 'kinds':
+        return {}
+    kinds = chosen_kinds(cgg)
+    return {kinds_name(rule.name): rule.levels(kinds) for rule in ORACLE_FAMILY}
 
 
 def _random_name(fraction: float) -> str:
@@ -199,8 +212,7 @@ def evaluate(model: TileDetector, gate: CompressionGuidingGate, data: DetectionS
     """All variants on `data`, for a gate that learnt `gate_labels` (GATE_LABELS); returns
     {'variants', 'families', 'budgets', 'headline'}."""
     from neulens_ros.progress import progress_bar
-    if gate_labels not in GATE_LABELS:
-        raise ConfigError(f'gate labels {gate_labels!r} are not one of {GATE_LABELS}')
+    check_gate_labels(gate_labels)
     model.eval()
     table = MacTable(model)
     cfg = model.config
@@ -249,13 +261,13 @@ def curve(ax: Any, pairs: list[Point], style: str, label: str) -> None:
     ax.plot([p[0] / 1e6 for p in pairs], [p[1] for p in pairs], style, label=label)
 
 
-def draw_families(ax: Any, results: dict[str, Any], cgg_label: str) -> None:
+def draw_families(ax: Any, results: dict[str, Any], label: str) -> None:
     """mAP@0.5 against MMACs per frame: image-level width (uniform levels), the CGG family,
     the oracle family and its Pareto front, random tiles at each budget, the budget lines."""
     v, families = results['variants'], results['families']
     curve(ax, points(v, families['width']), 'o-', 'image-level width (uniform level)')
     cgg = points(v, families['cgg'])
-    curve(ax, cgg, 's', cgg_label)
+    curve(ax, cgg, 's', label)
     curve(ax, pareto_front(cgg), '-', "CGG's Pareto front")
     oracle = points(v, families['oracle'])
     curve(ax, oracle, '^', 'ground-truth oracle')
@@ -278,15 +290,20 @@ def save_plot(fig: Any, ax: Any, path: Path) -> Path:
     return save(fig, path, dpi=120)
 
 
+def cgg_label(results: dict[str, Any], label: str) -> str:
+    """The legend of the CGG's family: `label` (an open parenthesis), the oracle rules for a
+    gate on tile kinds, and the closing parenthesis."""
+    kinds = results['headline'].get('gate_labels') == 'kinds'
+    return label + ('; oracle rules on its kinds)' if kinds else ')')
+
+
 def plot_results(results: dict[str, Any], out: Path) -> Path:
     """draw_families, plus the CGG's level histogram on random tiles and the untiled
     model."""
     plt = pyplot()
     v = results['variants']
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    kinds = results['headline'].get('gate_labels') == 'kinds'
-    draw_families(ax, results, 'CGG (+0, +1, +2 levels; cautions'
-                  + ('; oracle rules on its kinds)' if kinds else ')'))
+    draw_families(ax, results, cgg_label(results, 'CGG (+0, +1, +2 levels; cautions'))
     r = v['cgg_histogram_random_tiles']
     ax.plot([r['macs'] / 1e6], [r['map50']], 'x', ms=9, label='CGG histogram, random tiles')
     ax.axhline(v['untiled']['map50'], color='grey', ls='--', lw=1, label='untiled model')

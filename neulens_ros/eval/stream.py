@@ -6,6 +6,8 @@ side on the same frames (all at the shipped split point, grid and halo, eval/det
 - image-level width: every uniform level 0..3;
 - the paper's CGG at each caution (`cgg_c<caution>`: the shipped one and STREAM_CAUTIONS, a
   range of MACs);
+- for a gate on tile kinds, every oracle rule on the kinds it chose at the shipped caution
+  (`cgg_kinds_<rule>`, eval/detector.py), in the CGG's family;
 - the CGG + temporal prior at the same cautions (`cgg_prior_c<caution>`, gate/prior.py), run
   in a closed loop: frame i's levels are the gate's capped by the prior of the detections
   this same variant made on frame i - 1 (the first frame of a walk has the gate's alone);
@@ -29,8 +31,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from neulens_ros.errors import DataError
-from neulens_ros.eval.detector import (SHIP_HALO, SHIP_K, SHIP_P, WIDTH, budgets, curve,
-                                       draw_families, level_jobs, normalised_images, points,
+from neulens_ros.eval.detector import (SHIP_HALO, SHIP_K, SHIP_P, WIDTH, budgets,
+                                       cgg_label, check_gate_labels, curve, draw_families,
+                                       kinds_family, level_jobs, normalised_images, points,
                                        random_tiles, run_variant, save_plot)
 from neulens_ros.eval.oracle import oracle_levels
 from neulens_ros.gate.calibration import gate_levels
@@ -134,11 +137,13 @@ def _agree(levels: np.ndarray, labels: np.ndarray) -> dict[str, float | None]:
 def evaluate_stream(model: TileDetector, gate: CompressionGuidingGate, data: DetectionSet,
                     frames: int, prior: PriorConfig, caution: float,
                     cautions: Sequence[float] = STREAM_CAUTIONS, label_frames: int = 0,
-                    progress: bool = True) -> tuple[dict[str, Any], dict[float, PriorLoop]]:
+                    progress: bool = True, gate_labels: str = 'paper'
+                    ) -> tuple[dict[str, Any], dict[float, PriorLoop]]:
     """Every variant on the walks of `data` ({'variants', 'families', 'budgets',
-    'agreement', 'headline'}; the gates at the shipped `caution` and `cautions`), and the
-    closed loops of the prior by caution."""
+    'agreement', 'headline'}; the gates at the shipped `caution` and `cautions`, for a gate
+    that learnt `gate_labels`), and the closed loops of the prior by caution."""
     from neulens_ros.progress import progress_bar
+    check_gate_labels(gate_labels)
     model.eval()
     cautions = sorted({caution, *cautions})
     table = MacTable(model)
@@ -146,6 +151,7 @@ def evaluate_stream(model: TileDetector, gate: CompressionGuidingGate, data: Det
     paper = {cgg_name(c): gate_levels(gate, data, SHIP_K, c) for c in cautions}
     loops = {c: PriorLoop(paper[cgg_name(c)], frames, owned_blocks(grid), prior)
              for c in cautions}
+    paper.update(kinds_family(paper[cgg_name(caution)], gate_labels))
     oracle = oracle_levels(data.boxes, grid)
     tasks: dict[str, Callable[[], dict[str, Any]]] = {
         name: partial(run_variant, model, data, *job, table) for name, job in
@@ -162,7 +168,8 @@ def evaluate_stream(model: TileDetector, gate: CompressionGuidingGate, data: Det
                 'cgg_prior': [cgg_name(c, True) for c in cautions]}
     shipped, with_prior = variants[cgg_name(caution)], variants[cgg_name(caution, True)]
     headline = {'walks': len(data) // frames, 'frames_per_walk': frames,
-                'gate_caution': caution, 'map50_level0': variants['uniform_0']['map50'],
+                'gate_caution': caution, 'gate_labels': gate_labels,
+                'map50_level0': variants['uniform_0']['map50'],
                 'macs_level0': variants['uniform_0']['macs'],
                 'map50_cgg': shipped['map50'], 'macs_cgg': shipped['macs'],
                 'map50_cgg_prior': with_prior['map50'], 'macs_cgg_prior': with_prior['macs']}
@@ -206,7 +213,7 @@ def plot_stream(results: dict[str, Any], path: Path) -> Path:
     """mAP@0.5 against MACs: eval/detector.py draw_families with the CGG + prior's curve."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    draw_families(ax, results, 'paper CGG (cautions)')
+    draw_families(ax, results, cgg_label(results, 'CGG (cautions'))
     curve(ax, points(results['variants'], results['families']['cgg_prior']), 'D-',
           'CGG + temporal prior (same cautions)')
     return save_plot(fig, ax, path)

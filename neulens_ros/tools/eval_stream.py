@@ -54,7 +54,7 @@ def print_range(results: dict[str, Any]) -> None:
         rows.append([name, f'{variant["macs"] / 1e6:.1f}', _cell(variant['map50']),
                      _cell(agree.get('agreement'), '{:.1%}'),
                      _cell(agree.get('above_label'), '{:.1%}')])
-    _table(rows, 18, 9)
+    _table(rows, 22, 9)
     points = '{:+.1f}'
     budgets = [[f'{r["fraction"]:.0%}', f'{r["macs"] / 1e6:.1f}', _cell(r['width_map50']),
                 _cell(r['oracle_map50']), _cell(r['cgg_map50']), _cell(r['prior_map50']),
@@ -103,13 +103,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _load(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tuple[Any, ...]:
-    """(detector, gate, the gate's shipped caution); the detector must be of the hard preset."""
+    """(detector, gate, the gate's shipped caution, its labels); the detector must be of the
+    hard preset."""
     model, meta = load_detector(args.detector)
     if checkpoint_preset(meta) != 'hard':
         parser.error(f'walks are hard-preset rooms; {args.detector} was trained on the '
                      f'{checkpoint_preset(meta)!r} preset')
     gate, gate_meta = load_gate(args.gate)
-    return model, gate, float(gate_meta.get('caution', 0.0))
+    return model, gate, float(gate_meta.get('caution', 0.0)), gate_meta.get('labels', 'paper')
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, ValueError) as exc:
         parser.error(str(exc))
     torch.set_num_threads(args.threads)
-    model, gate, caution = _load(args, parser)
+    model, gate, caution, gate_labels = _load(args, parser)
     size = (model.config.input_width, model.config.input_height)
     report: dict[str, Any] = {'prior': asdict(prior), 'gate_caution': caution, 'ranges': {}}
     args.out.mkdir(parents=True, exist_ok=True)
@@ -134,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         data = load_set(held_out_walks(walks, args.frames, size, seed, render),
                         args.out / 'cache', not args.quiet)
         results, loops = evaluate_stream(model, gate, data, args.frames, prior, caution,
-                                         cautions, args.label_frames, not args.quiet)
+                                         cautions, args.label_frames, not args.quiet,
+                                         gate_labels)
         results['plot'] = str(plot_stream(results, args.out / f'map_vs_macs_{seed}.png'))
         report['ranges'][str(seed)] = results
         print(f'walks from seed {seed}: {walks} x {args.frames} frames')
