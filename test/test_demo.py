@@ -62,3 +62,33 @@ def test_demo_report_agrees_with_node_logs(tmp_path: Path, ros_env: dict[str, st
     assert stages['source']['frames'] == 8, check
     # the first frames can arrive before a node has loaded its model (see the README)
     assert all(s['frames'] >= 3 for s in stages.values()), check
+
+
+@pytest.mark.ros
+def test_demo_refuses_a_domain_where_its_nodes_already_run(tmp_path: Path, ros_env: dict[str, str],
+                                                           rclpy_context) -> None:
+    import rclpy
+    stray = rclpy.create_node('gate', context=rclpy_context)  # another pipeline's gate
+    try:
+        run = subprocess.run([sys.executable, '-m', 'neulens_ros.tools.demo', '--frames', '2',
+                              '--out', str(tmp_path)], env=ros_env, capture_output=True,
+                             text=True, timeout=120)
+    finally:
+        stray.destroy_node()
+    assert run.returncode == 1, run.stdout[-2000:] + run.stderr[-2000:]
+    assert 'already has /gate' in run.stderr and '--domain-id' in run.stderr, run.stderr
+    assert not list(tmp_path.iterdir())  # nothing started, nothing written
+
+
+@pytest.mark.ros
+def test_graph_check_lists_only_the_nodes_that_run(ros_env: dict[str, str],
+                                                   rclpy_context) -> None:
+    import rclpy
+    node = rclpy.create_node('lifting', namespace='robot1', context=rclpy_context)
+    try:
+        run = subprocess.run([sys.executable, '-m', 'neulens_ros.tools.graph_check',
+                              '/robot1/lifting', '/lifting', '/robot1/gate'], env=ros_env,
+                             capture_output=True, text=True, timeout=120)
+    finally:
+        node.destroy_node()
+    assert run.returncode == 0 and run.stdout.split() == ['/robot1/lifting'], run.stderr

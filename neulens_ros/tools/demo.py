@@ -55,7 +55,15 @@ def main(argv: list[str] | None = None) -> int:
         **{name: {'log_timing': True} for name in ('gate', 'supernet', 'lifting')},
     }
     nodes = [n for n in load_topology()]
-    group = ProcessGroup(env=dds_environment(args.domain_id), log_dir=run_dir / 'logs')
+    env = dds_environment(args.domain_id)
+    others = running_already(env, [f'/{n.name}' for n in nodes])
+    if others:
+        domain = env.get('ROS_DOMAIN_ID', '0')
+        print(f'neulens-demo: ROS domain {domain} already has {", ".join(others)}: their '
+              "messages would mix with the demo's. Stop them, or run the demo on a free "
+              'domain: neulens-demo --domain-id 42', file=sys.stderr)
+        return 1
+    group = ProcessGroup(env=env, log_dir=run_dir / 'logs')
     print(f'neulens-demo: {args.frames} {args.source} frames at {args.rate} Hz through '
           f'{", ".join(n.name for n in nodes)}')
     if args.source == 'walk' and DEFAULT_PRESET not in WALK_PRESETS:
@@ -105,6 +113,18 @@ def source_overrides(args: argparse.Namespace) -> dict[str, Any]:
     if args.source == 'walk':
         values.update(preset=WALK_PRESETS[0], preload_frames=args.frames)
     return values
+
+
+def running_already(env: dict[str, str], names: list[str]) -> list[str]:
+    """Those of the node `names` already in the graph of `env` (asked from a child process in
+    that DDS environment, like `ros2 node list`)."""
+    run = subprocess.run([sys.executable, '-m', 'neulens_ros.tools.graph_check', *names],
+                         env=env, capture_output=True, text=True, timeout=120)
+    if run.returncode != 0:
+        last = (run.stderr.strip().splitlines() or ['no output'])[-1]
+        print(f'neulens-demo: could not list the nodes of the domain ({last}); starting anyway')
+        return []
+    return run.stdout.split()
 
 
 def wait_until_active(env: dict[str, str], node: str, timeout_s: float) -> bool:
