@@ -7,12 +7,16 @@ out; the recorder finishes its bag."""
 from __future__ import annotations
 
 import signal
+import time
 from pathlib import Path
 
 import pytest
 
-from neulens_ros.nodes.common import STOPPED_STARTING
-from neulens_ros.stop_check import STOP_TIMEOUT_S, StopResult, stop_round, stop_while_starting
+from neulens_ros.launching import ProcessGroup, node_command
+from neulens_ros.nodes.common import READY, STOPPED_STARTING
+from neulens_ros.stop_check import (START_TIMEOUT_S, STOP_TIMEOUT_S, StopResult, stop_node,
+                                    stop_round, stop_while_starting)
+from neulens_ros.topology import load_topology
 
 pytestmark = pytest.mark.ros
 
@@ -62,3 +66,19 @@ def test_nodes_stop_cleanly_while_they_start(tmp_path: Path, ros_env: dict[str, 
     still_starting = {r.node for r in results if STOPPED_STARTING in r.log}
     assert {'gate', 'supernet'} <= still_starting, '\n'.join(f'{r}\n{r.log[-1500:]}'
                                                             for r in results)
+
+
+def test_a_source_stops_cleanly_while_it_prepares_its_frames(tmp_path: Path,
+                                                               ros_env: dict[str, str]) -> None:
+    (source,) = [n for n in load_topology() if n.name == 'source']
+    cmd = node_command(source, 'preloading', {'preload_frames': 2000})  # minutes of rendering
+    with ProcessGroup(env=ros_env, log_dir=tmp_path) as group:
+        group.start('source', cmd)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while READY not in group.log('source') and time.monotonic() < deadline \
+                and not group.exited():
+            time.sleep(0.2)
+        assert READY in group.log('source'), group.log('source')[-2000:]
+        result = stop_node(group, 'source', signal.SIGINT)
+    assert result.clean and result.seconds < STOP_TIMEOUT_S, f'{result}\n{result.log[-2000:]}'
+    assert 'prepared' not in result.log  # it was still preparing its frames

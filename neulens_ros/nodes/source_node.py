@@ -7,6 +7,8 @@ sample, or a folder written by `neulens-gen-data`. Depth is registered to the co
 (same optical frame and intrinsics), published as 32FC1 metres or 16UC1 millimetres. With
 `publish_ground_truth`, the generator's 2D boxes go out as a Detection2DArray (a walk's
 objects with their track id in Detection2D.id), for accuracy measurements downstream.
+With `preload_frames`, that many frames are prepared first, one per timer tick (a stop signal
+is answered within one frame's rendering; a long preload logs its progress), then cycled.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from neulens_ros.nodes.common import make_qos, publisher_events, qos_specs, run
 from neulens_ros.nodes.stop import StopRequest
 from neulens_ros.nodes.params import ParamSpec, declare_parameters
 from neulens_ros.nodes.stage_timing import LOG_TIMING, StageTimingPublisher
+
+PRELOAD_LOG_S = 10.0  # a long preload logs its progress this often
 
 PARAMS = [
     ParamSpec('source', 'generated', 'Where frames come from', read_only=True,
@@ -91,6 +95,9 @@ class SourceNode(Node):
         self.params = declare_parameters(self, PARAMS, apply=self.on_params)
         values = self.params.values
         self.frames: Iterator[RGBDFrame] = self.open_stream(values)
+        self.pool: list[RGBDFrame] = []  # preload_frames frames, prepared one per timer tick
+        self.preloading = values['preload_frames'] > 0
+        self.preload_started = self.preload_logged = time.monotonic()
         qos = make_qos(values['qos_profile'], values['qos_depth'])
 
         def publisher(msg_type: type, name: str):  # noqa: ANN202
@@ -108,18 +115,34 @@ class SourceNode(Node):
         self.timer = self.create_timer(1.0 / values['rate_hz'], self.on_timer)
 
     def open_stream(self, values: dict) -> Iterator[RGBDFrame]:
+        """The frames to send (without a preload; with one, the frames to prepare)."""
         stream = frame_stream(values['source'], folder=values['folder'], seed=values['seed'],
                               density=values['density'], width=values['width'],
                               height=values['height'], preset=values['preset'],
                               walk_fps=values['walk_fps'] or values['rate_hz'])
-        if values['preload_frames']:
-            started = time.monotonic()
-            pool = list(itertools.islice(stream, values['preload_frames']))
-            self.get_logger().info(f'prepared {len(pool)} frames in '
-                                   f'{time.monotonic() - started:.1f} s')
-            stream = itertools.cycle(pool)
-        limit = values['num_frames']
+        return stream if values['preload_frames'] else self.limited(stream)
+
+    def limited(self, stream: Iterator[RGBDFrame]) -> Iterator[RGBDFrame]:
+        limit = self.params.values['num_frames']
         return itertools.islice(stream, limit) if limit else stream
+
+    def preload(self) -> None:
+        """Prepare the next frame of the preload (one per timer tick, so a stop signal is
+        answered within a frame's rendering); once all are there, cycle them."""
+        wanted = self.params.values['preload_frames']
+        frame = next(self.frames, None)
+        if frame is not None:
+            self.pool.append(frame)
+        now = time.monotonic()
+        if frame is not None and len(self.pool) < wanted:
+            if now - self.preload_logged >= PRELOAD_LOG_S:
+                self.get_logger().info(f'preparing frames: {len(self.pool)} of {wanted}')
+                self.preload_logged = now
+            return
+        self.get_logger().info(f'prepared {len(self.pool)} frames in '
+                               f'{now - self.preload_started:.1f} s')
+        self.frames = self.limited(itertools.cycle(self.pool))
+        self.preloading = False
 
     def on_params(self, values: dict) -> None:
         timer = getattr(self, 'timer', None)
@@ -145,6 +168,9 @@ class SourceNode(Node):
         return now >= self.first_frame_at
 
     def on_timer(self) -> None:
+        if self.preloading:
+            self.preload()
+            return
         if not self.ready():
             return
         start = self.get_clock().now()
