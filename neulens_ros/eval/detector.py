@@ -286,7 +286,8 @@ def save_plot(fig: Any, ax: Any, path: Path) -> Path:
     ax.set_xlabel('MMACs per frame')
     ax.set_ylabel('mAP@0.5')
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    # beside the axes, so that it hides no point and no budget line's label
+    ax.legend(fontsize=8, loc='upper left', bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
     return save(fig, path, dpi=120)
 
 
@@ -302,7 +303,7 @@ def plot_results(results: dict[str, Any], out: Path) -> Path:
     model."""
     plt = pyplot()
     v = results['variants']
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = plt.subplots(figsize=(10, 4.5))
     draw_families(ax, results, cgg_label(results, 'CGG (+0, +1, +2 levels; cautions'))
     r = v['cgg_histogram_random_tiles']
     ax.plot([r['macs'] / 1e6], [r['map50']], 'x', ms=9, label='CGG histogram, random tiles')

@@ -212,7 +212,7 @@ def gate_cost(gate: CompressionGuidingGate, model: TileDetector, images: Sequenc
 def plot_stream(results: dict[str, Any], path: Path) -> Path:
     """mAP@0.5 against MACs: eval/detector.py draw_families with the CGG + prior's curve."""
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = plt.subplots(figsize=(10, 4.5))
     draw_families(ax, results, cgg_label(results, 'CGG (cautions'))
     curve(ax, points(results['variants'], results['families']['cgg_prior']), 'D-',
           'CGG + temporal prior (same cautions)')
