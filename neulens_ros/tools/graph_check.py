@@ -16,7 +16,9 @@ from typing import Sequence
 
 from neulens_ros.tools.services import client_node
 
-DISCOVERY_S = 2.0  # long enough for localhost discovery of every node already up
+# localhost discovery of a node already up takes up to one participant announcement period
+# of Fast DDS (3 s) when the two sides use different transports: measured 0.2-2.9 s
+DISCOVERY_S = 4.0
 
 
 def full_name(name: str, namespace: str) -> str:
