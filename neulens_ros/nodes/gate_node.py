@@ -48,11 +48,11 @@ from neulens_ros.nodes.common import (make_qos, publisher_events, qos_specs, run
 from neulens_ros.nodes.flow import FrameFlow
 from neulens_ros.nodes.latest import ArrivalCheck, LatestWorker, staleness
 from neulens_ros.nodes.liveness import LOST, OK, UNREACHABLE, WAITING, EdgeLiveness
-from neulens_ros.nodes.stop import StopRequest
 from neulens_ros.nodes.params import ParamSpec, declare_parameters
 from neulens_ros.nodes.problems import ProblemLog
 from neulens_ros.nodes.stage_timing import LOG_TIMING, TIMING_QOS, StageTimingPublisher
 from neulens_ros.nodes.status import STATUS_WINDOW, StatusPublisher, worst
+from neulens_ros.nodes.stop import StopRequest
 from neulens_ros.nodes.window import EventWindow
 from neulens_ros.pipeline.headset import HeadsetGate
 from neulens_ros.supernet.detector import P_OPTIONS

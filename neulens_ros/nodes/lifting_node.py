@@ -50,11 +50,11 @@ from neulens_ros.models.names import DEFAULT_PRESET
 from neulens_ros.nodes.common import make_qos, qos_specs, run, subscription_events, time_to_ns
 from neulens_ros.nodes.label_info import LABEL_INFO_TOPIC
 from neulens_ros.nodes.latest import LatestWorker, staleness
-from neulens_ros.nodes.stop import StopRequest
 from neulens_ros.nodes.params import ParamSpec, declare_parameters
 from neulens_ros.nodes.problems import ProblemLog
 from neulens_ros.nodes.stage_timing import LOG_TIMING, StageTimingPublisher
 from neulens_ros.nodes.status import StatusPublisher
+from neulens_ros.nodes.stop import StopRequest
 from neulens_ros.sync import ApproximateTimeMatcher
 
 PARAMS = [

@@ -20,8 +20,8 @@ from rclpy.subscription import Subscription
 from neulens_ros.bag.writer import BagWriter
 from neulens_ros.errors import ConfigError
 from neulens_ros.nodes.common import make_qos, qos_specs, run, subscription_events
-from neulens_ros.nodes.stop import StopRequest
 from neulens_ros.nodes.params import ParamSpec, declare_parameters
+from neulens_ros.nodes.stop import StopRequest
 
 DEFAULT_TOPICS = [
     'camera/color/image_raw', 'camera/color/camera_info', 'camera/depth/image_raw',

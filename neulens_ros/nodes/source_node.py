@@ -30,9 +30,9 @@ from neulens_ros.data.scenes import is_labelled
 from neulens_ros.data.sequence import SOURCES, RGBDFrame, frame_stream
 from neulens_ros.models.names import DEFAULT_PRESET
 from neulens_ros.nodes.common import make_qos, publisher_events, qos_specs, run
-from neulens_ros.nodes.stop import StopRequest
 from neulens_ros.nodes.params import ParamSpec, declare_parameters
 from neulens_ros.nodes.stage_timing import LOG_TIMING, StageTimingPublisher
+from neulens_ros.nodes.stop import StopRequest
 
 PRELOAD_LOG_S = 10.0  # a long preload logs its progress this often
 

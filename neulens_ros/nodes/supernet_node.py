@@ -37,11 +37,11 @@ from neulens_ros.models.zoo import checkpoint_labels
 from neulens_ros.nodes.common import make_qos, qos_specs, run, subscription_events, time_to_ns
 from neulens_ros.nodes.label_info import LABEL_INFO_TOPIC, LabelInfoPublisher
 from neulens_ros.nodes.latest import KEPT, ArrivalCheck, LatestWorker, staleness
-from neulens_ros.nodes.stop import StopRequest
 from neulens_ros.nodes.params import ParamSpec, declare_parameters
 from neulens_ros.nodes.problems import ProblemLog
 from neulens_ros.nodes.stage_timing import LOG_TIMING, StageTimingPublisher
 from neulens_ros.nodes.status import STATUS_WINDOW, StatusPublisher, worst
+from neulens_ros.nodes.stop import StopRequest
 from neulens_ros.nodes.window import EventWindow
 from neulens_ros.pipeline.edge import BACKENDS, EdgeConfig, EdgeDetector
 
