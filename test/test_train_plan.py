@@ -32,3 +32,10 @@ def test_gate_labels_bring_their_context(plan, labels: str) -> None:  # noqa: AN
 def test_gate_plan_is_validated(call) -> None:  # noqa: ANN001
     with pytest.raises(ConfigError, match='gate'):
         call()
+
+
+@pytest.mark.parametrize('untiled', [-1, FULL.supernet_steps + 1])
+def test_the_untiled_warm_up_fits_in_the_supernet_steps(untiled: int) -> None:
+    with pytest.raises(ConfigError, match='warm-up'):
+        replace(FULL, untiled_steps=untiled)
+    assert replace(FULL, untiled_steps=FULL.supernet_steps).untiled_steps == FULL.supernet_steps

@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
                   f'{np.mean([r["accuracy"] for r in pre[-50:]]):.2f} over the last 50 steps '
                   f'({time.monotonic() - started:.0f} s)')
         cfg = SupernetTraining(steps=plan.supernet_steps, batch_size=plan.batch_size,
-                               seed=args.seed)
+                               seed=args.seed, untiled_steps=plan.untiled_steps)
         history = train_supernet(model, train, cfg, ckpt, log=None, progress=progress)
         (work / 'supernet_history.json').write_text(json.dumps(history))
         print(f'neulens-train: supernet at step {len(history)} '

@@ -285,10 +285,11 @@ def plot_training(work: Path, out: Path) -> None:
     if history_path in axes:
         ax = axes[history_path]
         history = json.loads(history_path.read_text())
-        steps = [r['step'] for r in history]
-        for key in ('full', 'tiled', 'mixed'):
-            values = np.convolve([r[key] for r in history], np.ones(20) / 20, mode='valid') \
-                if len(history) >= 20 else [r[key] for r in history]
+        for key in ('full', 'tiled', 'mixed'):  # tiled, mixed: None in untiled warm-up
+            steps = [r['step'] for r in history if r[key] is not None]
+            losses = [r[key] for r in history if r[key] is not None]
+            values = np.convolve(losses, np.ones(20) / 20, mode='valid') \
+                if len(losses) >= 20 else losses
             ax.plot(steps[len(steps) - len(values):], values, label=key)
         ax.set_yscale('log')
         ax.set_xlabel('step')

@@ -30,12 +30,16 @@ class Plan:
     val_render: tuple[int, int]
     calibration_scenes: int
     pretrain_steps: int = 0  # backbone pre-training on object crops (train/pretrain.py)
+    untiled_steps: int = 0  # of supernet_steps: untiled full width alone first (warm-up)
     widths: tuple[int, ...] = DetectorConfig.widths  # stem, layer1..layer4 channels
     neck_width: int = DetectorConfig.neck_width
     output_stride: int = DetectorConfig.output_stride
     gate_labels: str = 'paper'  # GATE_LABELS: the paper's (gate/labels.py) or tile kinds
 
     def __post_init__(self) -> None:
+        if not 0 <= self.untiled_steps <= self.supernet_steps:
+            raise ConfigError(f'a plan\'s untiled warm-up must be within its '
+                              f'{self.supernet_steps} supernet steps, got {self.untiled_steps}')
         if self.gate_labels not in GATE_LABELS:
             raise ConfigError(f'a plan needs gate labels in {GATE_LABELS}, got '
                               f'{self.gate_labels!r}')

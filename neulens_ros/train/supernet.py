@@ -8,6 +8,9 @@ Every step trains, on one batch:
    teacher's detached outputs (soft targets) plus half the ground-truth loss, so the back
    layers learn on stitched features of mixed levels.
 Gradients of the three are summed; per-level BatchNorm keeps the statistics apart.
+The first `untiled_steps` steps (a warm-up) train pass 1 alone: an untiled step costs about a
+quarter of a full one, so a run learns the full-width detector on more images in the same time
+before the tiled passes join; the learning-rate schedule spans all steps.
 """
 
 from __future__ import annotations
@@ -21,8 +24,10 @@ from typing import Callable
 import numpy as np
 import torch
 
+from neulens_ros.errors import ConfigError
 from neulens_ros.levels import TILE_GRIDS
-from neulens_ros.supernet.centernet import build_targets, detection_loss, distillation_loss
+from neulens_ros.supernet.centernet import (Targets, build_targets, detection_loss,
+                                           distillation_loss)
 from neulens_ros.supernet.detector import P_OPTIONS, TileDetector
 from neulens_ros.supernet.executor import MicroFlowExecutor, normalise
 from neulens_ros.supernet.slim import LEVEL_SKIP
@@ -40,6 +45,16 @@ class SupernetTraining:
     skip_probability: float = 0.1  # chance a tile is skipped in the mixed pass
     seed: int = 0
     checkpoint_every: int = 100
+    untiled_steps: int = 0  # the first steps train the untiled full width alone (warm-up)
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.batch_size < 1 or self.checkpoint_every < 1:
+            raise ConfigError(f'supernet training needs steps, batch size and checkpoint '
+                              f'interval >= 1, got {self.steps}, {self.batch_size}, '
+                              f'{self.checkpoint_every}')
+        if not 0 <= self.untiled_steps <= self.steps:
+            raise ConfigError(f'untiled warm-up steps must be within 0..{self.steps} (the '
+                              f'run\'s steps), got {self.untiled_steps}')
 
 
 def sample_batch(data: DetectionSet, rng: np.random.Generator, size: int
@@ -58,6 +73,30 @@ def sample_batch(data: DetectionSet, rng: np.random.Generator, size: int
         boxes.append(b)
     x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2)
     return normalise(x), boxes, [data.classes[i] for i in idx]
+
+
+def tiled_passes(executors: dict[str, MicroFlowExecutor], images: torch.Tensor,
+                 targets: Targets, teacher: dict[str, torch.Tensor], rng: np.random.Generator,
+                 cfg: SupernetTraining) -> tuple[float, float]:
+    """Passes 2 and 3 of a step on `images` [B, 3, H, W], gradients accumulated: the tiled
+    level-0 network on the ground truth, then random levels per tile on the full width's
+    detached outputs `teacher` plus half the ground truth. Returns their two losses."""
+    batch = images.shape[0]
+    ex = executors[P_OPTIONS[rng.integers(len(P_OPTIONS))]]
+    k = int(rng.choice(cfg.k_options))
+    tiled0 = ex(images, np.zeros((batch, k * k), np.int64), k, cfg.halo)
+    loss_tiled = detection_loss(tiled0, targets)
+    loss_tiled.backward()
+    ex = executors[P_OPTIONS[rng.integers(len(P_OPTIONS))]]
+    k = int(rng.choice(cfg.k_options))
+    levels = rng.integers(0, LEVEL_SKIP, (batch, k * k))
+    levels[rng.random(levels.shape) < cfg.skip_probability] = LEVEL_SKIP
+    mixed = ex(images, levels, k, cfg.halo)
+    teacher_out = {key: v.detach() for key, v in teacher.items()}
+    loss_mixed = distillation_loss(mixed, teacher_out, targets) + 0.5 * detection_loss(
+        mixed, targets)
+    loss_mixed.backward()
+    return loss_tiled.item(), loss_mixed.item()
 
 
 def train_supernet(model: TileDetector, data: DetectionSet, cfg: SupernetTraining,
@@ -100,28 +139,18 @@ def train_supernet(model: TileDetector, data: DetectionSet, cfg: SupernetTrainin
         teacher = model(images)
         loss_full = detection_loss(teacher, targets)
         loss_full.backward()
-        ex = executors[P_OPTIONS[rng.integers(len(P_OPTIONS))]]
-        k = int(rng.choice(cfg.k_options))
-        tiled0 = ex(images, np.zeros((cfg.batch_size, k * k), np.int64), k, cfg.halo)
-        loss_tiled = detection_loss(tiled0, targets)
-        loss_tiled.backward()
-        ex = executors[P_OPTIONS[rng.integers(len(P_OPTIONS))]]
-        k = int(rng.choice(cfg.k_options))
-        levels = rng.integers(0, LEVEL_SKIP, (cfg.batch_size, k * k))
-        levels[rng.random(levels.shape) < cfg.skip_probability] = LEVEL_SKIP
-        mixed = ex(images, levels, k, cfg.halo)
-        teacher_out = {key: v.detach() for key, v in teacher.items()}
-        loss_mixed = distillation_loss(mixed, teacher_out, targets) + 0.5 * detection_loss(
-            mixed, targets)
-        loss_mixed.backward()
+        tiled = (tiled_passes(executors, images, targets, teacher, rng, cfg)
+                 if step >= cfg.untiled_steps else None)
         torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
         opt.step()
         sched.step()
-        record = {'step': step + 1, 'full': loss_full.item(), 'tiled': loss_tiled.item(),
-                  'mixed': loss_mixed.item(), 'lr': sched.get_last_lr()[0],
-                  'seconds': time.monotonic() - t0}
+        record = {'step': step + 1, 'full': loss_full.item(),
+                  'tiled': None if tiled is None else tiled[0],
+                  'mixed': None if tiled is None else tiled[1],
+                  'lr': sched.get_last_lr()[0], 'seconds': time.monotonic() - t0}
         history.append(record)
-        bar.set_postfix(full=f'{record["full"]:.2f}', mixed=f'{record["mixed"]:.2f}')
+        bar.set_postfix(full=f'{record["full"]:.2f}',
+                        mixed='-' if tiled is None else f'{tiled[1]:.2f}')
         if log is not None:
             log(record)
         if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
