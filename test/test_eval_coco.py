@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from neulens_ros.errors import DataError
-from neulens_ros.eval.coco_eval import coco_dicts, coco_map
+from neulens_ros.eval.coco_eval import coco_dicts, coco_map, map50_by_size
 from neulens_ros.eval.map import COCO_THRESHOLDS, mean_ap
 
 # Measured: equal to the last bits (1e-16); the acceptance bound is 0.002.
@@ -104,6 +104,26 @@ def test_crowd_boxes_neither_hit_nor_miss() -> None:
     crowd = coco_map(gt, cls, dets, scores, [np.array([0, 0])], [0],
                      gt_crowd=[np.array([False, True])])
     assert plain['map50'] < 1.0 and crowd['map50'] == pytest.approx(1.0)
+
+
+def test_map_by_size_scores_each_side_range_on_its_own() -> None:
+    # one 8 px box found, one 20 px box missed, one 60 px box found after a false alarm
+    gt = [np.array([[0, 0, 8, 8], [50, 50, 70, 70], [100, 100, 160, 160]], float)]
+    cls = [np.array([0, 0, 0])]
+    dets = [np.array([[0, 0, 8, 8], [100, 100, 160, 160], [200, 0, 260, 60]], float)]
+    scores = [np.array([0.9, 0.5, 0.8])]  # the 60 px false alarm ranks above the hit
+    by_size = map50_by_size(gt, cls, dets, scores, [np.zeros(3, int)], [0], [16, 40])
+    assert by_size[0] == pytest.approx(1.0) and by_size[1] == 0.0
+    assert 0.0 < by_size[2] < 1.0  # precision 1/2 at the one recall step
+    assert np.isnan(map50_by_size(gt, cls, dets, scores, [np.zeros(3, int)], [0],
+                                  [16, 40, 61, 100])[3])  # no box of 61-100 px
+
+
+@pytest.mark.parametrize('sides', [[], [0, 10], [20, 10], [10, 10]])
+def test_map_by_size_needs_increasing_positive_sides(sides: list[float]) -> None:
+    gt, cls = [np.array([[0, 0, 10, 10]], float)], [np.array([0])]
+    with pytest.raises(DataError, match='increasing'):
+        map50_by_size(gt, cls, gt, [np.array([0.9])], cls, [0], sides)
 
 
 def test_coco_dicts_layout() -> None:

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from neulens_ros.tools.eval_difficulty import main
+from neulens_ros.tools.eval_difficulty import main, size_ranges
 
 
 def test_data_properties_are_written_with_their_requirements(tmp_path, capsys) -> None:
@@ -29,10 +29,16 @@ def test_too_few_frames() -> None:
         main(['--frames', '1'])
 
 
-def test_detector_requirements_come_from_its_uniform_levels(tmp_path) -> None:
+def test_detector_requirements_come_from_its_uniform_levels(tmp_path, capsys) -> None:
     assert main(['--preset', 'easy', '--frames', '3', '--detector', 'neulens_detector',
                  '--out', str(tmp_path)]) == 1  # the easy preset misses the data requirements
     values = json.loads((tmp_path / 'difficulty.json').read_text())['values']
     assert 0.0 < values['map50_level3'] <= values['map50_level0'] <= 1.0
     assert values['level3_loss_points'] == pytest.approx(
         100 * (values['map50_level0'] - values['map50_level3']))
+    by_size = values['map50_by_object_side_px']
+    assert set(by_size) == {'level0', 'level3'}
+    assert list(by_size['level0']) == size_ranges() == ['<32', '32-64', '64-128', '>=128']
+    scored = [v for v in by_size['level0'].values() if v == v]  # NaN: no object that size
+    assert scored and all(0.0 <= v <= 1.0 for v in scored)
+    assert 'level0 mAP@0.5 by object side at 640x480: <32 px' in capsys.readouterr().out

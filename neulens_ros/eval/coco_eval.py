@@ -2,6 +2,7 @@
 
     coco_map(gt_boxes, gt_classes, pred_boxes, pred_scores, pred_classes, class_ids)
         -> {'map50': AP at IoU 0.5, 'map50_95': AP averaged over IoU 0.50:0.05:0.95}
+    map50_by_size(..., class_ids, sides) -> [AP at IoU 0.5 of the boxes in each side range]
 
 Per image i: gt_boxes[i] [G, 4] and pred_boxes[i] [M, 4] are (x0, y0, x1, y1) pixels (the
 package's convention: x1/y1 exclusive, so the COCO width is x1 - x0, no +1); gt_classes[i]
@@ -76,10 +77,14 @@ def coco_dicts(gt_boxes: Sequence[np.ndarray], gt_classes: Sequence[np.ndarray],
     return dataset, results
 
 
-def run_cocoeval(dataset: dict[str, Any], results: list[dict[str, Any]]) -> np.ndarray:
+def run_cocoeval(dataset: dict[str, Any], results: list[dict[str, Any]],
+                 sides: Sequence[float] | None = None) -> np.ndarray:
     """COCOeval (bbox) of `results` against `dataset`, without its printing; returns its
     precision array [T IoU thresholds, R recall points, K categories, A areas, M maxDets]
-    (-1 where a category has no ground truth)."""
+    (-1 where a category has no ground truth). Areas: COCO's all / small / medium / large, or
+    with `sides` (increasing box sides s_1 < ... < s_n, pixels) all, then boxes of side
+    (sqrt of the area) under s_1, s_1 to s_2, ..., s_n and over, COCOeval's way (a detection
+    outside an area's range that matches nothing there is not counted)."""
     with contextlib.redirect_stdout(io.StringIO()):
         truth = COCO()
         truth.dataset = dataset
@@ -89,6 +94,10 @@ def run_cocoeval(dataset: dict[str, Any], results: list[dict[str, Any]]) -> np.n
             found.dataset = {**dataset, 'annotations': []}
             found.createIndex()
         evaluator = COCOeval(truth, found, 'bbox')
+        if sides is not None:
+            edges = [0.0, *(float(side) ** 2 for side in sides), 1e10]
+            evaluator.params.areaRng = [[0.0, 1e10], *zip(edges[:-1], edges[1:], strict=True)]
+            evaluator.params.areaRngLbl = [str(i) for i in range(len(edges))]
         evaluator.evaluate()
         evaluator.accumulate()
     return evaluator.eval['precision']
@@ -104,6 +113,21 @@ def coco_map(gt_boxes: Sequence[np.ndarray], gt_classes: Sequence[np.ndarray],
     every = precision[:, :, :, 0, -1]  # area 'all', maxDets 100: [T, R, K]
     at50 = every[:1]  # iouThrs[0] = 0.5
     return {'map50': _mean_valid(at50), 'map50_95': _mean_valid(every)}
+
+
+def map50_by_size(gt_boxes: Sequence[np.ndarray], gt_classes: Sequence[np.ndarray],
+                  pred_boxes: Sequence[np.ndarray], pred_scores: Sequence[np.ndarray],
+                  pred_classes: Sequence[np.ndarray], class_ids: Sequence[int],
+                  sides: Sequence[float]) -> list[float]:
+    """mAP@0.5 of the boxes in each side range: under sides[0], sides[0] to sides[1], ...,
+    over sides[-1] (side = sqrt of the box area, pixels of the boxes given); NaN for a range
+    without ground truth."""
+    if len(sides) < 1 or np.any(np.diff(sides) <= 0) or sides[0] <= 0:
+        raise DataError(f'size ranges need increasing positive box sides, got {list(sides)}')
+    precision = run_cocoeval(*coco_dicts(gt_boxes, gt_classes, pred_boxes, pred_scores,
+                                         pred_classes, class_ids), sides=sides)
+    return [_mean_valid(precision[:1, :, :, area, -1])
+            for area in range(1, precision.shape[3])]
 
 
 def _mean_valid(precision: np.ndarray) -> float:

@@ -6,7 +6,8 @@
 Prints every data property (classes, colour-only accuracy, distractors, clutter, distances,
 small objects, coverage, empty tiles) on held-out frames and, with --detector, the uniform
 level 0 and narrowest-level mAP@0.5 of that detector on the same frames, each against its
-requirement; writes them to OUT/difficulty.json. Exit code 1 when a requirement is missed.
+requirement, and both by object size (box side at 640 x 480: under 32, 32-64, 64-128 and
+128 px or more); writes them to OUT/difficulty.json. Exit code 1 when a requirement is missed.
 """
 
 from __future__ import annotations
@@ -24,10 +25,19 @@ from neulens_ros.errors import NeulensError
 from neulens_ros.train.plan import FULL, VAL_SEED, held_out_set
 
 NARROWEST = 3  # the narrowest computed level (level 4 skips the tile)
+SIZE_SIDES = (32, 64, 128)  # box sides (sqrt of the area) at 640 x 480 between size ranges
+
+
+def size_ranges(sides: tuple[int, ...] = SIZE_SIDES) -> list[str]:
+    """Names of the side ranges SIZE_SIDES draws: '<32', '32-64', ..., '>=128'."""
+    return [f'<{sides[0]}', *(f'{a}-{b}' for a, b in zip(sides[:-1], sides[1:], strict=True)),
+            f'>={sides[-1]}']
 
 
 def detector_properties(name: str, preset: str, frames: int, cache: Path) -> dict[str, Any]:
-    """Uniform level 0 and narrowest-level mAP@0.5 of detector `name` on held-out frames."""
+    """Uniform level 0 and narrowest-level mAP@0.5 of detector `name` on held-out frames, and
+    both by object size (box side at 640 x 480: where the narrow width loses)."""
+    from neulens_ros.eval.coco_eval import map50_by_size
     from neulens_ros.eval.detector import WIDTH, level_jobs, run_variant
     from neulens_ros.models.zoo import checkpoint_preset, load_detector
     from neulens_ros.supernet.macs import MacTable
@@ -40,11 +50,21 @@ def detector_properties(name: str, preset: str, frames: int, cache: Path) -> dic
     size = (model.config.input_width, model.config.input_height)
     data = load_set(held_out_set(frames, size, preset), cache)
     table, jobs = MacTable(model), level_jobs({})
-    maps = {level: run_variant(model, data, *jobs[WIDTH[level]], table)['map50']
-            for level in (0, NARROWEST)}
+    scale = size[0] / FULL.val_render[0]  # input pixels per 640 x 480 pixel
+    maps, by_size = {}, {}
+    for level in (0, NARROWEST):
+        dets: dict[int, Any] = {}
+        maps[level] = run_variant(model, data, *jobs[WIDTH[level]], table,
+                                  observe=dets.__setitem__)['map50']
+        found = [dets[i] for i in range(len(data))]
+        by_size[level] = dict(zip(size_ranges(), map50_by_size(
+            data.boxes, data.classes, [d.boxes for d in found], [d.scores for d in found],
+            [d.classes for d in found], range(model.config.num_classes),
+            [side * scale for side in SIZE_SIDES]), strict=True))
     return {'detector': str(name), 'map50_level0': maps[0],
             f'map50_level{NARROWEST}': maps[NARROWEST],
-            'level3_loss_points': 100.0 * (maps[0] - maps[NARROWEST])}
+            'level3_loss_points': 100.0 * (maps[0] - maps[NARROWEST]),
+            'map50_by_object_side_px': {f'level{lv}': by_size[lv] for lv in by_size}}
 
 
 def print_rows(rows: list[dict[str, Any]]) -> None:
@@ -82,6 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     path.write_text(json.dumps({'values': values, 'requirements': rows}, indent=1))
     print(f'{args.preset} preset, {args.frames} held-out frames at {width}x{height}:')
     print_rows(rows)
+    for level, maps in values.get('map50_by_object_side_px', {}).items():
+        print(f'  {level} mAP@0.5 by object side at 640x480: '
+              + ', '.join(f'{side} px {value:.3f}' for side, value in maps.items()))
     if not args.detector:
         print('  (detector requirements: pass --detector to measure them)')
     print(f'json: {path}')
