@@ -115,11 +115,17 @@ def source_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return values
 
 
+def run_in_graph(env: dict[str, str], module: str, args: list[str], timeout_s: float
+                 ) -> subprocess.CompletedProcess:
+    """Run `python -m <module> <args>` in a child process in the graph's DDS environment `env`
+    (as a `ros2` tool would ask the graph), its output captured."""
+    return subprocess.run([sys.executable, '-m', module, *args], env=env, capture_output=True,
+                          text=True, timeout=timeout_s)
+
+
 def running_already(env: dict[str, str], names: list[str]) -> list[str]:
-    """Those of the node `names` already in the graph of `env` (asked from a child process in
-    that DDS environment, like `ros2 node list`)."""
-    run = subprocess.run([sys.executable, '-m', 'neulens_ros.tools.graph_check', *names],
-                         env=env, capture_output=True, text=True, timeout=120)
+    """Those of the node `names` already in the graph of `env` (like `ros2 node list`)."""
+    run = run_in_graph(env, 'neulens_ros.tools.graph_check', names, 120)
     if run.returncode != 0:
         last = (run.stderr.strip().splitlines() or ['no output'])[-1]
         print(f'neulens-demo: could not list the nodes of the domain ({last}); starting anyway')
@@ -128,11 +134,9 @@ def running_already(env: dict[str, str], names: list[str]) -> list[str]:
 
 
 def wait_until_active(env: dict[str, str], node: str, timeout_s: float) -> bool:
-    """True once lifecycle node `node` reports 'active' (asked from a child process in the
-    graph's DDS environment, like `ros2 lifecycle get`)."""
-    run = subprocess.run([sys.executable, '-m', 'neulens_ros.tools.lifecycle', '--timeout',
-                          str(timeout_s), 'wait', node, 'active'], env=env,
-                         capture_output=True, text=True, timeout=timeout_s + 30)
+    """True once lifecycle node `node` reports 'active' (like `ros2 lifecycle get`)."""
+    run = run_in_graph(env, 'neulens_ros.tools.lifecycle',
+                       ['--timeout', str(timeout_s), 'wait', node, 'active'], timeout_s + 30)
     return run.returncode == 0
 
 
