@@ -125,7 +125,7 @@ def test_evaluate_stream_runs_every_family_side_by_side(model, walks, gate) -> N
                                      label_frames=2, progress=False)
     families, variants = results['families'], results['variants']
     assert families['cgg'] == ['cgg_c0', 'cgg_c2']
-    assert families['cgg_prior'] == ['cgg_prior_c0', 'cgg_prior_c2'] and set(loops) == {0, 2}
+    assert families['cgg_prior'] == ['cgg_prior_c0', 'cgg_prior_c2'] == list(loops)
     assert all(name in variants for names in families.values() for name in names)
     # the paper gate keeps every tile at level 3 at caution 0; the prior widens some
     assert variants['cgg_c0']['level_histogram'] == [0, 0, 0, WALKS * FRAMES * 9, 0]
@@ -191,10 +191,22 @@ def test_a_kinds_gate_has_the_oracle_rules_on_its_kinds_in_the_cgg_family(model,
                                                                           gate) -> None:
     from neulens_ros.eval.detector import kinds_name
     from neulens_ros.eval.oracle import ORACLE_FAMILY
-    results, _ = evaluate_stream(model, gate, walks, FRAMES, PRIOR, 0.0, (), label_frames=1,
-                                 progress=False, gate_labels='kinds')
+    from neulens_ros.eval.stream import prior_name
+    results, loops = evaluate_stream(model, gate, walks, FRAMES, PRIOR, 0.0, (),
+                                     label_frames=1, progress=False, gate_labels='kinds')
     rules = [kinds_name(rule.name) for rule in ORACLE_FAMILY]
     assert results['families']['cgg'] == ['cgg_c0', *rules]
+    # each rule on the gate's kinds also runs in the prior's closed loop
+    with_prior = [prior_name(name) for name in rules]
+    assert with_prior[0] == 'cgg_prior_kinds_' + rules[0].removeprefix('cgg_kinds_')
+    assert results['families']['cgg_prior'] == ['cgg_prior_c0', *with_prior] == list(loops)
+    widened = 0
+    for name, looped in zip(rules, with_prior, strict=True):
+        open_loop = loops[looped].gate  # the rule's levels, before the prior
+        assert (loops[looped].levels <= open_loop).all()  # the prior only widens
+        widened += int((loops[looped].levels < open_loop).sum())
+        assert results['variants'][looped]['macs'] >= results['variants'][name]['macs']
+    assert widened > 0  # and it did, on some frames after the first of a walk
     assert results['headline']['gate_labels'] == 'kinds'
     # this gate keeps every tile at level 3: the kinds it chose are all 'touched'
     for rule in ORACLE_FAMILY:

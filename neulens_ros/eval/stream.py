@@ -11,7 +11,9 @@ side on the same frames (all at the shipped split point, grid and halo, eval/det
 - the CGG + temporal prior at the same cautions (`cgg_prior_c<caution>`, gate/prior.py), run
   in a closed loop: frame i's levels are the gate's capped by the prior of the detections
   this same variant made on frame i - 1 (the first frame of a walk has the gate's alone);
-  all walks advance together, frame t of every walk in one batch;
+  all walks advance together, frame t of every walk in one batch; for a gate on tile kinds
+  also every oracle rule on its kinds with the prior in the same loop
+  (`cgg_prior_kinds_<rule>`), in the CGG + prior's family;
 - the ground-truth oracle family and random tiles at each budget (eval/oracle.py).
 Each gets mAP@0.5 (over all frames of the walks), MACs per frame (front + back) and, for the
 gates, the level histogram; `budgets` reads width, oracle, CGG and CGG + prior at 40, 55 and
@@ -56,6 +58,12 @@ STREAM_CAUTIONS = (-0.5, -0.25, 0.0, 0.25, 0.5, 1.0, 2.0)  # beside the shipped 
 
 def cgg_name(caution: float, prior: bool = False) -> str:
     return f'cgg{"_prior" if prior else ""}_c{caution:g}'
+
+
+def prior_name(name: str) -> str:
+    """The CGG + prior family's name of the CGG family's variant `name` (`cgg_c1` ->
+    `cgg_prior_c1`, `cgg_kinds_<rule>` -> `cgg_prior_kinds_<rule>`)."""
+    return name.replace('cgg_', 'cgg_prior_', 1)
 
 
 def walk_order(count: int, frames: int) -> list[list[int]]:
@@ -138,10 +146,10 @@ def evaluate_stream(model: TileDetector, gate: CompressionGuidingGate, data: Det
                     frames: int, prior: PriorConfig, caution: float,
                     cautions: Sequence[float] = STREAM_CAUTIONS, label_frames: int = 0,
                     progress: bool = True, gate_labels: str = 'paper'
-                    ) -> tuple[dict[str, Any], dict[float, PriorLoop]]:
+                    ) -> tuple[dict[str, Any], dict[str, PriorLoop]]:
     """Every variant on the walks of `data` ({'variants', 'families', 'budgets',
     'agreement', 'headline'}; the gates at the shipped `caution` and `cautions`, for a gate
-    that learnt `gate_labels`), and the closed loops of the prior by caution."""
+    that learnt `gate_labels`), and the closed loops of the prior by variant name."""
     from neulens_ros.progress import progress_bar
     check_gate_labels(gate_labels)
     model.eval()
@@ -149,23 +157,23 @@ def evaluate_stream(model: TileDetector, gate: CompressionGuidingGate, data: Det
     table = MacTable(model)
     grid = shipped_grid(model)
     paper = {cgg_name(c): gate_levels(gate, data, SHIP_K, c) for c in cautions}
-    loops = {c: PriorLoop(paper[cgg_name(c)], frames, owned_blocks(grid), prior)
-             for c in cautions}
     paper.update(kinds_family(paper[cgg_name(caution)], gate_labels))
+    loops = {prior_name(name): PriorLoop(levels, frames, owned_blocks(grid), prior)
+             for name, levels in paper.items()}
     oracle = oracle_levels(data.boxes, grid)
     tasks: dict[str, Callable[[], dict[str, Any]]] = {
         name: partial(run_variant, model, data, *job, table) for name, job in
         level_jobs({**paper, **oracle, **random_tiles(table, grid, len(data))}).items()}
-    tasks.update({cgg_name(c, True): partial(run_loop, model, data, loop, table)
-                  for c, loop in loops.items()})
+    tasks.update({name: partial(run_loop, model, data, loop, table)
+                  for name, loop in loops.items()})
     variants = {name: task() for name, task in progress_bar(tasks.items(), desc='evaluating',
                                                             unit='variant', disable=not progress)}
-    used = {**paper, **{cgg_name(c, True): loop.levels for c, loop in loops.items()}}
+    used = {**paper, **{name: loop.levels for name, loop in loops.items()}}
     for name, levels in used.items():
         variants[name]['level_histogram'] = np.bincount(levels.ravel(),
                                                         minlength=NUM_LEVELS).tolist()
     families = {'width': list(WIDTH), 'oracle': list(oracle), 'cgg': list(paper),
-                'cgg_prior': [cgg_name(c, True) for c in cautions]}
+                'cgg_prior': list(loops)}
     shipped, with_prior = variants[cgg_name(caution)], variants[cgg_name(caution, True)]
     headline = {'walks': len(data) // frames, 'frames_per_walk': frames,
                 'gate_caution': caution, 'gate_labels': gate_labels,
