@@ -222,7 +222,7 @@ def test_a_kinds_gate_family_has_every_oracle_rule_on_its_kinds(labels: str) -> 
     torch.manual_seed(0)
     gate = CompressionGuidingGate(context=8 if labels == 'kinds' else 0).eval()
     data = render_set(SetSpec(0, 2, (160, 120), (128, 96)), progress=False)
-    family = _cgg_family(gate, data, 0.0, labels)
+    family = _cgg_family(gate, data, 0.0, labels, None)
     plain = ['cgg', 'cgg_plus1', 'cgg_plus2'] + [f'cgg_caution_{c}' for c in CGG_CAUTIONS
                                                  if c != 0.0]
     rules = [kinds_name(rule.name) for rule in ORACLE_FAMILY] if labels == 'kinds' else []
@@ -231,6 +231,29 @@ def test_a_kinds_gate_family_has_every_oracle_rule_on_its_kinds(labels: str) -> 
     for rule in ORACLE_FAMILY[:len(rules)]:
         assert np.array_equal(family[kinds_name(rule.name)], rule.levels(kinds))
     assert kinds_name('oracle_2_3_skip') == 'cgg_kinds_2_3_skip'
+
+
+def test_a_calibrated_kind_rule_levels_the_cgg_and_leaves_the_kinds_family() -> None:
+    from neulens_ros.eval.detector import CGG_CAUTIONS, _cgg_family, kinds_name
+    from neulens_ros.gate.calibration import gate_levels
+    from neulens_ros.gate.cgg import CompressionGuidingGate
+    from neulens_ros.gate.kind_labels import chosen_kinds
+    from neulens_ros.train.data import SetSpec, render_set
+    torch.manual_seed(0)
+    gate = CompressionGuidingGate(context=8).eval()
+    data = render_set(SetSpec(0, 2, (160, 120), (128, 96)), progress=False)
+    rule = OracleRule(1, 3, LEVEL_SKIP)
+    plain, ruled = (_cgg_family(gate, data, 0.0, 'kinds', r) for r in (None, rule))
+    raw = gate_levels(gate, data, 3, 0.0)
+    assert np.array_equal(ruled['cgg'], rule.levels(chosen_kinds(raw)))
+    assert np.array_equal(ruled['cgg'], ruled[kinds_name(rule.name)])
+    assert np.array_equal(ruled['cgg_plus1'], np.minimum(ruled['cgg'] + 1, LEVEL_SKIP))
+    other = next(c for c in CGG_CAUTIONS if c != 0.0)
+    assert np.array_equal(ruled[f'cgg_caution_{other}'],
+                          rule.levels(chosen_kinds(gate_levels(gate, data, 3, other))))
+    # the kinds family reads the gate's own kinds, not the levelled ones
+    assert all(np.array_equal(plain[name], ruled[name]) for name in plain
+               if name.startswith('cgg_kinds_'))
 
 
 def test_evaluate_refuses_unknown_gate_labels() -> None:

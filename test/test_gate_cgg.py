@@ -211,3 +211,28 @@ def test_calibration_keeps_the_loss_within_the_limit() -> None:
     chosen = next(s for s in result['sweep'] if s['caution'] == result['caution'])
     assert chosen['loss_points'] <= 1.0
     assert any(s['loss_points'] > 1.0 and s['macs'] < chosen['macs'] for s in result['sweep'])
+    assert result['kind_rule'] is None and all(s['kind_rule'] is None for s in result['sweep'])
+
+
+def test_a_kinds_gate_is_calibrated_on_caution_and_rule_pairs() -> None:
+    from neulens_ros.eval.oracle import ORACLE_FAMILY
+    from neulens_ros.gate.calibration import calibrate_caution
+    cost = np.array([1.0, 0.6, 0.3, 0.1, 0.0])
+
+    def evaluate(data: _Images, levels) -> dict:
+        """mAP falls by 0.5 over the share of tiles narrower than level 1."""
+        rows = np.stack([levels(i) for i in range(len(data.images))]) if levels else \
+            np.zeros((len(data.images), 9), np.int64)
+        return {'map50': 0.8 - 0.5 * float((rows >= 2).mean()),
+                'macs': float(cost[rows].mean())}
+    # at cautions 0 and 1 the gate calls every tile a centre (level 0): the rules that keep
+    # centres at level 0 or 1 stay within 1 point, and centres at level 1 are the cheapest
+    result = calibrate_caution(_gate_preferring_level0(), _Images(3), 3, evaluate,
+                               cautions=(0.0, 1.0), rules=ORACLE_FAMILY)
+    assert len(result['sweep']) == 2 * len(ORACLE_FAMILY)
+    assert {tuple(s['kind_rule']) for s in result['sweep']} == {
+        (r.centre, r.touched, r.empty) for r in ORACLE_FAMILY}
+    assert result['kind_rule'] == [1, 3, 4] and result['within_budget']
+    chosen = next(s for s in result['sweep'] if s['kind_rule'] == result['kind_rule']
+                  and s['caution'] == result['caution'])
+    assert chosen['macs'] == pytest.approx(0.6) and chosen['loss_points'] == 0.0

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from neulens_ros.errors import DataError
+from neulens_ros.errors import ConfigError, DataError
 from neulens_ros.gate.cgg import gate_tiles
 from neulens_ros.gate.kind_labels import (KIND_RULE, FrameGateData, chosen_kinds,
                                           kind_gate_data, mirror)
@@ -95,3 +95,35 @@ def test_the_kinds_a_gate_chose_are_read_from_its_levels(level: int, kind: int) 
 def test_chosen_kinds_invert_the_kind_rule() -> None:
     kinds = np.random.default_rng(0).integers(0, 3, (5, 9))
     assert np.array_equal(chosen_kinds(KIND_RULE.levels(kinds)), kinds)
+
+
+def test_a_rule_levels_the_kinds_a_gate_chose() -> None:
+    from neulens_ros.eval.oracle import OracleRule
+    from neulens_ros.gate.kind_labels import rule_levels
+    levels = np.array([[0, 3, 4, 1, 2]])  # centre, touched, empty; 1 and 2 count as touched
+    assert rule_levels(levels, None).tolist() == levels.tolist()
+    assert rule_levels(levels, OracleRule(1, 3, 4)).tolist() == [[1, 3, 4, 3, 3]]
+    assert rule_levels(levels, OracleRule(0, 0, 3)).tolist() == [[0, 0, 3, 0, 0]]
+
+
+def test_a_gates_operating_point_comes_from_its_metadata() -> None:
+    from neulens_ros.eval.oracle import OracleRule
+    from neulens_ros.gate.kind_labels import gate_operating_point
+    assert gate_operating_point({}) == (0.0, None)
+    assert gate_operating_point({'caution': 1.5, 'labels': 'kinds', 'kind_rule': [1, 3, 4]}) \
+        == (1.5, OracleRule(1, 3, 4))
+    assert gate_operating_point({'labels': 'kinds', 'kind_rule': None}) == (0.0, None)
+
+
+@pytest.mark.parametrize('meta, match', [
+    ({'labels': 'paper', 'kind_rule': [0, 3, 4]}, 'needs a gate on tile kinds'),
+    ({'kind_rule': [0, 3, 4]}, 'needs a gate on tile kinds'),
+    ({'labels': 'kinds', 'kind_rule': [0, 3]}, 'three levels'),
+    ({'labels': 'kinds', 'kind_rule': 'x'}, 'three levels'),
+    ({'labels': 'kinds', 'kind_rule': [3, 0, 4]}, 'must not narrow'),
+    ({'labels': 'kinds', 'kind_rule': [0, 3, 9]}, 'must be in'),
+])
+def test_invalid_kind_rules_are_refused(meta: dict, match: str) -> None:
+    from neulens_ros.gate.kind_labels import gate_operating_point
+    with pytest.raises(ConfigError, match=match):
+        gate_operating_point(meta)

@@ -218,3 +218,18 @@ def test_a_frame_resized_before_the_gate_keeps_its_camera_size(parts) -> None:
     np.testing.assert_array_equal(whole.input_image, small.input_image)
     assert whole.decision.levels == small.decision.levels
     assert step.process(small.input_image, 1, 'cam').decision.image_size == step.input_size
+
+
+def test_the_headset_levels_a_kinds_gates_choice_by_its_calibrated_rule(parts) -> None:
+    from neulens_ros.eval.oracle import OracleRule
+    from neulens_ros.gate.kind_labels import chosen_kinds
+    model, gate, _ = parts
+    frame = generate_scene(SceneConfig(width=320, height=240), 4).rgb
+    slo = SloConfig(k_options=(3,), latency_ms=0.0)  # no SLO: the gate's levels are used
+    rule = OracleRule(1, 3, 4)
+    plain, ruled = (HeadsetGate(gate, model, synthetic_predictor(), AccuracyTable(), slo,
+                                kind_rule=r).process(frame, 1, 'cam') for r in (None, rule))
+    chosen = np.array(plain.decision.gate_levels)
+    assert list(ruled.decision.gate_levels) == rule.levels(chosen_kinds(chosen)).tolist()
+    assert list(ruled.decision.gate_levels) != list(chosen)  # the rule moved some tiles
+    assert list(ruled.decision.levels) == list(ruled.decision.gate_levels)

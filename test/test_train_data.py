@@ -16,6 +16,7 @@ from neulens_ros.data.formats import parse_classes, read_dataset, write_generate
 from neulens_ros.data.resize import box_resize
 from neulens_ros.data.scenes import SceneConfig, class_names
 from neulens_ros.errors import DataError
+from neulens_ros.eval.oracle import ORACLE_FAMILY, OracleRule
 from neulens_ros.models.names import CHECKPOINTS, DATASET_PRESET, DEFAULT_PRESET
 from neulens_ros.models.registry import save_checkpoint
 from neulens_ros.models.zoo import checkpoint_labels
@@ -211,6 +212,13 @@ def test_a_generated_coco_set_with_renamed_classes_trains_and_evaluates(tmp_path
     assert gate_meta['labels'] == labels  # whatever the gate learns, the usual names
     assert gate_meta['architecture']['context'] == GATE_CONTEXT[labels]
     assert gate_meta['metrics']['tiles_fit'] > 0
+    # a gate on tile kinds ships the rule its calibration chose beside the caution
+    sweep = gate_meta['calibration']['sweep']
+    if labels == 'kinds':
+        assert gate_meta['kind_rule'] in [s['kind_rule'] for s in sweep]
+        assert len({tuple(s['kind_rule']) for s in sweep}) == len(ORACLE_FAMILY)
+    else:
+        assert gate_meta['kind_rule'] is None and all(s['kind_rule'] is None for s in sweep)
     meta = json.loads((weights / f'{detector}.json').read_text())
     assert meta['architecture']['classes'] == ['cube', 'ball', 'cone']
     assert meta['architecture']['class_ids'] == [0, 2, 3]
@@ -228,6 +236,9 @@ def test_a_generated_coco_set_with_renamed_classes_trains_and_evaluates(tmp_path
     results = json.loads((out / 'eval.json').read_text())
     assert results['held_out']['val_images'] == 3 and results['headline']['frames'] == 3
     assert {'untiled', 'cgg', 'uniform_3'} <= set(results['variants'])
+    assert results['headline']['gate_kind_rule'] == (
+        None if gate_meta['kind_rule'] is None else
+        OracleRule(*gate_meta['kind_rule']).name.removeprefix('oracle_'))
     # the validation part neulens-train drew is the one evaluated
     train_eval = json.loads((work / 'eval.json').read_text())
     assert train_eval['variants']['untiled'] == results['variants']['untiled']

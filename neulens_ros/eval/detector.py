@@ -30,11 +30,11 @@ import torch
 
 from neulens_ros.errors import ConfigError, DataError
 from neulens_ros.eval.coco_eval import coco_map
-from neulens_ros.eval.oracle import (BUDGETS, ORACLE_FAMILY, Point, at_budget, budget_rows,
-                                     oracle_levels, pareto_front, random_levels)
+from neulens_ros.eval.oracle import (BUDGETS, ORACLE_FAMILY, OracleRule, Point, at_budget,
+                                     budget_rows, oracle_levels, pareto_front, random_levels)
 from neulens_ros.gate.calibration import gate_levels
 from neulens_ros.gate.cgg import CompressionGuidingGate
-from neulens_ros.gate.kind_labels import GATE_LABELS, chosen_kinds
+from neulens_ros.gate.kind_labels import GATE_LABELS, chosen_kinds, rule_levels
 from neulens_ros.gate.runtime import GATE_BACKENDS, gate_net, time_gate
 from neulens_ros.levels import TILE_GRIDS
 from neulens_ros.supernet.centernet import Detections, decode
@@ -146,16 +146,18 @@ def kinds_name(rule_name: str) -> str:
 
 
 def _cgg_family(gate: CompressionGuidingGate, data: DetectionSet, caution: float,
-                gate_labels: str) -> dict[str, np.ndarray]:
-    """{name: levels [N, k*k]} of the CGG, its +1 / +2 shifts, the gate at the other
-    cautions and, for a gate on tile kinds, every oracle rule on its chosen kinds."""
-    cgg = gate_levels(gate, data, SHIP_K, caution)
+                gate_labels: str, rule: OracleRule | None) -> dict[str, np.ndarray]:
+    """{name: levels [N, k*k]} of the CGG at its operating point (`caution`, and the kind
+    `rule` of a gate on tile kinds calibrated with one), its +1 / +2 shifts, the gate at the
+    other cautions and, for a gate on tile kinds, every oracle rule on its chosen kinds."""
+    raw = gate_levels(gate, data, SHIP_K, caution)
+    cgg = rule_levels(raw, rule)
     family = {'cgg': cgg}
     for shift in (1, 2):
         family[f'cgg_plus{shift}'] = np.minimum(cgg + shift, LEVEL_SKIP)
     for other in [c for c in CGG_CAUTIONS if c != caution]:
-        family[f'cgg_caution_{other}'] = gate_levels(gate, data, SHIP_K, other)
-    return {**family, **kinds_family(cgg, gate_labels)}
+        family[f'cgg_caution_{other}'] = gate_levels(gate, data, SHIP_K, other, rule)
+    return {**family, **kinds_family(raw, gate_labels)}
 
 
 def check_gate_labels(gate_labels: str) -> None:
@@ -207,10 +209,11 @@ def budgets(variants: dict[str, dict[str, Any]], families: dict[str, list[str]]
 
 
 def evaluate(model: TileDetector, gate: CompressionGuidingGate, data: DetectionSet,
-             caution: float = 0.0, progress: bool = True, gate_labels: str = 'paper'
-             ) -> dict[str, Any]:
-    """All variants on `data`, for a gate that learnt `gate_labels` (GATE_LABELS); returns
-    {'variants', 'families', 'budgets', 'headline'}."""
+             caution: float = 0.0, progress: bool = True, gate_labels: str = 'paper',
+             rule: OracleRule | None = None) -> dict[str, Any]:
+    """All variants on `data`, for a gate that learnt `gate_labels` (GATE_LABELS) at its
+    operating point (`caution`, and a calibrated kind `rule` or None); returns {'variants',
+    'families', 'budgets', 'headline'}."""
     from neulens_ros.progress import progress_bar
     check_gate_labels(gate_labels)
     model.eval()
@@ -218,7 +221,7 @@ def evaluate(model: TileDetector, gate: CompressionGuidingGate, data: DetectionS
     cfg = model.config
     grid = MicroFlowExecutor(model, SHIP_P).grid(cfg.input_width, cfg.input_height, SHIP_K,
                                                  SHIP_HALO)
-    cgg_family = _cgg_family(gate, data, caution, gate_labels)
+    cgg_family = _cgg_family(gate, data, caution, gate_labels, rule)
     cgg = cgg_family['cgg']
     rng = np.random.default_rng(0)
     oracle = oracle_levels(data.boxes, grid)
@@ -240,6 +243,7 @@ def evaluate(model: TileDetector, gate: CompressionGuidingGate, data: DetectionS
     headline = {
         'split_point': SHIP_P, 'k': SHIP_K, 'halo': SHIP_HALO, 'frames': len(data),
         'gate_caution': caution, 'gate_labels': gate_labels,
+        'gate_kind_rule': None if rule is None else rule.name.removeprefix('oracle_'),
         'map50_untiled': variants['untiled']['map50'],
         'map50_tiled_level0': level0['map50'],
         'map50_cgg': variants['cgg']['map50'],

@@ -37,9 +37,10 @@ from neulens_ros.eval.detector import (SHIP_HALO, SHIP_K, SHIP_P, WIDTH, budgets
                                        cgg_label, check_gate_labels, curve, draw_families,
                                        kinds_family, level_jobs, normalised_images, points,
                                        random_tiles, run_variant, save_plot)
-from neulens_ros.eval.oracle import oracle_levels
+from neulens_ros.eval.oracle import OracleRule, oracle_levels
 from neulens_ros.gate.calibration import gate_levels
 from neulens_ros.gate.cgg import CompressionGuidingGate, run_gate
+from neulens_ros.gate.kind_labels import rule_levels
 from neulens_ros.gate.labels import label_frame
 from neulens_ros.gate.prior import PriorConfig, apply_prior
 from neulens_ros.gate.runtime import gate_net, time_gate
@@ -145,19 +146,21 @@ def _agree(levels: np.ndarray, labels: np.ndarray) -> dict[str, float | None]:
 def evaluate_stream(model: TileDetector, gate: CompressionGuidingGate, data: DetectionSet,
                     frames: int, prior: PriorConfig, caution: float,
                     cautions: Sequence[float] = STREAM_CAUTIONS, label_frames: int = 0,
-                    progress: bool = True, gate_labels: str = 'paper'
+                    progress: bool = True, gate_labels: str = 'paper',
+                    rule: OracleRule | None = None
                     ) -> tuple[dict[str, Any], dict[str, PriorLoop]]:
     """Every variant on the walks of `data` ({'variants', 'families', 'budgets',
     'agreement', 'headline'}; the gates at the shipped `caution` and `cautions`, for a gate
-    that learnt `gate_labels`), and the closed loops of the prior by variant name."""
+    that learnt `gate_labels`, with its calibrated kind `rule` if any), and the closed loops
+    of the prior by variant name."""
     from neulens_ros.progress import progress_bar
     check_gate_labels(gate_labels)
     model.eval()
     cautions = sorted({caution, *cautions})
     table = MacTable(model)
     grid = shipped_grid(model)
-    paper = {cgg_name(c): gate_levels(gate, data, SHIP_K, c) for c in cautions}
-    paper.update(kinds_family(paper[cgg_name(caution)], gate_labels))
+    paper = {cgg_name(c): gate_levels(gate, data, SHIP_K, c, rule) for c in cautions}
+    paper.update(kinds_family(gate_levels(gate, data, SHIP_K, caution), gate_labels))
     loops = {prior_name(name): PriorLoop(levels, frames, owned_blocks(grid), prior)
              for name, levels in paper.items()}
     oracle = oracle_levels(data.boxes, grid)
@@ -177,6 +180,7 @@ def evaluate_stream(model: TileDetector, gate: CompressionGuidingGate, data: Det
     shipped, with_prior = variants[cgg_name(caution)], variants[cgg_name(caution, True)]
     headline = {'walks': len(data) // frames, 'frames_per_walk': frames,
                 'gate_caution': caution, 'gate_labels': gate_labels,
+                'gate_kind_rule': None if rule is None else rule.name.removeprefix('oracle_'),
                 'map50_level0': variants['uniform_0']['map50'],
                 'macs_level0': variants['uniform_0']['macs'],
                 'map50_cgg': shipped['map50'], 'macs_cgg': shipped['macs'],
@@ -200,10 +204,10 @@ def stream_budgets(variants: dict[str, dict[str, Any]], families: dict[str, list
 
 
 def gate_cost(gate: CompressionGuidingGate, model: TileDetector, images: Sequence[np.ndarray],
-              previous: Sequence[Detections], caution: float, config: PriorConfig
-              ) -> dict[str, dict[str, float]]:
+              previous: Sequence[Detections], caution: float, config: PriorConfig,
+              rule: OracleRule | None = None) -> dict[str, dict[str, float]]:
     """time_gate (ms per frame, per k) of the gate on ONNX Runtime (one thread) alone and with
-    the temporal prior of detections `previous` (cycled) at `caution`."""
+    the temporal prior of detections `previous` (cycled) at `caution` (and kind `rule`)."""
     if not previous:
         raise DataError('timing the prior needs detections of previous frames')
     net = gate_net(gate, 'onnxruntime')
@@ -212,8 +216,8 @@ def gate_cost(gate: CompressionGuidingGate, model: TileDetector, images: Sequenc
 
     def with_prior(image: np.ndarray, k: int) -> np.ndarray:
         det = next(cycle)
-        return apply_prior(run_gate(net, image, k, caution).levels, det.boxes, det.scores,
-                           owned[k], config)
+        return apply_prior(rule_levels(run_gate(net, image, k, caution).levels, rule),
+                           det.boxes, det.scores, owned[k], config)
     return time_gate({'onnxruntime': net}, images, steps={'onnxruntime_with_prior': with_prior})
 
 

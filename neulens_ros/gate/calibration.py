@@ -6,7 +6,9 @@ single-tile test kept; a gate whose labels keep most tiles wide is pessimistic. 
 shifts the logits by -c * level (see run_gate): positive values keep tiles wider, negative ones
 compress more. It is chosen as the largest MAC reduction whose mAP@0.5 stays within
 `max_loss_points` of the supernet at level 0 on training images, and ships in the gate's
-metadata.
+metadata. A gate on tile kinds (gate/kind_labels.py) is calibrated on (caution, rule) pairs:
+each oracle rule levels the kinds the gate chose at each caution (KIND_CAUTIONS), and the
+cheapest pair within the bound ships (`kind_rule` beside `caution`).
 """
 
 from __future__ import annotations
@@ -15,12 +17,16 @@ from typing import Any, Callable, Protocol, Sequence, TypeVar
 
 import numpy as np
 
+from neulens_ros.eval.oracle import OracleRule
 from neulens_ros.gate.cgg import CompressionGuidingGate, run_gate
+from neulens_ros.gate.kind_labels import rule_levels
 
 # fine steps where the MACs move (a logit shift of 0.5 per level already keeps most tiles, or
 # compresses most of them at -0.5)
 CAUTIONS = (-1.0, -0.75, -0.5, -0.4, -0.3, -0.2, -0.1, 0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0,
             1.5, 2.0, 3.0, 4.0)
+# a gate on tile kinds: each with every rule of the oracle family (about 6 x 8 evaluations)
+KIND_CAUTIONS = (-0.5, 0.0, 0.5, 1.0, 1.5, 2.0)
 
 
 class Images(Protocol):
@@ -35,26 +41,37 @@ Data = TypeVar('Data', bound=Images)
 Evaluate = Callable[[Data, Callable[[int], np.ndarray] | None], dict[str, Any]]
 
 
-def gate_levels(gate: CompressionGuidingGate, data: Images, k: int, caution: float
-                ) -> np.ndarray:
-    """[N, k*k] the gate's level per tile of every image at `caution`."""
-    return np.stack([run_gate(gate, np.ascontiguousarray(img), k, caution).levels
-                     for img in data.images])
+def gate_levels(gate: CompressionGuidingGate, data: Images, k: int, caution: float,
+                rule: OracleRule | None = None) -> np.ndarray:
+    """[N, k*k] the gate's level per tile of every image at `caution` (and, for a gate on
+    tile kinds with a calibrated `rule`, its chosen kinds levelled by the rule)."""
+    return rule_levels(np.stack([run_gate(gate, np.ascontiguousarray(img), k, caution).levels
+                                 for img in data.images]), rule)
+
+
+def _rule_field(rule: OracleRule | None) -> list[int] | None:
+    """A rule as the metadata stores it: [centre, touched, empty] levels."""
+    return None if rule is None else [rule.centre, rule.touched, rule.empty]
 
 
 def calibrate_caution(gate: CompressionGuidingGate, data: Data, k: int,
                       evaluate: Evaluate[Data], max_loss_points: float = 1.0,
-                      cautions: Sequence[float] = CAUTIONS) -> dict[str, Any]:
-    """The chosen caution and the (caution, mAP, MACs) sweep behind it."""
+                      cautions: Sequence[float] = CAUTIONS,
+                      rules: Sequence[OracleRule] = ()) -> dict[str, Any]:
+    """The chosen caution (and, with `rules`, for a gate on tile kinds, the chosen rule:
+    `kind_rule`, else None) and the (caution, rule, mAP, MACs) sweep behind it."""
     reference = evaluate(data, None)
     sweep = []
     for caution in cautions:
-        levels = gate_levels(gate, data, k, caution)
-        result = evaluate(data, lambda i, lv=levels: lv[i])
-        sweep.append({'caution': caution, 'map50': result['map50'], 'macs': result['macs'],
-                      'loss_points': 100 * (reference['map50'] - result['map50'])})
+        raw = gate_levels(gate, data, k, caution)
+        for rule in rules or (None,):
+            levels = rule_levels(raw, rule)
+            result = evaluate(data, lambda i, lv=levels: lv[i])
+            sweep.append({'caution': caution, 'kind_rule': _rule_field(rule),
+                          'map50': result['map50'], 'macs': result['macs'],
+                          'loss_points': 100 * (reference['map50'] - result['map50'])})
     ok = [s for s in sweep if s['loss_points'] <= max_loss_points]
     chosen = min(ok, key=lambda s: s['macs']) if ok else max(sweep, key=lambda s: s['map50'])
-    return {'caution': chosen['caution'], 'reference_map50': reference['map50'],
-            'reference_macs': reference['macs'], 'sweep': sweep,
-            'within_budget': bool(ok)}
+    return {'caution': chosen['caution'], 'kind_rule': chosen['kind_rule'],
+            'reference_map50': reference['map50'], 'reference_macs': reference['macs'],
+            'sweep': sweep, 'within_budget': bool(ok)}

@@ -12,12 +12,12 @@ left to right, boxes with it) labels them again.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
 
-from neulens_ros.errors import DataError
+from neulens_ros.errors import ConfigError, DataError
 from neulens_ros.eval.oracle import OracleRule
 from neulens_ros.gate.cgg import gate_tiles
 from neulens_ros.gate.tile_kinds import CENTRE, EMPTY, TOUCHED, owned_blocks, tile_kinds
@@ -85,3 +85,30 @@ def chosen_kinds(levels: np.ndarray) -> np.ndarray:
     levels = np.asarray(levels)
     return np.where(levels <= KIND_RULE.centre, CENTRE,
                     np.where(levels <= KIND_RULE.touched, TOUCHED, EMPTY))
+
+
+def rule_levels(levels: np.ndarray, rule: OracleRule | None) -> np.ndarray:
+    """A gate's levels [...] at its operating point: a gate on tile kinds with a calibrated
+    `rule` gives its chosen kinds (chosen_kinds) the rule's levels; without a rule (the paper's
+    gate, or a kinds gate calibrated on its caution alone) the levels are the gate's own."""
+    return np.asarray(levels, np.int64) if rule is None else rule.levels(chosen_kinds(levels))
+
+
+def kind_rule(values: Sequence[int] | None, gate_labels: str) -> OracleRule | None:
+    """The calibrated rule `values` ([centre, touched, empty] levels, the `kind_rule` a gate
+    on tile kinds ships in its metadata) of a gate that learnt `gate_labels`; None for none."""
+    if values is None:
+        return None
+    if gate_labels != 'kinds':
+        raise ConfigError(f'a kind rule needs a gate on tile kinds, this gate learnt '
+                          f'{gate_labels!r} labels')
+    if not isinstance(values, (list, tuple)) or len(values) != 3:
+        raise ConfigError(f'a kind rule is three levels (centre, touched, empty), got '
+                          f'{values!r}')
+    return OracleRule(*(int(v) for v in values))
+
+
+def gate_operating_point(meta: Mapping[str, Any]) -> tuple[float, OracleRule | None]:
+    """(caution, kind rule or None) a gate checkpoint's metadata `meta` ships."""
+    return (float(meta.get('caution', 0.0)),
+            kind_rule(meta.get('kind_rule'), meta.get('labels', 'paper')))

@@ -21,7 +21,9 @@ from neulens_ros.control.link_estimator import LinkState
 from neulens_ros.control.predictor import Predictor
 from neulens_ros.data.resize import box_resize
 from neulens_ros.errors import ConfigError
+from neulens_ros.eval.oracle import OracleRule
 from neulens_ros.gate.cgg import CompressionGuidingGate, run_gate
+from neulens_ros.gate.kind_labels import gate_operating_point, rule_levels
 from neulens_ros.gate.runtime import gate_net
 from neulens_ros.levels import TILE_GRIDS
 from neulens_ros.models.zoo import (DETECTOR, GATE, accuracy_file, load_detector, load_gate,
@@ -45,9 +47,13 @@ class HeadsetGate:
 
     def __init__(self, gate: CompressionGuidingGate, model: TileDetector, predictor: Predictor,
                  accuracy: AccuracyTable, slo: SloConfig, halo: str = 'paper',
-                 caution: float = 0.0, gate_backend: str = 'onnxruntime') -> None:
+                 caution: float = 0.0, gate_backend: str = 'onnxruntime',
+                 kind_rule: OracleRule | None = None) -> None:
         self.gate = gate_net(gate, gate_backend)
-        self.caution = caution  # calibrated with the gate (gate/calibration.py)
+        # calibrated with the gate (gate/calibration.py): its caution and, for a gate on
+        # tile kinds, the rule that levels the kinds it chooses (None: its levels as they are)
+        self.caution = caution
+        self.kind_rule = kind_rule
         cfg = model.config
         self.input_size = (cfg.input_width, cfg.input_height)
         self.halo = halo
@@ -72,9 +78,9 @@ class HeadsetGate:
         model, meta = load_detector(detector)
         cgg, gate_meta = load_gate(gate)
         table = AccuracyTable.load(accuracy or accuracy_file(detector))
+        caution, rule = gate_operating_point(gate_meta)
         return cls(cgg, model, Predictor.load(predictor or predictor_file(detector)), table, slo,
-                   meta.get('halo', 'paper'), float(gate_meta.get('caution', 0.0)),
-                   gate_backend)
+                   meta.get('halo', 'paper'), caution, gate_backend, rule)
 
     def set_slo(self, slo: SloConfig) -> None:
         """Swap the SLO atomically (the next frame uses it)."""
@@ -92,7 +98,8 @@ class HeadsetGate:
         levels, confidences = {}, {}
         for k in slo.k_options:
             out = run_gate(self.gate, image, k, self.caution)
-            levels[k], confidences[k] = out.levels.tolist(), out.confidences.tolist()
+            levels[k] = rule_levels(out.levels, self.kind_rule).tolist()
+            confidences[k] = out.confidences.tolist()
         gate_ms = 1e3 * (time.perf_counter() - started)
         choice = self.demux.decide(levels, confidences, link)
         grid = self.grids[(choice.p, choice.k)]

@@ -28,6 +28,7 @@ import torch
 
 from neulens_ros.errors import NeulensError
 from neulens_ros.eval.detector import evaluate, plot_results
+from neulens_ros.gate.kind_labels import gate_operating_point
 from neulens_ros.models.zoo import (DETECTOR, GATE, checkpoint_labels, load_detector, load_gate)
 from neulens_ros.tools.data_args import add_data_arguments, data_description, data_parts
 from neulens_ros.train.data import (DetectionSet, dataset_set, load_set,
@@ -108,8 +109,13 @@ def main(argv: list[str] | None = None) -> int:
     except NeulensError as exc:
         print(f'neulens-eval detector: {exc}', file=sys.stderr)
         return 2
-    results = evaluate(model, gate, data, float(gate_meta.get('caution', 0.0)),
-                       gate_labels=gate_meta.get('labels', 'paper'))
+    try:
+        caution, rule = gate_operating_point(gate_meta)
+    except NeulensError as exc:
+        print(f'neulens-eval detector: gate {args.gate}: {exc}', file=sys.stderr)
+        return 2
+    results = evaluate(model, gate, data, caution, gate_labels=gate_meta.get('labels', 'paper'),
+                       rule=rule)
     results['held_out'] = {**held_out, 'detector': str(args.detector), 'gate': str(args.gate)}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / 'eval.json').write_text(json.dumps(results, indent=1))

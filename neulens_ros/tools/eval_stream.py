@@ -23,6 +23,7 @@ import torch
 from neulens_ros.errors import ConfigError
 from neulens_ros.eval.stream import (STREAM_CAUTIONS, cgg_name, evaluate_stream, gate_cost,
                                      plot_stream)
+from neulens_ros.gate.kind_labels import gate_operating_point
 from neulens_ros.gate.prior import PriorConfig
 from neulens_ros.models.zoo import (CHECKPOINTS, checkpoint_preset, load_detector,
                                     load_gate)
@@ -103,14 +104,18 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _load(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tuple[Any, ...]:
-    """(detector, gate, the gate's shipped caution, its labels); the detector must be of the
-    hard preset."""
+    """(detector, gate, the gate's shipped caution, its labels, its kind rule or None); the
+    detector must be of the hard preset."""
     model, meta = load_detector(args.detector)
     if checkpoint_preset(meta) != 'hard':
         parser.error(f'walks are hard-preset rooms; {args.detector} was trained on the '
                      f'{checkpoint_preset(meta)!r} preset')
     gate, gate_meta = load_gate(args.gate)
-    return model, gate, float(gate_meta.get('caution', 0.0)), gate_meta.get('labels', 'paper')
+    try:
+        caution, rule = gate_operating_point(gate_meta)
+    except ConfigError as exc:
+        parser.error(f'gate {args.gate}: {exc}')
+    return model, gate, caution, gate_meta.get('labels', 'paper'), rule
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -126,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, ValueError) as exc:
         parser.error(str(exc))
     torch.set_num_threads(args.threads)
-    model, gate, caution, gate_labels = _load(args, parser)
+    model, gate, caution, gate_labels, rule = _load(args, parser)
     size = (model.config.input_width, model.config.input_height)
     report: dict[str, Any] = {'prior': asdict(prior), 'gate_caution': caution, 'ranges': {}}
     args.out.mkdir(parents=True, exist_ok=True)
@@ -136,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
                         args.out / 'cache', not args.quiet)
         results, loops = evaluate_stream(model, gate, data, args.frames, prior, caution,
                                          cautions, args.label_frames, not args.quiet,
-                                         gate_labels)
+                                         gate_labels, rule)
         results['plot'] = str(plot_stream(results, args.out / f'map_vs_macs_{seed}.png'))
         report['ranges'][str(seed)] = results
         print(f'walks from seed {seed}: {walks} x {args.frames} frames')
@@ -144,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
         if 'gate_ms_per_frame' not in report:  # timed once, on the first range's frames
             report['gate_ms_per_frame'] = gate_cost(
                 gate, model, [np.ascontiguousarray(im) for im in data.images[:TIMING_FRAMES]],
-                list(loops[cgg_name(caution, True)].detections.values()), caution, prior)
+                list(loops[cgg_name(caution, True)].detections.values()), caution, prior,
+                rule)
     print('gate ms per frame (ONNX Runtime, one thread; alone / with the prior): ' + ', '.join(
         f'{k} {t["onnxruntime"]:.3f} / {t["onnxruntime_with_prior"]:.3f}'
         for k, t in report['gate_ms_per_frame'].items()))

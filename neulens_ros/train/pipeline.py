@@ -16,9 +16,10 @@ from neulens_ros.control.accuracy import AccuracyTable
 from neulens_ros.data.scenes import class_names
 from neulens_ros.eval.detector import (SHIP_HALO, SHIP_K, SHIP_P, evaluate, plot_results,
                                        run_variant)
-from neulens_ros.gate.calibration import calibrate_caution
+from neulens_ros.eval.oracle import ORACLE_FAMILY
+from neulens_ros.gate.calibration import KIND_CAUTIONS, calibrate_caution
 from neulens_ros.gate.cgg import CompressionGuidingGate, gate_inputs
-from neulens_ros.gate.kind_labels import kind_gate_data
+from neulens_ros.gate.kind_labels import kind_gate_data, kind_rule
 from neulens_ros.gate.labels import label_frame
 from neulens_ros.gate.training import (GateData, GateTraining, frame_gate_accuracy,
                                        frame_tiles, gate_accuracy, train_frame_gate,
@@ -138,16 +139,20 @@ def run_later_stages(stages: list[str], model: TileDetector, train: DetectionSet
     gate.eval()
     calibration_path = work / 'calibration.json'
     if 'calibrate' in stages:
-        calibration = calibrate(model, gate, train, plan.label_scenes, plan.calibration_scenes)
+        calibration = calibrate(model, gate, train, plan.label_scenes, plan.calibration_scenes,
+                                plan.gate_labels)
         calibration_path.write_text(json.dumps(calibration, indent=1))
-        print(f'neulens-train: gate caution {calibration["caution"]} '
-              f'({time.monotonic() - started:.0f} s)')
-    caution = json.loads(calibration_path.read_text())['caution'] \
-        if calibration_path.is_file() else 0.0
+        rule = calibration['kind_rule']
+        print(f'neulens-train: gate caution {calibration["caution"]}'
+              + ('' if rule is None else f', kinds levelled {rule} (centre, touched, empty)')
+              + f' ({time.monotonic() - started:.0f} s)')
+    calibrated = json.loads(calibration_path.read_text()) if calibration_path.is_file() else {}
+    caution = calibrated.get('caution', 0.0)
+    rule = kind_rule(calibrated.get('kind_rule'), plan.gate_labels)
     results_path = work / 'eval.json'
     if 'eval' in stages:
         results = evaluate(model, gate, val, caution, progress=progress,
-                           gate_labels=plan.gate_labels)
+                           gate_labels=plan.gate_labels, rule=rule)
         results_path.write_text(json.dumps(results, indent=1))
         plot_results(results, work / 'plots')
         print(f'neulens-train: evaluation written to {results_path} '
@@ -203,15 +208,19 @@ def fit_kind_gate(model: TileDetector, gate: CompressionGuidingGate, data: Detec
 
 
 def calibrate(model: TileDetector, gate: CompressionGuidingGate, data: DetectionSet,
-              first: int, count: int) -> dict[str, Any]:
-    """Gate caution on training images the gate was not fitted on (after the labelled ones),
-    at the shipped operating point."""
+              first: int, count: int, gate_labels: str = 'paper') -> dict[str, Any]:
+    """Gate caution (and, for a gate on tile kinds, the rule that levels its kinds) on
+    training images the gate was not fitted on (after the labelled ones), at the shipped
+    operating point."""
     subset = DetectionSet(data.images[first:first + count], data.boxes[first:first + count],
                           data.classes[first:first + count], data.dense[first:first + count])
     table = MacTable(model)
 
     def score(part: DetectionSet, levels: Any) -> dict[str, Any]:
         return run_variant(model, part, SHIP_P, SHIP_K, SHIP_HALO, levels, table)
+    if gate_labels == 'kinds':
+        return calibrate_caution(gate, subset, SHIP_K, score, cautions=KIND_CAUTIONS,
+                                 rules=ORACLE_FAMILY)
     return calibrate_caution(gate, subset, SHIP_K, score)
 
 
@@ -250,7 +259,8 @@ def export(model: TileDetector, gate: CompressionGuidingGate, work: Path, out: P
                                  'context': gate.context},
                                 preset=preset, label_p=LABEL_P, label_k=list(LABEL_K),
                                 labels=gate_summary.get('labels', 'paper'),
-                                caution=calibration['caution'], calibration=calibration,
+                                caution=calibration['caution'],
+                                kind_rule=calibration.get('kind_rule'), calibration=calibration,
                                 metrics={k: v for k, v in gate_summary.items()
                                          if k != 'history'},
                                 training_command=commands[0], **common)
