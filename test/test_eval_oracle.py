@@ -239,12 +239,15 @@ def test_a_calibrated_kind_rule_levels_the_cgg_and_leaves_the_kinds_family() -> 
     from neulens_ros.gate.cgg import CompressionGuidingGate
     from neulens_ros.gate.kind_labels import chosen_kinds
     from neulens_ros.train.data import SetSpec, render_set
-    torch.manual_seed(0)
     gate = CompressionGuidingGate(context=8).eval()
+    with torch.no_grad():  # every tile a centre at caution 0; ties (caution -1) keep level 0
+        gate.fc.weight.zero_()
+        gate.fc.bias.copy_(-torch.arange(5, dtype=torch.float32))
     data = render_set(SetSpec(0, 2, (160, 120), (128, 96)), progress=False)
     rule = OracleRule(1, 3, LEVEL_SKIP)
     plain, ruled = (_cgg_family(gate, data, 0.0, 'kinds', r) for r in (None, rule))
     raw = gate_levels(gate, data, 3, 0.0)
+    assert (raw == 0).any() and not np.array_equal(plain['cgg'], ruled['cgg'])  # it moves
     assert np.array_equal(ruled['cgg'], rule.levels(chosen_kinds(raw)))
     assert np.array_equal(ruled['cgg'], ruled[kinds_name(rule.name)])
     assert np.array_equal(ruled['cgg_plus1'], np.minimum(ruled['cgg'] + 1, LEVEL_SKIP))
@@ -254,6 +257,18 @@ def test_a_calibrated_kind_rule_levels_the_cgg_and_leaves_the_kinds_family() -> 
     # the kinds family reads the gate's own kinds, not the levelled ones
     assert all(np.array_equal(plain[name], ruled[name]) for name in plain
                if name.startswith('cgg_kinds_'))
+
+
+def test_evaluate_refuses_a_kind_rule_for_a_paper_gate() -> None:
+    from neulens_ros.eval.detector import evaluate
+    from neulens_ros.gate.cgg import CompressionGuidingGate
+    from neulens_ros.supernet.detector import DetectorConfig, TileDetector
+    from neulens_ros.train.data import SetSpec, render_set
+    data = render_set(SetSpec(0, 1, (160, 120), (128, 96)), progress=False)
+    with pytest.raises(ConfigError, match='needs a gate on tile kinds'):
+        evaluate(TileDetector(DetectorConfig(input_width=128, input_height=96)),
+                 CompressionGuidingGate(), data, gate_labels='paper',
+                 rule=OracleRule(1, 3, LEVEL_SKIP))
 
 
 def test_evaluate_refuses_unknown_gate_labels() -> None:

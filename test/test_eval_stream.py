@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from neulens_ros.errors import DataError
+from neulens_ros.errors import ConfigError, DataError
 from neulens_ros.eval.detector import SHIP_HALO, SHIP_K, SHIP_P, run_variant
 from neulens_ros.eval.stream import (PriorLoop, evaluate_stream, run_loop, shipped_grid,
                                      walk_order)
@@ -213,6 +213,33 @@ def test_a_kinds_gate_has_the_oracle_rules_on_its_kinds_in_the_cgg_family(model,
         histogram = results['variants'][kinds_name(rule.name)]['level_histogram']
         assert histogram[rule.touched] == WALKS * FRAMES * 9, rule
     assert set(rules) <= set(results['agreement']['variants'])
+
+
+def test_a_calibrated_kind_rule_runs_in_every_stream_variant_but_the_kinds_rules(
+        model, walks) -> None:
+    from neulens_ros.eval.oracle import OracleRule
+    from neulens_ros.eval.stream import gate_cost
+    from neulens_ros.gate.cgg import CompressionGuidingGate
+    gate = CompressionGuidingGate().eval()  # a gate that calls every tile a centre (level 0)
+    with torch.no_grad():
+        gate.conv.weight.zero_()
+        gate.fc.weight.zero_()
+        gate.fc.bias.copy_(-torch.arange(5, dtype=torch.float32))
+    rule = OracleRule(1, 3, NARROW + 1)
+    results, loops = evaluate_stream(model, gate, walks, FRAMES, PRIOR, 0.0, (), progress=False,
+                                     gate_labels='kinds', rule=rule)
+    tiles = WALKS * FRAMES * 9
+    assert results['variants']['cgg_c0']['level_histogram'] == [0, tiles, 0, 0, 0]
+    assert results['headline']['gate_kind_rule'] == '1_3_skip'
+    assert (loops['cgg_prior_c0'].gate == 1).all()  # the prior caps the rule's levels
+    # the kinds rules level the gate's own kinds: every tile a centre, at each rule's level
+    assert results['variants']['cgg_kinds_0_3_skip']['level_histogram'] == [tiles, 0, 0, 0, 0]
+    assert (loops['cgg_prior_kinds_2_3_skip'].gate == 2).all()
+    previous = [loops['cgg_prior_c0'].detections[0]]
+    cost = gate_cost(gate, model, [walks.images[0]], previous, 0.0, PRIOR, rule)
+    assert set(cost['k3']) == {'onnxruntime', 'inputs', 'onnxruntime_with_prior'}
+    with pytest.raises(ConfigError, match='needs a gate on tile kinds'):
+        evaluate_stream(model, gate, walks, FRAMES, PRIOR, 0.0, (), progress=False, rule=rule)
 
 
 def test_evaluate_stream_refuses_unknown_gate_labels(model, walks, gate) -> None:

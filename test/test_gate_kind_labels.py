@@ -118,8 +118,10 @@ def test_a_gates_operating_point_comes_from_its_metadata() -> None:
 @pytest.mark.parametrize('meta, match', [
     ({'labels': 'paper', 'kind_rule': [0, 3, 4]}, 'needs a gate on tile kinds'),
     ({'kind_rule': [0, 3, 4]}, 'needs a gate on tile kinds'),
-    ({'labels': 'kinds', 'kind_rule': [0, 3]}, 'three levels'),
-    ({'labels': 'kinds', 'kind_rule': 'x'}, 'three levels'),
+    ({'labels': 'kinds', 'kind_rule': [0, 3]}, 'three integer levels'),
+    ({'labels': 'kinds', 'kind_rule': 'x'}, 'three integer levels'),
+    ({'labels': 'kinds', 'kind_rule': [0.5, 3, 4]}, 'three integer levels'),
+    ({'labels': 'kinds', 'kind_rule': [True, 3, 4]}, 'three integer levels'),
     ({'labels': 'kinds', 'kind_rule': [3, 0, 4]}, 'must not narrow'),
     ({'labels': 'kinds', 'kind_rule': [0, 3, 9]}, 'must be in'),
 ])

@@ -39,3 +39,14 @@ def test_the_untiled_warm_up_fits_in_the_supernet_steps(untiled: int) -> None:
     with pytest.raises(ConfigError, match='warm-up'):
         replace(FULL, untiled_steps=untiled)
     assert replace(FULL, untiled_steps=FULL.supernet_steps).untiled_steps == FULL.supernet_steps
+
+
+def test_a_calibration_is_read_for_the_gate_it_calibrated() -> None:
+    from neulens_ros.eval.oracle import OracleRule
+    from neulens_ros.train.pipeline import calibrated_point
+    kinds = {'caution': 1.0, 'kind_rule': [1, 3, 4], 'labels': 'kinds'}
+    assert calibrated_point({}, 'paper') == (0.0, None)
+    assert calibrated_point(kinds, 'kinds') == (1.0, OracleRule(1, 3, 4))
+    assert calibrated_point({'caution': -0.1}, 'paper') == (-0.1, None)  # before 'labels'
+    with pytest.raises(ConfigError, match='run the calibrate stage again'):
+        calibrated_point(kinds, 'paper')

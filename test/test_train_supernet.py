@@ -52,12 +52,21 @@ def test_the_warm_up_trains_the_full_width_alone_then_the_tiled_passes_join(
     model, data, ckpt = tiny_model(), tiny_set(), tmp_path / 'supernet.ckpt'
     narrow = narrow_statistics(model)
     stem = model.stem.conv.weight.clone()
-    history = train_supernet(model, data, config(2, 2), ckpt, progress=False)
-    assert [(r['step'], r['tiled'], r['mixed']) for r in history] == [(1, None, None),
-                                                                     (2, None, None)]
+    seen: dict[int, list[torch.Tensor]] = {}
+
+    def interrupted_after_the_warm_up(record: dict) -> None:
+        seen[record['step']] = narrow_statistics(model)
+        if record['step'] == 2:
+            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        train_supernet(model, data, config(3, 2), ckpt, log=interrupted_after_the_warm_up,
+                       progress=False)
     assert not torch.equal(stem, model.stem.conv.weight)
-    assert all(torch.equal(a, b) for a, b in zip(narrow, narrow_statistics(model), strict=True))
-    history = train_supernet(model, data, config(3, 2), ckpt, progress=False)  # resumes
+    assert all(torch.equal(a, b) for a, b in zip(narrow, seen[2], strict=True))
+    # resumes from the last checkpoint (step 1: the interruption came before step 2's)
+    history = train_supernet(model, data, config(3, 2), ckpt, progress=False)
+    assert [(r['step'], r['tiled'], r['mixed']) for r in history[:2]] == [(1, None, None),
+                                                                         (2, None, None)]
     assert [r['step'] for r in history] == [1, 2, 3]
     assert history[2]['tiled'] > 0 and history[2]['mixed'] > 0
     assert any(not torch.equal(a, b)
@@ -75,3 +84,16 @@ def test_without_a_warm_up_every_step_trains_the_tiled_passes(tmp_path: Path) ->
 def test_invalid_supernet_training(kwargs: dict) -> None:
     with pytest.raises(ConfigError):
         SupernetTraining(**kwargs)
+
+
+def test_a_checkpoint_of_another_schedule_is_refused(tmp_path: Path) -> None:
+    ckpt = tmp_path / 'supernet.ckpt'
+    train_supernet(tiny_model(), tiny_set(), config(1, 1), ckpt, progress=False)
+    assert torch.load(ckpt, weights_only=False)['schedule'] == {'steps': 1, 'untiled_steps': 1}
+    with pytest.raises(ConfigError, match='was trained with'):
+        train_supernet(tiny_model(), tiny_set(), config(3, 2), ckpt, progress=False)
+    state = torch.load(ckpt, weights_only=False)  # a checkpoint from before schedules
+    del state['schedule']
+    torch.save(state, ckpt)
+    assert len(train_supernet(tiny_model(), tiny_set(), config(2, 1), ckpt,
+                              progress=False)) == 2

@@ -120,7 +120,8 @@ def map50_by_size(gt_boxes: Sequence[np.ndarray], gt_classes: Sequence[np.ndarra
                   pred_classes: Sequence[np.ndarray], class_ids: Sequence[int],
                   sides: Sequence[float]) -> list[float]:
     """mAP@0.5 of the boxes in each side range: under sides[0], sides[0] to sides[1], ...,
-    over sides[-1] (side = sqrt of the box area, pixels of the boxes given); NaN for a range
+    over sides[-1] (side = sqrt of the box area, pixels of the boxes given; COCOeval's ranges
+    include both ends, so a box exactly on a boundary counts in both ranges); NaN for a range
     without ground truth."""
     if len(sides) < 1 or np.any(np.diff(sides) <= 0) or sides[0] <= 0:
         raise DataError(f'size ranges need increasing positive box sides, got {list(sides)}')

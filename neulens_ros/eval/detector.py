@@ -4,12 +4,13 @@ Variants (all at the shipped split point and grid unless named otherwise):
 - untiled full-width model;
 - tiled level 0 for each halo mode ('paper', 'exact', 8 px), each P option and each k;
 - every uniform level 0..3 (one width for the whole image = image-level dynamic width);
-- the CGG's per-tile choice, the CGG choice raised by 1 and 2 levels, and the gate at the
-  other cautions of CGG_CAUTIONS (the CGG's points around its calibrated cost: below 0 it
-  compresses more than its arg-max, above 0 less); a gate on tile kinds (gate/kind_labels.py)
-  also has its chosen kinds levelled by every rule of the oracle family (`cgg_kinds_<rule>`:
-  the gate's counterpart of each oracle point, the same rules on predicted instead of true
-  kinds);
+- the CGG's per-tile choice at its calibrated operating point (caution, and for a gate on
+  tile kinds calibrated with one its kind rule), the CGG choice raised by 1 and 2 levels, and
+  the gate at the other cautions of CGG_CAUTIONS (the CGG's points around its calibrated
+  cost: below 0 it compresses more than its arg-max, above 0 less; with the same rule); a
+  gate on tile kinds (gate/kind_labels.py) also has its chosen kinds levelled by every rule of
+  the oracle family (`cgg_kinds_<rule>`: the gate's counterpart of each oracle point, the same
+  rules on predicted instead of true kinds);
 - the CGG's level histogram placed on random tiles (same MACs, no content awareness);
 - image-level dynamic width at the CGG's MACs, interpolated on the uniform-level curve;
 - the ground-truth oracle family (eval/oracle.py: levels from where the boxes are);
@@ -34,7 +35,7 @@ from neulens_ros.eval.oracle import (BUDGETS, ORACLE_FAMILY, OracleRule, Point, 
                                      budget_rows, oracle_levels, pareto_front, random_levels)
 from neulens_ros.gate.calibration import gate_levels
 from neulens_ros.gate.cgg import CompressionGuidingGate
-from neulens_ros.gate.kind_labels import GATE_LABELS, chosen_kinds, rule_levels
+from neulens_ros.gate.kind_labels import GATE_LABELS, check_rule, chosen_kinds, rule_levels
 from neulens_ros.gate.runtime import GATE_BACKENDS, gate_net, time_gate
 from neulens_ros.levels import TILE_GRIDS
 from neulens_ros.supernet.centernet import Detections, decode
@@ -216,6 +217,7 @@ def evaluate(model: TileDetector, gate: CompressionGuidingGate, data: DetectionS
     'families', 'budgets', 'headline'}."""
     from neulens_ros.progress import progress_bar
     check_gate_labels(gate_labels)
+    check_rule(rule, gate_labels)
     model.eval()
     table = MacTable(model)
     cfg = model.config

@@ -5,7 +5,7 @@ SetSpec.walk_frames), resized to the detector's input as the pipeline does. Vari
 side on the same frames (all at the shipped split point, grid and halo, eval/detector.py):
 - image-level width: every uniform level 0..3;
 - the paper's CGG at each caution (`cgg_c<caution>`: the shipped one and STREAM_CAUTIONS, a
-  range of MACs);
+  range of MACs; a gate on tile kinds calibrated with a kind rule runs it at every caution);
 - for a gate on tile kinds, every oracle rule on the kinds it chose at the shipped caution
   (`cgg_kinds_<rule>`, eval/detector.py), in the CGG's family;
 - the CGG + temporal prior at the same cautions (`cgg_prior_c<caution>`, gate/prior.py), run
@@ -40,7 +40,7 @@ from neulens_ros.eval.detector import (SHIP_HALO, SHIP_K, SHIP_P, WIDTH, budgets
 from neulens_ros.eval.oracle import OracleRule, oracle_levels
 from neulens_ros.gate.calibration import gate_levels
 from neulens_ros.gate.cgg import CompressionGuidingGate, run_gate
-from neulens_ros.gate.kind_labels import rule_levels
+from neulens_ros.gate.kind_labels import check_rule, rule_levels
 from neulens_ros.gate.labels import label_frame
 from neulens_ros.gate.prior import PriorConfig, apply_prior
 from neulens_ros.gate.runtime import gate_net, time_gate
@@ -129,7 +129,7 @@ def agreement(model: TileDetector, data: DetectionSet, used: dict[str, np.ndarra
     bar = progress_bar(frames, desc='labelling', unit='frame', disable=not progress)
     labels = np.array([label_frame(executor, normalised_images(data, [i]), SHIP_K, SHIP_HALO,
                                    model.config.output_stride).labels
-                       for i in bar]).reshape(len(frames), SHIP_K ** 2)
+                       for i in bar], np.int64).reshape(len(frames), SHIP_K ** 2)
     return {'frames': frames.tolist(),
             'label_histogram': np.bincount(labels.ravel(), minlength=NUM_LEVELS).tolist(),
             'variants': {name: _agree(levels[frames], labels) for name, levels in used.items()}}
@@ -155,12 +155,14 @@ def evaluate_stream(model: TileDetector, gate: CompressionGuidingGate, data: Det
     of the prior by variant name."""
     from neulens_ros.progress import progress_bar
     check_gate_labels(gate_labels)
+    check_rule(rule, gate_labels)
     model.eval()
     cautions = sorted({caution, *cautions})
     table = MacTable(model)
     grid = shipped_grid(model)
-    paper = {cgg_name(c): gate_levels(gate, data, SHIP_K, c, rule) for c in cautions}
-    paper.update(kinds_family(gate_levels(gate, data, SHIP_K, caution), gate_labels))
+    raw = {c: gate_levels(gate, data, SHIP_K, c) for c in cautions}  # the gate's own levels
+    paper = {cgg_name(c): rule_levels(levels, rule) for c, levels in raw.items()}
+    paper.update(kinds_family(raw[caution], gate_labels))
     loops = {prior_name(name): PriorLoop(levels, frames, owned_blocks(grid), prior)
              for name, levels in paper.items()}
     oracle = oracle_levels(data.boxes, grid)
@@ -227,5 +229,5 @@ def plot_stream(results: dict[str, Any], path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(10, 4.5))
     draw_families(ax, results, cgg_label(results, 'CGG (cautions'))
     curve(ax, points(results['variants'], results['families']['cgg_prior']), 'D-',
-          'CGG + temporal prior (same cautions)')
+          'CGG + temporal prior (same cautions and kinds rules)')
     return save_plot(fig, ax, path)

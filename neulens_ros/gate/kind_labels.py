@@ -99,13 +99,20 @@ def kind_rule(values: Sequence[int] | None, gate_labels: str) -> OracleRule | No
     on tile kinds ships in its metadata) of a gate that learnt `gate_labels`; None for none."""
     if values is None:
         return None
-    if gate_labels != 'kinds':
+    if not isinstance(values, (list, tuple)) or len(values) != 3 or not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in values):
+        raise ConfigError(f'a kind rule is three integer levels (centre, touched, empty), got '
+                          f'{values!r}')
+    rule = OracleRule(*values)
+    check_rule(rule, gate_labels)
+    return rule
+
+
+def check_rule(rule: OracleRule | None, gate_labels: str) -> None:
+    """ConfigError for a kind rule given with a gate that did not learn tile kinds."""
+    if rule is not None and gate_labels != 'kinds':
         raise ConfigError(f'a kind rule needs a gate on tile kinds, this gate learnt '
                           f'{gate_labels!r} labels')
-    if not isinstance(values, (list, tuple)) or len(values) != 3:
-        raise ConfigError(f'a kind rule is three levels (centre, touched, empty), got '
-                          f'{values!r}')
-    return OracleRule(*(int(v) for v in values))
 
 
 def gate_operating_point(meta: Mapping[str, Any]) -> tuple[float, OracleRule | None]:

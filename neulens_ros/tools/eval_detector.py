@@ -1,5 +1,6 @@
 """neulens-eval detector: mAP of the shipped (or a given) detector and gate, side by side
-(untiled, tiled per halo / P / k, uniform levels, CGG choice at the gate's shipped caution,
+(untiled, tiled per halo / P / k, uniform levels, CGG choice at the gate's shipped operating
+point: its caution and, for a gate on tile kinds calibrated with one, its kind rule;
 image-level width, the ground-truth oracle, random tiles), with MACs, and the oracle's and
 the CGG's gain over image-level width at 40, 55 and 70% of tiled level 0's MACs.
 

@@ -34,6 +34,11 @@ def size_ranges(sides: tuple[int, ...] = SIZE_SIDES) -> list[str]:
             f'>={sides[-1]}']
 
 
+def _none_for_nan(values: list[float]) -> list[float | None]:
+    """None (JSON null) where a size range had no object (NaN is not JSON)."""
+    return [None if v != v else v for v in values]
+
+
 def detector_properties(name: str, preset: str, frames: int, cache: Path) -> dict[str, Any]:
     """Uniform level 0 and narrowest-level mAP@0.5 of detector `name` on held-out frames, and
     both by object size (box side at 640 x 480: where the narrow width loses)."""
@@ -57,10 +62,10 @@ def detector_properties(name: str, preset: str, frames: int, cache: Path) -> dic
         maps[level] = run_variant(model, data, *jobs[WIDTH[level]], table,
                                   observe=dets.__setitem__)['map50']
         found = [dets[i] for i in range(len(data))]
-        by_size[level] = dict(zip(size_ranges(), map50_by_size(
+        by_size[level] = dict(zip(size_ranges(), _none_for_nan(map50_by_size(
             data.boxes, data.classes, [d.boxes for d in found], [d.scores for d in found],
             [d.classes for d in found], range(model.config.num_classes),
-            [side * scale for side in SIZE_SIDES]), strict=True))
+            [side * scale for side in SIZE_SIDES])), strict=True))
     return {'detector': str(name), 'map50_level0': maps[0],
             f'map50_level{NARROWEST}': maps[NARROWEST],
             'level3_loss_points': 100.0 * (maps[0] - maps[NARROWEST]),
@@ -104,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     print_rows(rows)
     for level, maps in values.get('map50_by_object_side_px', {}).items():
         print(f'  {level} mAP@0.5 by object side at 640x480: '
-              + ', '.join(f'{side} px {value:.3f}' for side, value in maps.items()))
+              + ', '.join(f'{side} px ' + ('-' if value is None else f'{value:.3f}')
+                          for side, value in maps.items()))
     if not args.detector:
         print('  (detector requirements: pass --detector to measure them)')
     print(f'json: {path}')

@@ -1,7 +1,9 @@
 """neulens-eval stream: the detector and the gate on held-out walks, frame by frame: image-level
-width, the paper's CGG at its shipped caution and a few more, the CGG + temporal prior in a
-closed loop (each variant's own detections of the previous frame) at the same cautions, the
-ground-truth oracle and random tiles; mAP@0.5, MACs per frame, the budgets at 40, 55 and 70%
+width, the CGG at its shipped operating point (caution, and the kind rule of a gate on tile
+kinds calibrated with one) and at a few more cautions, for a gate on tile kinds every oracle
+rule on the kinds it chose, the CGG + temporal prior in a closed loop (each variant's own
+detections of the previous frame) at the same cautions and rules, the ground-truth oracle
+and random tiles; mAP@0.5, MACs per frame, the budgets at 40, 55 and 70%
 of level 0's MACs, the gates' agreement with their labels, and the gate's cost per frame with
 and without the prior (ONNX Runtime, one thread). Each seed range is reported on its own.
 
@@ -55,7 +57,7 @@ def print_range(results: dict[str, Any]) -> None:
         rows.append([name, f'{variant["macs"] / 1e6:.1f}', _cell(variant['map50']),
                      _cell(agree.get('agreement'), '{:.1%}'),
                      _cell(agree.get('above_label'), '{:.1%}')])
-    _table(rows, 22, 9)
+    _table(rows, 28, 9)
     points = '{:+.1f}'
     budgets = [[f'{r["fraction"]:.0%}', f'{r["macs"] / 1e6:.1f}', _cell(r['width_map50']),
                 _cell(r['oracle_map50']), _cell(r['cgg_map50']), _cell(r['prior_map50']),

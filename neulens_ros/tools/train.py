@@ -194,24 +194,28 @@ def main(argv: list[str] | None = None) -> int:
                        progress)
     print(f'neulens-train: {len(train)} training and {len(val)} validation '
           f'{"images" if source else "scenes"} ({time.monotonic() - started:.0f} s)')
-    ckpt = work / 'supernet.ckpt'
-    if not args.detector and ('supernet' in stages or ckpt.is_file()):
-        if not ckpt.is_file() and plan.pretrain_steps:
-            pre = pretrain_backbone(model, train, Pretraining(plan.pretrain_steps,
-                                                              seed=args.seed), progress)
-            (work / 'pretrain_history.json').write_text(json.dumps(pre))
-            print(f'neulens-train: backbone pre-trained on object crops, batch accuracy '
-                  f'{np.mean([r["accuracy"] for r in pre[-50:]]):.2f} over the last 50 steps '
+    try:
+        ckpt = work / 'supernet.ckpt'
+        if not args.detector and ('supernet' in stages or ckpt.is_file()):
+            if not ckpt.is_file() and plan.pretrain_steps:
+                pre = pretrain_backbone(model, train, Pretraining(plan.pretrain_steps,
+                                                                  seed=args.seed), progress)
+                (work / 'pretrain_history.json').write_text(json.dumps(pre))
+                print(f'neulens-train: backbone pre-trained on object crops, batch accuracy '
+                      f'{np.mean([r["accuracy"] for r in pre[-50:]]):.2f} over the last 50 '
+                      f'steps ({time.monotonic() - started:.0f} s)')
+            cfg = SupernetTraining(steps=plan.supernet_steps, batch_size=plan.batch_size,
+                                   seed=args.seed, untiled_steps=plan.untiled_steps)
+            history = train_supernet(model, train, cfg, ckpt, log=None, progress=progress)
+            (work / 'supernet_history.json').write_text(json.dumps(history))
+            print(f'neulens-train: supernet at step {len(history)} '
                   f'({time.monotonic() - started:.0f} s)')
-        cfg = SupernetTraining(steps=plan.supernet_steps, batch_size=plan.batch_size,
-                               seed=args.seed, untiled_steps=plan.untiled_steps)
-        history = train_supernet(model, train, cfg, ckpt, log=None, progress=progress)
-        (work / 'supernet_history.json').write_text(json.dumps(history))
-        print(f'neulens-train: supernet at step {len(history)} '
-              f'({time.monotonic() - started:.0f} s)')
-    from neulens_ros.train.pipeline import run_later_stages
-    return run_later_stages(stages, model, train, val, plan, work, args,
-                            (command, detector_command), started, log, progress, source)
+        from neulens_ros.train.pipeline import run_later_stages
+        return run_later_stages(stages, model, train, val, plan, work, args,
+                                (command, detector_command), started, log, progress, source)
+    except NeulensError as exc:  # a checkpoint or calibration of another run
+        print(f'neulens-train: {exc}', file=sys.stderr)
+        return 2
 
 
 if __name__ == '__main__':

@@ -14,10 +14,11 @@ import torch
 
 from neulens_ros.control.accuracy import AccuracyTable
 from neulens_ros.data.scenes import class_names
+from neulens_ros.errors import ConfigError
 from neulens_ros.eval.detector import (SHIP_HALO, SHIP_K, SHIP_P, evaluate, plot_results,
                                        run_variant)
-from neulens_ros.eval.oracle import ORACLE_FAMILY
-from neulens_ros.gate.calibration import KIND_CAUTIONS, calibrate_caution
+from neulens_ros.eval.oracle import ORACLE_FAMILY, OracleRule
+from neulens_ros.gate.calibration import CAUTIONS, KIND_CAUTIONS, calibrate_caution
 from neulens_ros.gate.cgg import CompressionGuidingGate, gate_inputs
 from neulens_ros.gate.kind_labels import kind_gate_data, kind_rule
 from neulens_ros.gate.labels import label_frame
@@ -146,11 +147,11 @@ def run_later_stages(stages: list[str], model: TileDetector, train: DetectionSet
         print(f'neulens-train: gate caution {calibration["caution"]}'
               + ('' if rule is None else f', kinds levelled {rule} (centre, touched, empty)')
               + f' ({time.monotonic() - started:.0f} s)')
-    calibrated = json.loads(calibration_path.read_text()) if calibration_path.is_file() else {}
-    caution = calibrated.get('caution', 0.0)
-    rule = kind_rule(calibrated.get('kind_rule'), plan.gate_labels)
     results_path = work / 'eval.json'
     if 'eval' in stages:
+        caution, rule = calibrated_point(
+            json.loads(calibration_path.read_text()) if calibration_path.is_file() else {},
+            plan.gate_labels)
         results = evaluate(model, gate, val, caution, progress=progress,
                            gate_labels=plan.gate_labels, rule=rule)
         results_path.write_text(json.dumps(results, indent=1))
@@ -207,6 +208,19 @@ def fit_kind_gate(model: TileDetector, gate: CompressionGuidingGate, data: Detec
             'label_histogram': histogram.tolist(), 'history': history}
 
 
+def calibrated_point(calibration: dict[str, Any], gate_labels: str
+                     ) -> tuple[float, OracleRule | None]:
+    """(caution, kind rule or None) of a calibration (calibration.json; {}: none) for a gate
+    on `gate_labels`; ConfigError when it calibrated a gate on other labels."""
+    made_for = calibration.get('labels', gate_labels)
+    if made_for != gate_labels:
+        raise ConfigError(f'the calibration in the work folder is of a gate on {made_for!r} '
+                          f'labels, this gate learnt {gate_labels!r}: run the calibrate stage '
+                          'again')
+    return float(calibration.get('caution', 0.0)), kind_rule(calibration.get('kind_rule'),
+                                                              gate_labels)
+
+
 def calibrate(model: TileDetector, gate: CompressionGuidingGate, data: DetectionSet,
               first: int, count: int, gate_labels: str = 'paper') -> dict[str, Any]:
     """Gate caution (and, for a gate on tile kinds, the rule that levels its kinds) on
@@ -218,10 +232,11 @@ def calibrate(model: TileDetector, gate: CompressionGuidingGate, data: Detection
 
     def score(part: DetectionSet, levels: Any) -> dict[str, Any]:
         return run_variant(model, part, SHIP_P, SHIP_K, SHIP_HALO, levels, table)
-    if gate_labels == 'kinds':
-        return calibrate_caution(gate, subset, SHIP_K, score, cautions=KIND_CAUTIONS,
-                                 rules=ORACLE_FAMILY)
-    return calibrate_caution(gate, subset, SHIP_K, score)
+    kinds = gate_labels == 'kinds'
+    chosen = calibrate_caution(gate, subset, SHIP_K, score,
+                               cautions=KIND_CAUTIONS if kinds else CAUTIONS,
+                               rules=ORACLE_FAMILY if kinds else ())
+    return {**chosen, 'labels': gate_labels}
 
 
 def architecture(config: DetectorConfig, preset: str, source: DataSource | None = None
@@ -251,6 +266,8 @@ def export(model: TileDetector, gate: CompressionGuidingGate, work: Path, out: P
         if (work / 'gate_summary.json').is_file() else {}
     calibration = json.loads((work / 'calibration.json').read_text()) \
         if (work / 'calibration.json').is_file() else {'caution': 0.0}
+    labels = gate_summary.get('labels', 'paper')
+    calibrated_point(calibration, labels)  # a calibration of this gate, a rule it can run
     common = {'data_seed': seed, 'created': time.strftime('%Y-%m-%d %H:%M:%S'),
               **({'dataset': source.description} if source else {})}
     gate_file = f'{gate_name}_{gate_variant}' if gate_variant else gate_name
@@ -258,8 +275,7 @@ def export(model: TileDetector, gate: CompressionGuidingGate, work: Path, out: P
                                 {'num_levels': 5, 'channels': 64, 'input': 28,
                                  'context': gate.context},
                                 preset=preset, label_p=LABEL_P, label_k=list(LABEL_K),
-                                labels=gate_summary.get('labels', 'paper'),
-                                caution=calibration['caution'],
+                                labels=labels, caution=calibration['caution'],
                                 kind_rule=calibration.get('kind_rule'), calibration=calibration,
                                 metrics={k: v for k, v in gate_summary.items()
                                          if k != 'history'},

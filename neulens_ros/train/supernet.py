@@ -123,6 +123,7 @@ def train_supernet(model: TileDetector, data: DetectionSet, cfg: SupernetTrainin
         rng.bit_generator.state = state['rng']
         torch.set_rng_state(state['torch_rng'])
         history, start = state['history'], state['step']
+        check_schedule(state.get('schedule'), cfg, checkpoint)
     executors = {p: MicroFlowExecutor(model, p) for p in P_OPTIONS}
     cfg_model = model.config
     out_h, out_w = (cfg_model.input_height // cfg_model.output_stride,
@@ -154,17 +155,34 @@ def train_supernet(model: TileDetector, data: DetectionSet, cfg: SupernetTrainin
         if log is not None:
             log(record)
         if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
-            save_training_state(checkpoint, model, opt, sched, rng, history, step + 1)
+            save_training_state(checkpoint, model, opt, sched, rng, history, step + 1,
+                                schedule(cfg))
     model.eval()
     return history
 
 
+def schedule(cfg: SupernetTraining) -> dict[str, int]:
+    """What a checkpoint must share with the run that resumes it: the steps the learning rate
+    decays over and the untiled warm-up."""
+    return {'steps': cfg.steps, 'untiled_steps': cfg.untiled_steps}
+
+
+def check_schedule(saved: dict[str, int] | None, cfg: SupernetTraining, path: Path) -> None:
+    """ConfigError when checkpoint `path` was trained on another schedule than `cfg`'s (None:
+    a checkpoint from before schedules were recorded, taken as it is)."""
+    if saved is not None and saved != schedule(cfg):
+        raise ConfigError(f'{path} was trained with {saved}, this run has {schedule(cfg)}: '
+                          'resume it with the plan that started it, or start in a new --work')
+
+
 def save_training_state(path: Path, model: TileDetector, opt: torch.optim.Optimizer,
                         sched: object, rng: np.random.Generator, history: list[dict],
-                        step: int) -> None:
+                        step: int, steps: dict[str, int]) -> None:
+    """Write the resumable state atomically; `steps`: the run's schedule (schedule())."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix('.tmp')
     torch.save({'model': model.state_dict(), 'optimizer': opt.state_dict(),
                 'scheduler': sched.state_dict(), 'rng': rng.bit_generator.state,
-                'torch_rng': torch.get_rng_state(), 'history': history, 'step': step}, tmp)
+                'torch_rng': torch.get_rng_state(), 'history': history, 'step': step,
+                'schedule': steps}, tmp)
     tmp.replace(path)
