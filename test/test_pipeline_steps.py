@@ -81,8 +81,11 @@ def test_frame_to_detections_equals_running_the_detector(parts, encoding, slo_ms
     with torch.no_grad():
         ref = decode(model.back(p, ex.stitch(crop_frames(x, grid), np.array(d.levels), grid)),
                      4, 0.0, 20)[0]
-    np.testing.assert_allclose(result.boxes, ref.boxes * [2.5, 2.5, 2.5, 2.5], atol=1e-3)
+    # in the 320 x 240 frame's pixels, clipped to it
+    np.testing.assert_allclose(result.boxes, np.clip(ref.boxes * 2.5, 0, [320, 240, 320, 240]),
+                               atol=1e-3)
     np.testing.assert_array_equal(result.class_ids, ref.classes)
+    assert (result.boxes >= 0).all() and (result.boxes <= [320, 240, 320, 240]).all()
     if slo_ms:
         assert d.predicted_latency_ms <= slo_ms or not d.fits_slo
 
@@ -233,3 +236,20 @@ def test_the_headset_levels_a_kinds_gates_choice_by_its_calibrated_rule(parts) -
     assert list(ruled.decision.gate_levels) == rule.levels(chosen_kinds(chosen)).tolist()
     assert list(ruled.decision.gate_levels) != list(chosen)  # the rule moved some tiles
     assert list(ruled.decision.levels) == list(ruled.decision.gate_levels)
+
+
+def test_edge_boxes_stay_inside_the_frame() -> None:
+    torch.manual_seed(1)
+    model = TileDetector(CFG).eval()
+    with torch.no_grad():  # every peak predicts a box 50 cells (200 px) wide and high
+        model.size.weight.zero_()
+        model.size.bias.fill_(50.0)
+    edge = EdgeDetector(model, EdgeConfig(score_threshold=0.0, max_detections=20), {})
+    frame = generate_scene(SceneConfig(width=320, height=240), 7).rgb
+    out = headset(model, CompressionGuidingGate().eval(), k_options=(3,), policy='fixed',
+                  fixed_level=0).process(frame, 1, 'cam')
+    result = edge.run(*unpack_tile_batch(pack_tile_batch(out.decision, _header(), out.tiles,
+                                                         'png')))
+    assert len(result.boxes) == 20
+    assert (result.boxes >= 0).all() and (result.boxes <= [320, 240, 320, 240]).all()
+    assert ((result.boxes[:, 0] == 0) | (result.boxes[:, 2] == 320)).any()  # some were cut

@@ -3,7 +3,8 @@
 EdgeDetector loads the detector once, keeps one micro-flow executor per split point (with the
 backend's per-level runners), checks every decision against what it can serve (k, P, input
 size, the tile geometry of the model) and runs: per-level batched fronts on the received tiles,
-stitch, back, CenterNet decoding, boxes scaled from the network input to the original frame.
+stitch, back, CenterNet decoding, boxes scaled from the network input to the original frame
+and clipped to it.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ class EdgeConfig:
 
 @dataclass(frozen=True)
 class EdgeResult:
-    boxes: np.ndarray  # [M, 4] x0 y0 x1 y1 in original image pixels
+    boxes: np.ndarray  # [M, 4] x0 y0 x1 y1 in original image pixels, within the image
     class_ids: np.ndarray  # [M]
     scores: np.ndarray  # [M]
     compute_ms: float
@@ -136,8 +137,10 @@ class EdgeDetector:
                                 grid)
         out = self.model.back(executor.p, feats)
         det = decode(out, cfg.output_stride, self.score_threshold, self.max_detections)[0]
-        sx = decision.image_size[0] / cfg.input_width
-        sy = decision.image_size[1] / cfg.input_height
-        boxes = det.boxes * np.array([sx, sy, sx, sy])
+        width, height = decision.image_size
+        sx, sy = width / cfg.input_width, height / cfg.input_height
+        # a box of an object cut by the frame's edge may reach past it: clipped to the image
+        boxes = np.clip(det.boxes * np.array([sx, sy, sx, sy]), 0.0,
+                        np.array([width, height, width, height], np.float64))
         return EdgeResult(boxes, det.classes, det.scores, 1e3 * (time.perf_counter() - started),
                           sum(executor.tiles_run.values()) - before)
