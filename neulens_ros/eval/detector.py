@@ -35,7 +35,8 @@ from neulens_ros.eval.oracle import (BUDGETS, ORACLE_FAMILY, OracleRule, Point, 
                                      budget_rows, oracle_levels, pareto_front, random_levels)
 from neulens_ros.gate.calibration import gate_levels
 from neulens_ros.gate.cgg import CompressionGuidingGate
-from neulens_ros.gate.kind_labels import GATE_LABELS, check_rule, chosen_kinds, rule_levels
+from neulens_ros.gate.kind_labels import (GATE_LABELS, check_rule, chosen_kinds, rule_label,
+                                          rule_levels)
 from neulens_ros.gate.runtime import GATE_BACKENDS, gate_net, time_gate
 from neulens_ros.levels import TILE_GRIDS
 from neulens_ros.supernet.centernet import Detections, decode
@@ -245,7 +246,7 @@ def evaluate(model: TileDetector, gate: CompressionGuidingGate, data: DetectionS
     headline = {
         'split_point': SHIP_P, 'k': SHIP_K, 'halo': SHIP_HALO, 'frames': len(data),
         'gate_caution': caution, 'gate_labels': gate_labels,
-        'gate_kind_rule': None if rule is None else rule.name.removeprefix('oracle_'),
+        'gate_kind_rule': rule_label(rule),
         'map50_untiled': variants['untiled']['map50'],
         'map50_tiled_level0': level0['map50'],
         'map50_cgg': variants['cgg']['map50'],

@@ -40,7 +40,7 @@ from neulens_ros.eval.detector import (SHIP_HALO, SHIP_K, SHIP_P, WIDTH, budgets
 from neulens_ros.eval.oracle import OracleRule, oracle_levels
 from neulens_ros.gate.calibration import gate_levels
 from neulens_ros.gate.cgg import CompressionGuidingGate, run_gate
-from neulens_ros.gate.kind_labels import check_rule, rule_levels
+from neulens_ros.gate.kind_labels import check_rule, rule_label, rule_levels
 from neulens_ros.gate.labels import label_frame
 from neulens_ros.gate.prior import PriorConfig, apply_prior
 from neulens_ros.gate.runtime import gate_net, time_gate
@@ -182,7 +182,7 @@ def evaluate_stream(model: TileDetector, gate: CompressionGuidingGate, data: Det
     shipped, with_prior = variants[cgg_name(caution)], variants[cgg_name(caution, True)]
     headline = {'walks': len(data) // frames, 'frames_per_walk': frames,
                 'gate_caution': caution, 'gate_labels': gate_labels,
-                'gate_kind_rule': None if rule is None else rule.name.removeprefix('oracle_'),
+                'gate_kind_rule': rule_label(rule),
                 'map50_level0': variants['uniform_0']['map50'],
                 'macs_level0': variants['uniform_0']['macs'],
                 'map50_cgg': shipped['map50'], 'macs_cgg': shipped['macs'],

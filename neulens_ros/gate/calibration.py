@@ -19,7 +19,7 @@ import numpy as np
 
 from neulens_ros.eval.oracle import OracleRule
 from neulens_ros.gate.cgg import CompressionGuidingGate, run_gate
-from neulens_ros.gate.kind_labels import rule_levels
+from neulens_ros.gate.kind_labels import rule_field, rule_levels
 
 # fine steps where the MACs move (a logit shift of 0.5 per level already keeps most tiles, or
 # compresses most of them at -0.5)
@@ -49,11 +49,6 @@ def gate_levels(gate: CompressionGuidingGate, data: Images, k: int, caution: flo
                                  for img in data.images]), rule)
 
 
-def _rule_field(rule: OracleRule | None) -> list[int] | None:
-    """A rule as the metadata stores it: [centre, touched, empty] levels."""
-    return None if rule is None else [rule.centre, rule.touched, rule.empty]
-
-
 def calibrate_caution(gate: CompressionGuidingGate, data: Data, k: int,
                       evaluate: Evaluate[Data], max_loss_points: float = 1.0,
                       cautions: Sequence[float] = CAUTIONS,
@@ -67,7 +62,7 @@ def calibrate_caution(gate: CompressionGuidingGate, data: Data, k: int,
         for rule in rules or (None,):
             levels = rule_levels(raw, rule)
             result = evaluate(data, lambda i, lv=levels: lv[i])
-            sweep.append({'caution': caution, 'kind_rule': _rule_field(rule),
+            sweep.append({'caution': caution, 'kind_rule': rule_field(rule),
                           'map50': result['map50'], 'macs': result['macs'],
                           'loss_points': 100 * (reference['map50'] - result['map50'])})
     ok = [s for s in sweep if s['loss_points'] <= max_loss_points]

@@ -108,6 +108,17 @@ def kind_rule(values: Sequence[int] | None, gate_labels: str) -> OracleRule | No
     return rule
 
 
+def rule_field(rule: OracleRule | None) -> list[int] | None:
+    """A rule as a gate's metadata and calibration store it (`kind_rule`: [centre, touched,
+    empty] levels; kind_rule reads it back), None for none."""
+    return None if rule is None else [rule.centre, rule.touched, rule.empty]
+
+
+def rule_label(rule: OracleRule | None) -> str | None:
+    """A rule as the evaluations' headlines name it ('0_1_3', '1_3_skip'), None for none."""
+    return None if rule is None else rule.name.removeprefix('oracle_')
+
+
 def check_rule(rule: OracleRule | None, gate_labels: str) -> None:
     """ConfigError for a kind rule given with a gate that did not learn tile kinds."""
     if rule is not None and gate_labels != 'kinds':

@@ -43,7 +43,7 @@ from neulens_ros.train.data import (DataSource, dataset_set, load_set,
 from neulens_ros.train.plan import (GATE_LABELS, fit_to_images, plan_for, training_set,
                                     validation_set, with_gate_labels)
 from neulens_ros.train.pretrain import Pretraining, pretrain_backbone
-from neulens_ros.train.supernet import SupernetTraining, train_supernet
+from neulens_ros.train.supernet import train_supernet
 
 STAGES = ('data', 'supernet', 'labels', 'gate', 'calibrate', 'eval', 'export')
 LATER = '; later stages: '  # joins a detector's training command and a --detector run's
@@ -204,9 +204,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f'neulens-train: backbone pre-trained on object crops, batch accuracy '
                       f'{np.mean([r["accuracy"] for r in pre[-50:]]):.2f} over the last 50 '
                       f'steps ({time.monotonic() - started:.0f} s)')
-            cfg = SupernetTraining(steps=plan.supernet_steps, batch_size=plan.batch_size,
-                                   seed=args.seed, untiled_steps=plan.untiled_steps)
-            history = train_supernet(model, train, cfg, ckpt, log=None, progress=progress)
+            history = train_supernet(model, train, plan.supernet_training(args.seed), ckpt,
+                                     log=None, progress=progress)
             (work / 'supernet_history.json').write_text(json.dumps(history))
             print(f'neulens-train: supernet at step {len(history)} '
                   f'({time.monotonic() - started:.0f} s)')

@@ -20,7 +20,7 @@ from neulens_ros.eval.detector import (SHIP_HALO, SHIP_K, SHIP_P, evaluate, plot
 from neulens_ros.eval.oracle import ORACLE_FAMILY, OracleRule
 from neulens_ros.gate.calibration import CAUTIONS, KIND_CAUTIONS, calibrate_caution
 from neulens_ros.gate.cgg import CompressionGuidingGate, gate_inputs
-from neulens_ros.gate.kind_labels import kind_gate_data, kind_rule
+from neulens_ros.gate.kind_labels import kind_gate_data, kind_rule, rule_field
 from neulens_ros.gate.labels import label_frame
 from neulens_ros.gate.training import (GateData, GateTraining, frame_gate_accuracy,
                                        frame_tiles, gate_accuracy, train_frame_gate,
@@ -267,7 +267,7 @@ def export(model: TileDetector, gate: CompressionGuidingGate, work: Path, out: P
     calibration = json.loads((work / 'calibration.json').read_text()) \
         if (work / 'calibration.json').is_file() else {'caution': 0.0}
     labels = gate_summary.get('labels', 'paper')
-    calibrated_point(calibration, labels)  # a calibration of this gate, a rule it can run
+    caution, rule = calibrated_point(calibration, labels)  # of this gate, a rule it can run
     common = {'data_seed': seed, 'created': time.strftime('%Y-%m-%d %H:%M:%S'),
               **({'dataset': source.description} if source else {})}
     gate_file = f'{gate_name}_{gate_variant}' if gate_variant else gate_name
@@ -275,8 +275,8 @@ def export(model: TileDetector, gate: CompressionGuidingGate, work: Path, out: P
                                 {'num_levels': 5, 'channels': 64, 'input': 28,
                                  'context': gate.context},
                                 preset=preset, label_p=LABEL_P, label_k=list(LABEL_K),
-                                labels=labels, caution=calibration['caution'],
-                                kind_rule=calibration.get('kind_rule'), calibration=calibration,
+                                labels=labels, caution=caution, kind_rule=rule_field(rule),
+                                calibration=calibration,
                                 metrics={k: v for k, v in gate_summary.items()
                                          if k != 'history'},
                                 training_command=commands[0], **common)

@@ -12,6 +12,7 @@ from neulens_ros.models.zoo import checkpoint_preset, detector_config
 from neulens_ros.supernet.detector import DetectorConfig
 from neulens_ros.models.names import DATASET_PRESET
 from neulens_ros.train.data import SetSpec
+from neulens_ros.train.supernet import SupernetTraining
 
 
 GATE_CONTEXT = {'paper': 0, 'kinds': 64}  # the gate's context channels for each labels
@@ -37,12 +38,15 @@ class Plan:
     gate_labels: str = 'paper'  # GATE_LABELS: the paper's (gate/labels.py) or tile kinds
 
     def __post_init__(self) -> None:
-        if not 0 <= self.untiled_steps <= self.supernet_steps:
-            raise ConfigError(f'a plan\'s untiled warm-up must be within its '
-                              f'{self.supernet_steps} supernet steps, got {self.untiled_steps}')
+        self.supernet_training(seed=0)  # its steps, batch and warm-up, validated there
         if self.gate_labels not in GATE_LABELS:
             raise ConfigError(f'a plan needs gate labels in {GATE_LABELS}, got '
                               f'{self.gate_labels!r}')
+
+    def supernet_training(self, seed: int) -> SupernetTraining:
+        """The supernet steps of a run of this plan with `seed` (train/supernet.py)."""
+        return SupernetTraining(steps=self.supernet_steps, batch_size=self.batch_size,
+                                seed=seed, untiled_steps=self.untiled_steps)
 
     @property
     def gate_context(self) -> int:
@@ -72,7 +76,7 @@ SMOKE = Plan(train_scenes=24, val_scenes=8, label_scenes=6, supernet_steps=4, ba
 # of its 5500 supernet steps train the full width alone (the untiled warm-up, at about a
 # quarter of a full step's cost): on held-out tuning scenes that lifts the untiled detector
 # from 0.533 mAP@0.5 after 3000 full steps to 0.694 at the warm-up's end (docs/training.md,
-# "An untiled warm-up").
+# "An untiled warm-up and a calibrated kind rule").
 FULL_HARD = replace(FULL, supernet_steps=5500, untiled_steps=3500, label_scenes=150,
                     calibration_scenes=120, widths=(48, 48, 96, 128, 160), neck_width=64,
                     output_stride=8, gate_labels='kinds')
