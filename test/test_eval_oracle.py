@@ -191,6 +191,23 @@ def test_budgets_of_an_evaluation_plot_and_print(tmp_path, capsys) -> None:
     assert 'captured' in out.splitlines()[0] and '0.840*' in out and 'lower bounds' in out
 
 
+def test_budgets_read_the_untiled_width_floor_where_it_was_run() -> None:
+    results = made_up_results()
+    assert all('untiled_width_map50' not in row for row in results['budgets'])
+    variants, families = results['variants'], results['families']
+    variants.update({f'untiled_width_{lv}': {'macs': m * 1e6, 'map50': a} for lv, (m, a) in
+                     enumerate([(400, 0.93), (300, 0.92), (200, 0.9), (100, 0.8)])})
+    rows = budgets(variants, {**families, 'untiled_width': [f'untiled_width_{lv}'
+                                                             for lv in range(4)]})
+    # 40 / 55 / 70% of level 0's 236 MMACs: below the narrowest (its mAP), then linear
+    floors = [0.8, 0.8 + 0.1 * (129.8 - 100) / 100, 0.8 + 0.1 * (165.2 - 100) / 100]
+    for row, floor in zip(rows, floors, strict=True):
+        assert row['untiled_width_map50'] == pytest.approx(floor)
+        assert row['oracle_gain_untiled'] == pytest.approx(row['oracle_map50'] - floor)
+    assert rows[0]['cgg_gain_untiled'] is None  # the CGG cannot reach 40%
+    assert rows[2]['cgg_gain_untiled'] == pytest.approx(rows[2]['cgg_map50'] - floors[2])
+
+
 @pytest.mark.slow
 def test_evaluate_runs_the_oracle_and_random_tiles_beside_the_cgg() -> None:
     from neulens_ros.eval.detector import CGG_CAUTIONS, evaluate

@@ -8,7 +8,7 @@ import torch
 from neulens_ros.errors import CheckpointError
 from neulens_ros.gate.cgg import CompressionGuidingGate
 from neulens_ros.models.registry import load_checkpoint, save_checkpoint
-from neulens_ros.models.zoo import load_detector, load_gate
+from neulens_ros.models.zoo import detector_halo, load_detector, load_gate
 from neulens_ros.supernet.detector import DetectorConfig, TileDetector
 
 SMALL = DetectorConfig(input_width=64, input_height=64)
@@ -65,3 +65,15 @@ def test_wrong_kind_and_architecture(tmp_path) -> None:
     path.with_suffix('.json').write_text(json.dumps(meta))
     with pytest.raises(CheckpointError, match='does not match the architecture.*shape'):
         load_detector(path)
+
+
+@pytest.mark.parametrize('meta, halo', [({}, 'paper'), ({'halo': 'paper'}, 'paper'),
+                                        ({'halo': 2}, '2'), ({'halo': 'exact'}, 'exact')])
+def test_the_halo_a_detector_runs_with(meta: dict, halo: str) -> None:
+    assert detector_halo(meta) == halo
+
+
+@pytest.mark.parametrize('halo', ['wide', -2, None])
+def test_a_bad_halo_in_the_metadata_is_a_checkpoint_error(halo) -> None:  # noqa: ANN001
+    with pytest.raises(CheckpointError, match='halo in the metadata is not usable'):
+        detector_halo({'halo': halo})

@@ -6,7 +6,7 @@ import torch
 
 from neulens_ros.errors import BackendError
 from neulens_ros.runtime.backends import (LevelFront, make_runners, model_hash, onnx_paths,
-                                          ort_runners, ort_session_options, paper_tile_shapes,
+                                          ort_runners, ort_session_options, tile_shapes,
                                           tensorrt_available)
 from neulens_ros.supernet.detector import P_OPTIONS, DetectorConfig, TileDetector
 from neulens_ros.supernet.executor import MicroFlowExecutor, crop_frames
@@ -65,7 +65,7 @@ def test_ort_sessions_do_not_spin(threads: int) -> None:
 def test_ort_sessions_are_specialised_to_the_paper_tile_sizes(model: TileDetector,
                                                               tmp_path) -> None:
     _, runners = make_runners(model, 'onnxruntime', 'fp32', str(tmp_path), 16)
-    shapes = paper_tile_shapes({p: model.front(p) for p in P_OPTIONS}, (96, 128))
+    shapes = tile_shapes({p: model.front(p) for p in P_OPTIONS}, (96, 128))
     torch.manual_seed(3)
     for p in P_OPTIONS:
         assert len(shapes[p]) >= 2  # k = 2, 3, 4 cut tiles of different sizes
@@ -82,17 +82,32 @@ def test_ort_sessions_are_specialised_to_the_paper_tile_sizes(model: TileDetecto
             assert runner.dynamic.get_inputs()[0].shape[2:] == ['h', 'w']
 
 
+@pytest.mark.parametrize('halo', ['paper', '2'])
 @pytest.mark.parametrize('batches', [False, True])
-def test_paper_tile_shapes(model: TileDetector, batches: bool) -> None:
+def test_tile_shapes(model: TileDetector, batches: bool, halo: str) -> None:
     fronts = {p: model.front(p) for p in P_OPTIONS}
-    shapes = paper_tile_shapes(fronts, (96, 128), (2, 3), batches)
+    shapes = tile_shapes(fronts, (96, 128), (2, 3), batches, halo)
     for p, front in fronts.items():
         chain = window_chain(front)
+        sizes = set()
         for k in (2, 3):
-            w, h = tile_grid(chain, 128, 96, k, 'paper').tile_input_size(0)
-            assert (None, h, w) in shapes[p]
-            assert ({(n, h, w) for n in range(1, k * k + 1)} <= shapes[p]) == batches
+            grid = tile_grid(chain, 128, 96, k, halo)
+            for t in range(k * k):
+                w, h = grid.tile_input_size(t)
+                sizes.add((None, h, w))
+                assert ({(n, h, w) for n in range(1, k * k + 1)} <= shapes[p]) == batches
+        assert {s for s in shapes[p] if s[0] is None} == sizes
         assert ((1, 96, 128) in shapes[p]) == batches
+
+
+def test_ort_sessions_follow_the_models_halo(model: TileDetector, tmp_path) -> None:
+    fronts = {p: model.front(p) for p in P_OPTIONS}
+    _, runners = make_runners(model, 'onnxruntime', 'fp32', str(tmp_path), 9, ks=(3,),
+                              halo='2')
+    two = tile_shapes(fronts, (96, 128), (3,), halo='2')
+    assert two != tile_shapes(fronts, (96, 128), (3,))  # a halo of its own, sizes of its own
+    for p in P_OPTIONS:
+        assert all(set(runner.sized) == two[p] for runner in runners[p].values())
 
 
 class CountingSession:

@@ -14,7 +14,7 @@ from neulens_ros.supernet.detector import P_OPTIONS, DetectorConfig, TileDetecto
 from neulens_ros.supernet.executor import MicroFlowExecutor, crop_frames
 from neulens_ros.supernet.macs import MacTable, count_macs
 from neulens_ros.supernet.slim import SlimConv2d, level_width, set_level
-from neulens_ros.supernet.tiling import tile_grid, window_chain
+from neulens_ros.supernet.tiling import check_halo, tile_grid, window_chain
 
 SMALL = DetectorConfig(input_width=128, input_height=96)
 
@@ -101,6 +101,18 @@ def test_unsupported_layers_are_named() -> None:
         window_chain(nn.Sequential(nn.Conv2d(3, 8, 3, dilation=2)))
     with pytest.raises(ConfigError, match='halo'):
         tile_grid([(3, 1, 1)], 32, 32, 2, 'wide')
+
+
+@pytest.mark.parametrize('halo, mode', [('paper', 'paper'), ('exact', 'exact'), (2, '2'),
+                                        ('16', '16')])
+def test_halo_modes_are_strings(halo, mode: str) -> None:  # noqa: ANN001
+    assert check_halo(halo) == mode
+
+
+@pytest.mark.parametrize('halo', ['wide', '-2', '2.5', '', -1, 'Paper'])
+def test_bad_halos_are_config_errors(halo) -> None:  # noqa: ANN001
+    with pytest.raises(ConfigError, match="halo must be 'paper', 'exact' or a non-negative"):
+        check_halo(halo)
 
 
 def test_skipped_tiles_cost_nothing(model) -> None:

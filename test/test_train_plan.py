@@ -50,3 +50,40 @@ def test_a_calibration_is_read_for_the_gate_it_calibrated() -> None:
     assert calibrated_point({'caution': -0.1}, 'paper') == (-0.1, None)  # before 'labels'
     with pytest.raises(ConfigError, match='run the calibrate stage again'):
         calibrated_point(kinds, 'paper')
+
+
+def test_the_hard_plan_runs_its_tiles_with_its_halo() -> None:
+    assert (FULL.halo, SMOKE.halo, FULL_HARD.halo) == ('paper', 'paper', '2')
+    assert replace(FULL, halo='8').halo == '8'
+
+
+@pytest.mark.parametrize('halo', ['wide', '-1', '1.5'])
+def test_a_plan_halo_is_validated(halo: str) -> None:
+    with pytest.raises(ConfigError, match='halo must be'):
+        replace(FULL, halo=halo)
+
+
+def test_a_calibration_is_read_for_the_halo_it_ran_with() -> None:
+    from neulens_ros.train.pipeline import calibrated_point
+    made = {'caution': 0.5, 'labels': 'paper', 'halo': '2'}
+    assert calibrated_point(made, 'paper', '2') == (0.5, None)
+    assert calibrated_point({}, 'paper', '2') == (0.0, None)  # none: nothing to refuse
+    with pytest.raises(ConfigError, match="'2' halo, this run uses 'paper'"):
+        calibrated_point(made, 'paper', 'paper')
+    with pytest.raises(ConfigError, match="'paper' halo, this run uses '2'"):
+        calibrated_point({'caution': 0.1, 'labels': 'paper'}, 'paper', '2')  # recorded none
+
+
+def test_labels_are_read_for_the_halo_they_were_computed_with(tmp_path) -> None:
+    import numpy as np
+    from neulens_ros.train.pipeline import load_labels
+    rows = {'image': np.zeros(2, np.int64), 'label': np.array([0, 3])}
+    np.savez(tmp_path / 'two.npz', halo=np.asarray('2'), **rows)
+    np.savez(tmp_path / 'old.npz', **rows)  # labelled before labels recorded their halo
+    assert load_labels(tmp_path / 'two.npz', '2')['label'].tolist() == [0, 3]
+    assert 'halo' not in load_labels(tmp_path / 'two.npz', '2')
+    assert load_labels(tmp_path / 'old.npz', 'paper')['label'].tolist() == [0, 3]
+    with pytest.raises(ConfigError, match="'paper' halo, this run uses '2': delete it"):
+        load_labels(tmp_path / 'old.npz', '2')
+    with pytest.raises(ConfigError, match="'2' halo, this run uses 'paper'"):
+        load_labels(tmp_path / 'two.npz', 'paper')

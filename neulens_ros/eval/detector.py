@@ -1,9 +1,14 @@
 """Detector evaluation, side by side in one run on the held-out generated set.
 
-Variants (all at the shipped split point and grid unless named otherwise):
+Variants (all at the shipped split point and grid, with the detector's halo, unless named
+otherwise):
 - untiled full-width model;
-- tiled level 0 for each halo mode ('paper', 'exact', 8 px), each P option and each k;
+- tiled level 0 for each halo mode ('paper', 'exact', 8 px and the detector's), each P option
+  and each k;
 - every uniform level 0..3 (one width for the whole image = image-level dynamic width);
+- the untiled model at each level's width (`untiled_width_<level>`: the front slimmed to the
+  level over the whole frame, k = 1, the back at full width): the floor a user has without
+  tiles, since a slimmable network runs untiled too and pays no tile seams;
 - the CGG's per-tile choice at its calibrated operating point (caution, and for a gate on
   tile kinds calibrated with one its kind rule), the CGG choice raised by 1 and 2 levels, and
   the gate at the other cautions of CGG_CAUTIONS (the CGG's points around its calibrated
@@ -18,7 +23,8 @@ Variants (all at the shipped split point and grid unless named otherwise):
 Each gets mAP@0.5 and mAP@0.5:0.95 (pycocotools' COCOeval, eval/coco_eval.py), mean MACs per
 frame (front + back) and the front's MACs.
 `budgets` compares image-level width, the oracle and the CGG family at 40, 55 and 70% of
-tiled level 0's MACs (eval/oracle.py budget_rows) and adds random tiles at each budget.
+tiled level 0's MACs (eval/oracle.py budget_rows) and adds random tiles and the untiled
+width floor (the oracle's and the CGG's gain over it) at each budget.
 """
 
 from __future__ import annotations
@@ -54,6 +60,7 @@ SHIP_HALO = 'paper'
 BATCH = 16
 CGG_CAUTIONS = (-1.0, -0.5, 0.0, 0.5, 0.75)  # the gate's points around its calibrated caution
 WIDTH = tuple(f'uniform_{level}' for level in range(LEVEL_SKIP))
+UNTILED_WIDTH = tuple(f'untiled_width_{level}' for level in range(LEVEL_SKIP))
 
 LevelFn = Callable[[int], np.ndarray]  # image index -> levels [k*k]
 Observe = Callable[[int, Detections], None]  # (image index, its detections)
@@ -121,25 +128,32 @@ def _rows(levels: np.ndarray) -> LevelFn:
     return lambda i: levels[i]
 
 
-def level_jobs(levels: dict[str, np.ndarray]) -> dict[str, Job]:
+def level_jobs(levels: dict[str, np.ndarray], halo: str = SHIP_HALO) -> dict[str, Job]:
     """The uniform levels (image-level width), then `levels` ({name: [N, k*k]}), at the
-    shipped split and grid."""
+    shipped split and grid, with the detector's `halo`."""
     jobs: dict[str, Job] = {
-        name: (SHIP_P, SHIP_K, SHIP_HALO, lambda i, lv=level: np.full(SHIP_K ** 2, lv))
+        name: (SHIP_P, SHIP_K, halo, lambda i, lv=level: np.full(SHIP_K ** 2, lv))
         for level, name in enumerate(WIDTH)}
-    jobs.update({name: (SHIP_P, SHIP_K, SHIP_HALO, _rows(lv)) for name, lv in levels.items()})
+    jobs.update({name: (SHIP_P, SHIP_K, halo, _rows(lv)) for name, lv in levels.items()})
     return jobs
 
 
-def _jobs(levels: dict[str, np.ndarray]) -> dict[str, Job]:
-    """Untiled; tiled level 0 for each halo, P and k; then level_jobs(levels)."""
-    jobs: dict[str, Job] = {'untiled': (None, SHIP_K, SHIP_HALO, None)}
-    for halo in ('paper', 'exact', '8'):
-        jobs[f'tiled_l0_{halo}'] = (SHIP_P, SHIP_K, halo, None)
+def untiled_width_jobs() -> dict[str, Job]:
+    """The untiled model at each level's width (one tile, the exact halo: the whole frame)."""
+    return {name: (SHIP_P, 1, 'exact', lambda i, lv=level: np.full(1, lv))
+            for level, name in enumerate(UNTILED_WIDTH)}
+
+
+def _jobs(levels: dict[str, np.ndarray], halo: str) -> dict[str, Job]:
+    """Untiled, at full width and at each level's; tiled level 0 for each halo mode (the
+    detector's `halo` among them), and for each P and k with `halo`; then level_jobs."""
+    jobs: dict[str, Job] = {'untiled': (None, SHIP_K, halo, None), **untiled_width_jobs()}
+    for mode in dict.fromkeys(('paper', 'exact', '8', halo)):
+        jobs[f'tiled_l0_{mode}'] = (SHIP_P, SHIP_K, mode, None)
     for p in P_OPTIONS:
         for k in TILE_GRIDS:
-            jobs.setdefault(f'tiled_l0_{p}_k{k}', (p, k, SHIP_HALO, None))
-    return {**jobs, **level_jobs(levels)}
+            jobs[f'tiled_l0_{p}_k{k}'] = (p, k, halo, None)
+    return {**jobs, **level_jobs(levels, halo)}
 
 
 def kinds_name(rule_name: str) -> str:
@@ -201,21 +215,34 @@ def points(variants: dict[str, dict[str, Any]], names: list[str]) -> list[Point]
 
 def budgets(variants: dict[str, dict[str, Any]], families: dict[str, list[str]]
             ) -> list[dict[str, Any]]:
-    """budget_rows of the width, oracle and CGG families, with random tiles at each budget."""
+    """budget_rows of the width, oracle and CGG families, with random tiles at each budget
+    and, where the families have it, the untiled width floor: its mAP@0.5 (its narrowest
+    level's below that level's MACs) and the oracle's and the CGG's gain over it."""
     rows = budget_rows(*(points(variants, families[f]) for f in ('width', 'oracle', 'cgg')),
                        variants['uniform_0']['macs'])
+    floor = points(variants, families['untiled_width']) if 'untiled_width' in families else []
     for row in rows:
         random = variants[_random_name(row['fraction'])]
         row.update(random_tiles_map50=random['map50'], random_tiles_macs=random['macs'])
+        if floor:
+            untiled = at_budget(floor, row['macs'], keep_below=True)
+            row.update(untiled_width_map50=untiled,
+                       oracle_gain_untiled=_gain(row['oracle_map50'], untiled),
+                       cgg_gain_untiled=_gain(row['cgg_map50'], untiled))
     return rows
+
+
+def _gain(value: float | None, floor: float | None) -> float | None:
+    return None if value is None or floor is None else value - floor
 
 
 def evaluate(model: TileDetector, gate: CompressionGuidingGate, data: DetectionSet,
              caution: float = 0.0, progress: bool = True, gate_labels: str = 'paper',
-             rule: OracleRule | None = None) -> dict[str, Any]:
+             rule: OracleRule | None = None, halo: str = SHIP_HALO) -> dict[str, Any]:
     """All variants on `data`, for a gate that learnt `gate_labels` (GATE_LABELS) at its
-    operating point (`caution`, and a calibrated kind `rule` or None); returns {'variants',
-    'families', 'budgets', 'headline'}."""
+    operating point (`caution`, and a calibrated kind `rule` or None), the tiles run with
+    the detector's `halo` (its metadata's, models/zoo.py detector_halo); returns
+    {'variants', 'families', 'budgets', 'headline'}."""
     from neulens_ros.progress import progress_bar
     check_gate_labels(gate_labels)
     check_rule(rule, gate_labels)
@@ -223,7 +250,7 @@ def evaluate(model: TileDetector, gate: CompressionGuidingGate, data: DetectionS
     table = MacTable(model)
     cfg = model.config
     grid = MicroFlowExecutor(model, SHIP_P).grid(cfg.input_width, cfg.input_height, SHIP_K,
-                                                 SHIP_HALO)
+                                                 halo)
     cgg_family = _cgg_family(gate, data, caution, gate_labels, rule)
     cgg = cgg_family['cgg']
     rng = np.random.default_rng(0)
@@ -232,19 +259,24 @@ def evaluate(model: TileDetector, gate: CompressionGuidingGate, data: DetectionS
               'cgg_histogram_random_tiles': np.stack([rng.permutation(row) for row in cgg]),
               **oracle, **random_tiles(table, grid, len(data))}
     variants = {}
-    for name, job in progress_bar(_jobs(levels).items(), desc='evaluating', unit='variant',
+    jobs = _jobs(levels, grid.halo)
+    for name, job in progress_bar(jobs.items(), desc='evaluating', unit='variant',
                                   disable=not progress):
         variants[name] = run_variant(model, data, *job, table)
     width = points(variants, list(WIDTH))
+    untiled_width = points(variants, list(UNTILED_WIDTH))
     level0 = variants['uniform_0']
     for name in [n for n in variants if n.startswith('cgg')]:
         v = variants[name]
         v['mac_reduction'] = 1.0 - v['macs'] / level0['macs']
         v['front_mac_reduction'] = 1.0 - v['front_macs'] / level0['front_macs']
         v['dynamic_width_map50_at_same_macs'] = at_budget(width, v['macs'], keep_below=True)
-    families = {'width': list(WIDTH), 'oracle': list(oracle), 'cgg': list(cgg_family)}
+        v['untiled_width_map50_at_same_macs'] = at_budget(untiled_width, v['macs'],
+                                                          keep_below=True)
+    families = {'width': list(WIDTH), 'untiled_width': list(UNTILED_WIDTH),
+                'oracle': list(oracle), 'cgg': list(cgg_family)}
     headline = {
-        'split_point': SHIP_P, 'k': SHIP_K, 'halo': SHIP_HALO, 'frames': len(data),
+        'split_point': SHIP_P, 'k': SHIP_K, 'halo': grid.halo, 'frames': len(data),
         'gate_caution': caution, 'gate_labels': gate_labels,
         'gate_kind_rule': rule_label(rule),
         'map50_untiled': variants['untiled']['map50'],
@@ -253,6 +285,7 @@ def evaluate(model: TileDetector, gate: CompressionGuidingGate, data: DetectionS
         'cgg_mac_reduction': variants['cgg']['mac_reduction'],
         'cgg_front_mac_reduction': variants['cgg']['front_mac_reduction'],
         'map50_dynamic_width_at_cgg_macs': variants['cgg']['dynamic_width_map50_at_same_macs'],
+        'map50_untiled_width_at_cgg_macs': variants['cgg']['untiled_width_map50_at_same_macs'],
         'cgg_level_histogram': np.bincount(cgg.ravel(), minlength=5).tolist(),
         'gate_ms_per_frame': time_gate(
             {name: gate_net(gate, name) for name in GATE_BACKENDS},
@@ -269,10 +302,14 @@ def curve(ax: Any, pairs: list[Point], style: str, label: str) -> None:
 
 
 def draw_families(ax: Any, results: dict[str, Any], label: str) -> None:
-    """mAP@0.5 against MMACs per frame: image-level width (uniform levels), the CGG family,
+    """mAP@0.5 against MMACs per frame: image-level width (uniform levels), the untiled width
+    floor where the results have it, the CGG family,
     the oracle family and its Pareto front, random tiles at each budget, the budget lines."""
     v, families = results['variants'], results['families']
     curve(ax, points(v, families['width']), 'o-', 'image-level width (uniform level)')
+    if 'untiled_width' in families:
+        curve(ax, points(v, families['untiled_width']), 'D--',
+              'untiled width (no tiles, one level)')
     cgg = points(v, families['cgg'])
     curve(ax, cgg, 's', label)
     curve(ax, pareto_front(cgg), '-', "CGG's Pareto front")

@@ -3,7 +3,8 @@
 The frames of `walks` sequences of `frames` frames each (a DetectionSet of walks, train/data.py
 SetSpec.walk_frames), resized to the detector's input as the pipeline does. Variants, side by
 side on the same frames (all at the shipped split point, grid and halo, eval/detector.py):
-- image-level width: every uniform level 0..3;
+- image-level width: every uniform level 0..3, and the untiled model at each level's width
+  (the floor without tiles);
 - the paper's CGG at each caution (`cgg_c<caution>`: the shipped one and STREAM_CAUTIONS, a
   range of MACs; a gate on tile kinds calibrated with a kind rule runs it at every caution);
 - for a gate on tile kinds, every oracle rule on the kinds it chose at the shipped caution
@@ -33,10 +34,11 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from neulens_ros.errors import DataError
-from neulens_ros.eval.detector import (SHIP_HALO, SHIP_K, SHIP_P, WIDTH, budgets,
-                                       cgg_label, check_gate_labels, curve, draw_families,
-                                       kinds_family, level_jobs, normalised_images, points,
-                                       random_tiles, run_variant, save_plot)
+from neulens_ros.eval.detector import (SHIP_HALO, SHIP_K, SHIP_P, UNTILED_WIDTH, WIDTH,
+                                       budgets, cgg_label, check_gate_labels, curve,
+                                       draw_families, kinds_family, level_jobs,
+                                       normalised_images, points, random_tiles, run_variant,
+                                       save_plot, untiled_width_jobs)
 from neulens_ros.eval.oracle import OracleRule, oracle_levels
 from neulens_ros.gate.calibration import gate_levels
 from neulens_ros.gate.cgg import CompressionGuidingGate, run_gate
@@ -101,33 +103,32 @@ class PriorLoop:
         self.detections[i] = detections
 
 
-def run_loop(model: TileDetector, data: DetectionSet, loop: PriorLoop, table: MacTable
-             ) -> dict[str, Any]:
+def run_loop(model: TileDetector, data: DetectionSet, loop: PriorLoop, table: MacTable,
+             halo: str = SHIP_HALO) -> dict[str, Any]:
     """run_variant's result for `loop`'s gate levels with the temporal prior in a closed loop
-    over the walks of `data` (all walks advance together); `loop` keeps the levels used and
-    the detections."""
-    return run_variant(model, data, SHIP_P, SHIP_K, SHIP_HALO, loop, table,
+    over the walks of `data` (all walks advance together; tiles with `halo`); `loop` keeps
+    the levels used and the detections."""
+    return run_variant(model, data, SHIP_P, SHIP_K, halo, loop, table,
                        order=walk_order(len(data), loop.frames), observe=loop.observe)
 
 
-def shipped_grid(model: TileDetector, k: int = SHIP_K) -> TileGrid:
-    """The tile grid at the shipped split point and halo for `k`."""
+def shipped_grid(model: TileDetector, k: int = SHIP_K, halo: str = SHIP_HALO) -> TileGrid:
+    """The tile grid at the shipped split point for `k` and `halo`."""
     cfg = model.config
-    return MicroFlowExecutor(model, SHIP_P).grid(cfg.input_width, cfg.input_height, k,
-                                                 SHIP_HALO)
+    return MicroFlowExecutor(model, SHIP_P).grid(cfg.input_width, cfg.input_height, k, halo)
 
 
 def agreement(model: TileDetector, data: DetectionSet, used: dict[str, np.ndarray],
-              count: int, progress: bool = True) -> dict[str, Any]:
-    """Labels (gate/labels.py, k = SHIP_K) of `count` frames spread over `data` against the
-    levels [N, k*k] each of `used` chose there: share equal, above (compressed more than the
-    label allows) and below."""
+              count: int, progress: bool = True, halo: str = SHIP_HALO) -> dict[str, Any]:
+    """Labels (gate/labels.py, k = SHIP_K, tiles with `halo`) of `count` frames spread over
+    `data` against the levels [N, k*k] each of `used` chose there: share equal, above
+    (compressed more than the label allows) and below."""
     from neulens_ros.progress import progress_bar
     frames = np.unique(np.linspace(0, len(data) - 1, count).round().astype(np.int64)) \
         if count else np.zeros(0, np.int64)
     executor = MicroFlowExecutor(model, SHIP_P)
     bar = progress_bar(frames, desc='labelling', unit='frame', disable=not progress)
-    labels = np.array([label_frame(executor, normalised_images(data, [i]), SHIP_K, SHIP_HALO,
+    labels = np.array([label_frame(executor, normalised_images(data, [i]), SHIP_K, halo,
                                    model.config.output_stride).labels
                        for i in bar], np.int64).reshape(len(frames), SHIP_K ** 2)
     return {'frames': frames.tolist(),
@@ -147,19 +148,19 @@ def evaluate_stream(model: TileDetector, gate: CompressionGuidingGate, data: Det
                     frames: int, prior: PriorConfig, caution: float,
                     cautions: Sequence[float] = STREAM_CAUTIONS, label_frames: int = 0,
                     progress: bool = True, gate_labels: str = 'paper',
-                    rule: OracleRule | None = None
+                    rule: OracleRule | None = None, halo: str = SHIP_HALO
                     ) -> tuple[dict[str, Any], dict[str, PriorLoop]]:
     """Every variant on the walks of `data` ({'variants', 'families', 'budgets',
     'agreement', 'headline'}; the gates at the shipped `caution` and `cautions`, for a gate
-    that learnt `gate_labels`, with its calibrated kind `rule` if any), and the closed loops
-    of the prior by variant name."""
+    that learnt `gate_labels`, with its calibrated kind `rule` if any; tiles with the
+    detector's `halo`), and the closed loops of the prior by variant name."""
     from neulens_ros.progress import progress_bar
     check_gate_labels(gate_labels)
     check_rule(rule, gate_labels)
     model.eval()
     cautions = sorted({caution, *cautions})
     table = MacTable(model)
-    grid = shipped_grid(model)
+    grid = shipped_grid(model, halo=halo)
     raw = {c: gate_levels(gate, data, SHIP_K, c) for c in cautions}  # the gate's own levels
     paper = {cgg_name(c): rule_levels(levels, rule) for c, levels in raw.items()}
     paper.update(kinds_family(raw[caution], gate_labels))
@@ -168,8 +169,9 @@ def evaluate_stream(model: TileDetector, gate: CompressionGuidingGate, data: Det
     oracle = oracle_levels(data.boxes, grid)
     tasks: dict[str, Callable[[], dict[str, Any]]] = {
         name: partial(run_variant, model, data, *job, table) for name, job in
-        level_jobs({**paper, **oracle, **random_tiles(table, grid, len(data))}).items()}
-    tasks.update({name: partial(run_loop, model, data, loop, table)
+        {**level_jobs({**paper, **oracle, **random_tiles(table, grid, len(data))}, halo),
+         **untiled_width_jobs()}.items()}
+    tasks.update({name: partial(run_loop, model, data, loop, table, halo)
                   for name, loop in loops.items()})
     variants = {name: task() for name, task in progress_bar(tasks.items(), desc='evaluating',
                                                             unit='variant', disable=not progress)}
@@ -177,10 +179,11 @@ def evaluate_stream(model: TileDetector, gate: CompressionGuidingGate, data: Det
     for name, levels in used.items():
         variants[name]['level_histogram'] = np.bincount(levels.ravel(),
                                                         minlength=NUM_LEVELS).tolist()
-    families = {'width': list(WIDTH), 'oracle': list(oracle), 'cgg': list(paper),
+    families = {'width': list(WIDTH), 'untiled_width': list(UNTILED_WIDTH),
+                'oracle': list(oracle), 'cgg': list(paper),
                 'cgg_prior': list(loops)}
     shipped, with_prior = variants[cgg_name(caution)], variants[cgg_name(caution, True)]
-    headline = {'walks': len(data) // frames, 'frames_per_walk': frames,
+    headline = {'walks': len(data) // frames, 'frames_per_walk': frames, 'halo': halo,
                 'gate_caution': caution, 'gate_labels': gate_labels,
                 'gate_kind_rule': rule_label(rule),
                 'map50_level0': variants['uniform_0']['map50'],
@@ -189,19 +192,21 @@ def evaluate_stream(model: TileDetector, gate: CompressionGuidingGate, data: Det
                 'map50_cgg_prior': with_prior['map50'], 'macs_cgg_prior': with_prior['macs']}
     return {'variants': variants, 'families': families,
             'budgets': stream_budgets(variants, families),
-            'agreement': agreement(model, data, used, label_frames, progress),
+            'agreement': agreement(model, data, used, label_frames, progress, halo),
             'headline': headline}, loops
 
 
 def stream_budgets(variants: dict[str, dict[str, Any]], families: dict[str, list[str]]
                    ) -> list[dict[str, Any]]:
-    """eval/detector.py budgets (width, oracle, paper CGG, random tiles) with the CGG +
-    prior's mAP, gain over width and captured share of the oracle's gain (prior_*)."""
+    """eval/detector.py budgets (width, oracle, paper CGG, random tiles, the untiled width
+    floor) with the CGG + prior's mAP, gain over width and over the untiled floor and
+    captured share of the oracle's gain (prior_*)."""
     rows = budgets(variants, families)
     with_prior = budgets(variants, {**families, 'cgg': families['cgg_prior']})
     for row, other in zip(rows, with_prior, strict=True):
         row.update(prior_map50=other['cgg_map50'], prior_gain=other['cgg_gain'],
-                   prior_captured=other['captured'])
+                   prior_captured=other['captured'],
+                   prior_gain_untiled=other.get('cgg_gain_untiled'))
     return rows
 
 

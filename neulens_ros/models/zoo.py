@@ -7,12 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from neulens_ros.data.scenes import class_names
-from neulens_ros.errors import CheckpointError
+from neulens_ros.errors import CheckpointError, ConfigError
 from neulens_ros.gate.cgg import CompressionGuidingGate
 from neulens_ros.models.labels import ClassLabels, metadata_labels
 from neulens_ros.models.names import CHECKPOINTS, DETECTOR, GATE, PREDICTORS, naming_preset
 from neulens_ros.models.registry import WEIGHTS_DIR, load_checkpoint, read_metadata, resolve
 from neulens_ros.supernet.detector import DetectorConfig, TileDetector
+from neulens_ros.supernet.tiling import check_halo
 
 
 def detector_config(meta: dict[str, Any]) -> DetectorConfig:
@@ -29,6 +30,15 @@ def detector_config(meta: dict[str, Any]) -> DetectorConfig:
 def checkpoint_preset(meta: dict[str, Any]) -> str:
     """The scene preset a detector checkpoint was trained on ('easy' before presets)."""
     return str(meta.get('architecture', {}).get('preset', 'easy'))
+
+
+def detector_halo(meta: dict[str, Any]) -> str:
+    """The halo a detector checkpoint runs its tiles with (supernet/tiling.py; 'paper' for
+    checkpoints that record none); CheckpointError for one that is not a halo mode."""
+    try:
+        return check_halo(meta.get('halo', 'paper'))
+    except ConfigError as exc:
+        raise CheckpointError(f'halo in the metadata is not usable: {exc}') from exc
 
 
 def checkpoint_labels(meta: dict[str, Any]) -> ClassLabels:

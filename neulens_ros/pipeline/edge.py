@@ -18,7 +18,7 @@ import torch
 
 from neulens_ros.errors import ConfigError, GeometryError
 from neulens_ros.levels import TILE_GRIDS
-from neulens_ros.models.zoo import DETECTOR, load_detector
+from neulens_ros.models.zoo import DETECTOR, detector_halo, load_detector
 from neulens_ros.pipeline.decision import FrameDecision
 from neulens_ros.runtime.backends import BACKENDS, make_runners
 from neulens_ros.supernet.centernet import decode
@@ -69,14 +69,15 @@ class EdgeDetector:
             torch.set_num_threads(config.num_threads)
         self.backend_name, runners = make_runners(model, config.backend, config.precision,
                                                   config.cache_dir, max(config.k_options) ** 2,
-                                                  config.static_batches, config.k_options)
+                                                  config.static_batches, config.k_options,
+                                                  detector_halo(meta))
         self.executors = {p: MicroFlowExecutor(model, p, runners.get(p)) for p in P_OPTIONS}
 
     @classmethod
     def load(cls, config: EdgeConfig) -> 'EdgeDetector':
         model, meta = load_detector(config.checkpoint)
         edge = cls(model, config, meta)
-        edge.warm_up(meta.get('halo', 'paper'))
+        edge.warm_up(detector_halo(meta))
         return edge
 
     @torch.inference_mode()

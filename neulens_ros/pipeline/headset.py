@@ -26,8 +26,8 @@ from neulens_ros.gate.cgg import CompressionGuidingGate, run_gate
 from neulens_ros.gate.kind_labels import gate_operating_point, rule_levels
 from neulens_ros.gate.runtime import gate_net
 from neulens_ros.levels import TILE_GRIDS
-from neulens_ros.models.zoo import (DETECTOR, GATE, accuracy_file, load_detector, load_gate,
-                                   predictor_file)
+from neulens_ros.models.zoo import (DETECTOR, GATE, accuracy_file, detector_halo,
+                                   load_detector, load_gate, predictor_file)
 from neulens_ros.pipeline.decision import FrameDecision
 from neulens_ros.pipeline.tiles import crop_tiles
 from neulens_ros.supernet.detector import P_LAYERS, P_OPTIONS, TileDetector
@@ -80,7 +80,7 @@ class HeadsetGate:
         table = AccuracyTable.load(accuracy or accuracy_file(detector))
         caution, rule = gate_operating_point(gate_meta)
         return cls(cgg, model, Predictor.load(predictor or predictor_file(detector)), table, slo,
-                   meta.get('halo', 'paper'), caution, gate_backend, rule)
+                   detector_halo(meta), caution, gate_backend, rule)
 
     def set_slo(self, slo: SloConfig) -> None:
         """Swap the SLO atomically (the next frame uses it)."""

@@ -6,11 +6,11 @@ that level) with a dynamic batch axis 1..k*k and dynamic tile height/width, so t
 one-call-per-level batches run on it directly. ONNX Runtime and TensorRT share the export and
 the cache key: a file per (model hash, P, level, opset) under the cache folder, so what is
 tested here on ONNX Runtime is exactly what TensorRT would parse. ONNX Runtime also gets one
-file per tile size the paper-halo grids use (only the batch axis dynamic): with the spatial
-size fixed it plans memory and picks kernels ahead, which made narrow levels of a tiled
-ResNet-50 front 10-20% faster; optionally one file per batch size too and one for the whole
-frame (fully static shapes, 1.25-2.3x faster again); other shapes (exact halo) run on the
-dynamic file. TensorRT is imported only
+file per tile size the grids of the model's halo use (only the batch axis dynamic): with the
+spatial size fixed it plans memory and picks kernels ahead, which made narrow levels of a
+tiled ResNet-50 front 10-20% faster; optionally one file per batch size too and one for the
+whole frame (fully static shapes, 1.25-2.3x faster again); other shapes (another halo) run
+on the dynamic file. TensorRT is imported only
 when present; everything else runs on the CPU. TorchScript traces each level's static network
 and freezes it (weights become constants, BatchNorm folded into the convolutions, no Python
 per layer), which removes most of the per-call overhead of the slimmable layers.
@@ -108,17 +108,18 @@ def static_path(dynamic: Path, shape: Shape) -> Path:
     return dynamic.with_name(dynamic.name.replace('.onnx', f'{suffix}.onnx'))
 
 
-def paper_tile_shapes(fronts: Mapping[str, nn.Module], full_hw: tuple[int, int],
-                      ks: Iterable[int] = TILE_GRIDS, batches: bool = False
-                      ) -> dict[str, set[Shape]]:
-    """P -> the input shapes of the paper-halo grids for `ks`: each tile size with any batch,
-    and with `batches` also every batch size 1..k*k of it and the whole frame (1, H, W)."""
+def tile_shapes(fronts: Mapping[str, nn.Module], full_hw: tuple[int, int],
+                ks: Iterable[int] = TILE_GRIDS, batches: bool = False, halo: str = 'paper'
+                ) -> dict[str, set[Shape]]:
+    """P -> the input shapes of the grids for `ks` with `halo`: each tile size with any
+    batch, and with `batches` also every batch size 1..k*k of it and the whole frame
+    (1, H, W)."""
     shapes: dict[str, set[Shape]] = {}
     for p, front in fronts.items():
         chain = window_chain(front)
         shapes[p] = {(1, *full_hw)} if batches else set()
         for k in ks:
-            grid = tile_grid(chain, full_hw[1], full_hw[0], k, 'paper')
+            grid = tile_grid(chain, full_hw[1], full_hw[0], k, halo)
             for w, h in {grid.tile_input_size(t) for t in range(len(grid.in_rects))}:
                 shapes[p].add((None, h, w))
                 if batches:
@@ -247,16 +248,16 @@ def front_runners(fronts: Mapping[str, nn.Module], tag: str, backend: str, preci
 
 def make_runners(model: TileDetector, backend: str, precision: str, cache_dir: str,
                  max_batch: int, static_batches: bool = False,
-                 ks: Iterable[int] = TILE_GRIDS) -> tuple[str, Runners]:
+                 ks: Iterable[int] = TILE_GRIDS, halo: str = 'paper') -> tuple[str, Runners]:
     """Runners for the detector's fronts at every split point. ONNX Runtime sessions are also
-    specialised to the tile sizes of the paper-halo grids `ks` (the halo the shipped model
-    uses) and, with `static_batches`, to every batch size of them: fully static shapes ran
-    1.25-2.3x faster, for up to k*k + 2 sessions per (P, level, k) built at start-up (exports
-    cached on disk)."""
+    specialised to the tile sizes of the grids `ks` with `halo` (the halo the model runs
+    with, its metadata's) and, with `static_batches`, to every batch size of them: fully
+    static shapes ran 1.25-2.3x faster, for up to k*k + 2 sessions per (P, level, tile size)
+    built at start-up (exports cached on disk)."""
     cfg = model.config
     fronts = {p: model.front(p) for p in P_OPTIONS}
     full_hw = (cfg.input_height, cfg.input_width)
-    shapes = (paper_tile_shapes(fronts, full_hw, tuple(ks), static_batches)
+    shapes = (tile_shapes(fronts, full_hw, tuple(ks), static_batches, halo)
               if backend == 'onnxruntime' else None)
     return front_runners(fronts, model_hash(model), backend, precision, cache_dir, max_batch,
                          full_hw, shapes)

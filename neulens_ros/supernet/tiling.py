@@ -162,13 +162,20 @@ def _axis(chain: list[Window], size: int, k: int, halo: str
     return out, ranges, blocks
 
 
+def check_halo(halo: str | int) -> str:
+    """`halo` as a mode string; ConfigError unless it is 'paper', 'exact' or a non-negative
+    integer (pixels)."""
+    halo = str(halo)
+    if halo not in ('paper', 'exact') and not halo.isdigit():
+        raise ConfigError(f"halo must be 'paper', 'exact' or a non-negative integer, got "
+                          f'{halo!r}')
+    return halo
+
+
 def tile_grid(front: nn.Module | list[Window], width: int, height: int, k: int,
               halo: str | int = 'paper') -> TileGrid:
     """The k x k tile geometry of `front` on a width x height input."""
-    halo = str(halo)
-    if halo not in ('paper', 'exact') and not (halo.isdigit()):
-        raise ConfigError(f"halo must be 'paper', 'exact' or a non-negative integer, got "
-                          f'{halo!r}')
+    halo = check_halo(halo)
     if k < 1:
         raise ConfigError(f'k must be >= 1, got {k}')
     chain = front if isinstance(front, list) else window_chain(front)

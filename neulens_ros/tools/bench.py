@@ -37,7 +37,7 @@ from torch import nn
 
 from neulens_ros.errors import NeulensError
 from neulens_ros.models.zoo import DETECTOR, load_detector
-from neulens_ros.runtime.backends import front_runners, model_hash, paper_tile_shapes
+from neulens_ros.runtime.backends import front_runners, model_hash, tile_shapes
 from neulens_ros.runtime.timing import round_robin_ms
 from neulens_ros.supernet.backbones import RESNET_P_OPTIONS, ResNet50, resnet_front
 from neulens_ros.supernet.detector import P_OPTIONS
@@ -173,7 +173,7 @@ def run(models: list[BenchModel], backends: list[str], ks: list[int],
         static = backend == STATIC_ORT
         _, runners = front_runners(fronts, model.tag, 'onnxruntime' if static else backend,
                                    'fp32', cache_dir, k * k, model.size,
-                                   paper_tile_shapes(fronts, model.size, [k], static))
+                                   tile_shapes(fronts, model.size, [k], static))
         # ONNX Runtime has sessions made for the paper grid's shapes only: the other halos'
         # tiles would run on its dynamic session, not a like-for-like comparison
         vs = variants(model.fronts[p], model.size, k, runners.get(p, {}),

@@ -30,14 +30,15 @@ import torch
 from neulens_ros.errors import NeulensError
 from neulens_ros.eval.detector import evaluate, plot_results
 from neulens_ros.gate.kind_labels import gate_operating_point
-from neulens_ros.models.zoo import (DETECTOR, GATE, checkpoint_labels, load_detector, load_gate)
+from neulens_ros.models.zoo import (DETECTOR, GATE, checkpoint_labels, detector_halo,
+                                    load_detector, load_gate)
 from neulens_ros.tools.data_args import add_data_arguments, data_description, data_parts
 from neulens_ros.train.data import (DetectionSet, dataset_set, load_set,
                                     to_checkpoint_classes)
 from neulens_ros.train.plan import VAL_SEED, detector_held_out_set
 
-COLUMNS = ('budget', 'MMACs', 'width', 'oracle', 'CGG', 'random', 'oracle gain', 'CGG gain',
-           'captured')
+COLUMNS = ('budget', 'MMACs', 'width', 'untiled', 'oracle', 'CGG', 'random', 'oracle gain',
+           'CGG gain', 'captured', 'oracle-unt.', 'CGG-unt.')
 
 
 def _number(value: float | None, points: bool = False) -> str:
@@ -49,10 +50,13 @@ def _number(value: float | None, points: bool = False) -> str:
 def _budget_cells(row: dict[str, Any]) -> list[str]:
     return [f'{row["fraction"]:.0%}', f'{row["macs"] / 1e6:.1f}',
             _number(row['width_map50']) + ('*' if row['width_below_narrowest'] else ''),
+            _number(row.get('untiled_width_map50')),
             _number(row['oracle_map50']), _number(row['cgg_map50']),
             _number(row['random_tiles_map50']), _number(row['oracle_gain'], points=True),
             _number(row['cgg_gain'], points=True),
-            '-' if row['captured'] is None else f'{row["captured"]:.0%}']
+            '-' if row['captured'] is None else f'{row["captured"]:.0%}',
+            _number(row.get('oracle_gain_untiled'), points=True),
+            _number(row.get('cgg_gain_untiled'), points=True)]
 
 
 def print_budgets(rows: list[dict[str, Any]]) -> None:
@@ -62,6 +66,7 @@ def print_budgets(rows: list[dict[str, Any]]) -> None:
     if any(row['width_below_narrowest'] for row in rows):
         print("* below the narrowest level's MACs: that level's mAP (the gains are lower "
               'bounds)')
+    print("untiled: the untiled model slimmed to one width (no tiles); '-unt.': gain over it")
 
 
 def held_out_data(args: argparse.Namespace, meta: dict[str, Any], size: tuple[int, int]
@@ -116,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f'neulens-eval detector: gate {args.gate}: {exc}', file=sys.stderr)
         return 2
     results = evaluate(model, gate, data, caution, gate_labels=gate_meta.get('labels', 'paper'),
-                       rule=rule)
+                       rule=rule, halo=detector_halo(meta))
     results['held_out'] = {**held_out, 'detector': str(args.detector), 'gate': str(args.gate)}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / 'eval.json').write_text(json.dumps(results, indent=1))

@@ -27,19 +27,25 @@ from neulens_ros.eval.stream import (STREAM_CAUTIONS, cgg_name, evaluate_stream,
                                      plot_stream)
 from neulens_ros.gate.kind_labels import gate_operating_point
 from neulens_ros.gate.prior import PriorConfig
-from neulens_ros.models.zoo import (CHECKPOINTS, checkpoint_preset, load_detector,
-                                    load_gate)
+from neulens_ros.models.zoo import (CHECKPOINTS, checkpoint_preset, detector_halo,
+                                    load_detector, load_gate)
 from neulens_ros.tools.gen_dataset import parse_size
 from neulens_ros.train.data import load_set
 from neulens_ros.train.plan import FULL, WALK_SEEDS, held_out_walks
 
 TIMING_FRAMES = 16
-BUDGET_COLUMNS = ('budget', 'MMACs', 'width', 'oracle', 'CGG', 'CGG+prior', 'random',
-                  'CGG gain', 'prior gain', 'CGG capt.', 'prior capt.')
+BUDGET_COLUMNS = ('budget', 'MMACs', 'width', 'untiled', 'oracle', 'CGG', 'CGG+prior',
+                  'random', 'CGG gain', 'prior gain', 'CGG capt.', 'prior capt.',
+                  'prior-unt.')
 
 
 def _cell(value: float | None, form: str = '{:.3f}') -> str:
     return '-' if value is None else form.format(value)
+
+
+def _points(gain: float | None) -> float | None:
+    """A gain in mAP as points (None stays None)."""
+    return None if gain is None else 100 * gain
 
 
 def _table(rows: list[list[str]], first: int, width: int) -> None:
@@ -60,11 +66,12 @@ def print_range(results: dict[str, Any]) -> None:
     _table(rows, 28, 9)
     points = '{:+.1f}'
     budgets = [[f'{r["fraction"]:.0%}', f'{r["macs"] / 1e6:.1f}', _cell(r['width_map50']),
+                _cell(r.get('untiled_width_map50')),
                 _cell(r['oracle_map50']), _cell(r['cgg_map50']), _cell(r['prior_map50']),
-                _cell(r['random_tiles_map50']),
-                _cell(None if r['cgg_gain'] is None else 100 * r['cgg_gain'], points),
-                _cell(None if r['prior_gain'] is None else 100 * r['prior_gain'], points),
-                _cell(r['captured'], '{:.0%}'), _cell(r['prior_captured'], '{:.0%}')]
+                _cell(r['random_tiles_map50']), _cell(_points(r['cgg_gain']), points),
+                _cell(_points(r['prior_gain']), points),
+                _cell(r['captured'], '{:.0%}'), _cell(r['prior_captured'], '{:.0%}'),
+                _cell(_points(r.get('prior_gain_untiled')), points)]
                for r in results['budgets']]
     _table([list(BUDGET_COLUMNS), *budgets], 6, 11)
 
@@ -106,8 +113,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _load(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tuple[Any, ...]:
-    """(detector, gate, the gate's shipped caution, its labels, its kind rule or None); the
-    detector must be of the hard preset."""
+    """(detector, gate, the gate's shipped caution, its labels, its kind rule or None, the
+    detector's halo); the detector must be of the hard preset."""
     model, meta = load_detector(args.detector)
     if checkpoint_preset(meta) != 'hard':
         parser.error(f'walks are hard-preset rooms; {args.detector} was trained on the '
@@ -117,7 +124,7 @@ def _load(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tuple[An
         caution, rule = gate_operating_point(gate_meta)
     except ConfigError as exc:
         parser.error(f'gate {args.gate}: {exc}')
-    return model, gate, caution, gate_meta.get('labels', 'paper'), rule
+    return model, gate, caution, gate_meta.get('labels', 'paper'), rule, detector_halo(meta)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -133,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, ValueError) as exc:
         parser.error(str(exc))
     torch.set_num_threads(args.threads)
-    model, gate, caution, gate_labels, rule = _load(args, parser)
+    model, gate, caution, gate_labels, rule, halo = _load(args, parser)
     size = (model.config.input_width, model.config.input_height)
     report: dict[str, Any] = {'prior': asdict(prior), 'gate_caution': caution, 'ranges': {}}
     args.out.mkdir(parents=True, exist_ok=True)
@@ -143,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
                         args.out / 'cache', not args.quiet)
         results, loops = evaluate_stream(model, gate, data, args.frames, prior, caution,
                                          cautions, args.label_frames, not args.quiet,
-                                         gate_labels, rule)
+                                         gate_labels, rule, halo)
         results['plot'] = str(plot_stream(results, args.out / f'map_vs_macs_{seed}.png'))
         report['ranges'][str(seed)] = results
         print(f'walks from seed {seed}: {walks} x {args.frames} frames')

@@ -30,10 +30,10 @@ from neulens_ros.control.profile import profile_back, profile_front
 from neulens_ros.errors import NeulensError
 from neulens_ros.levels import NUM_LEVELS, TILE_GRIDS
 from neulens_ros.models.registry import WEIGHTS_DIR
-from neulens_ros.models.zoo import DETECTOR, load_detector, predictor_file
+from neulens_ros.models.zoo import DETECTOR, detector_halo, load_detector, predictor_file
 from neulens_ros.runtime.backends import BACKENDS, make_runners
 from neulens_ros.supernet.detector import P_OPTIONS, TileDetector
-from neulens_ros.supernet.tiling import tile_grid, window_chain
+from neulens_ros.supernet.tiling import check_halo, tile_grid, window_chain
 
 def decision_time(model: TileDetector, predictor: Predictor, frames: int = 200
                   ) -> dict[str, float]:
@@ -70,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--threads', type=int, default=1,
                         help="torch threads (default 1, as the supernet node runs; 0 = torch's "
                              'default)')
-    parser.add_argument('--halo', default='paper')
+    parser.add_argument('--halo', default=None,
+                        help="the tiles' halo (default: the detector's, its metadata's)")
     parser.add_argument('--backend', default='torch', choices=BACKENDS,
                         help="the supernet node's backend to profile (the fronts; the back "
                         'runs eager)')
@@ -95,13 +96,18 @@ def main(argv: list[str] | None = None) -> int:
         model, meta = load_detector(args.detector)
     except NeulensError as exc:
         parser.error(str(exc))
+    try:
+        halo = args.halo or detector_halo(meta)
+        check_halo(halo)
+    except NeulensError as exc:
+        parser.error(str(exc))
     backend, runners = make_runners(model, args.backend, 'fp32', args.cache_dir, 16,
-                                    args.static_batches)
+                                    args.static_batches, halo=halo)
     rng = np.random.default_rng(0)
     fit, test = [], []
     jobs = [(p, k) for p in P_OPTIONS for k in TILE_GRIDS]
     for p, k in progress_bar(jobs, desc='profiling', unit='(P,k)'):
-        records = list(profile_front(model, p, k, args.halo, 2 * args.samples, args.repeats,
+        records = list(profile_front(model, p, k, halo, 2 * args.samples, args.repeats,
                                      rng, runners.get(p)))
         fit += records[0::2] + records[:5]  # the uniform anchors always fit
         test += records[1::2]
@@ -112,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     info = {'machine': platform.machine(), 'processor': platform.processor(),
             'threads': torch.get_num_threads(), 'backend': backend, 'precision': 'fp32',
             'static_batches': args.static_batches,
-            'model_sha256': meta['sha256'], 'halo': args.halo}
+            'model_sha256': meta['sha256'], 'halo': halo}
     predictor = Predictor.fit(fit, meta=info)
     error = held_out_error(predictor, test)
     error['demux_decision_ms'] = decision_time(model, predictor)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 import shlex
 import sys
 import time
@@ -37,7 +38,7 @@ from neulens_ros.models.names import DATASET_PRESET, DEFAULT_PRESET
 from neulens_ros.supernet.detector import TileDetector
 from neulens_ros.supernet.pretrained import load_backbone_file
 from neulens_ros.tools.data_args import add_data_arguments, data_description, data_parts
-from neulens_ros.models.zoo import checkpoint_labels
+from neulens_ros.models.zoo import checkpoint_labels, detector_halo
 from neulens_ros.train.data import (DataSource, dataset_set, load_set,
                                     to_checkpoint_classes)
 from neulens_ros.train.plan import (GATE_LABELS, fit_to_images, plan_for, training_set,
@@ -68,6 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
                              "context input); default: the preset's plan (hard: kinds, else "
                              "paper; --smoke: paper). With --detector, other labels than the "
                              "plan's export the gate alone, as <gate name>_<labels>")
+    parser.add_argument('--halo', default=None,
+                        help="the halo the detector runs its tiles with: 'paper', 'exact' or "
+                             "pixels (default: the preset's plan, hard: 2; with "
+                             "--detector the checkpoint's). Labels, calibration and evaluation "
+                             'use it and the export records it')
     parser.add_argument('--export-dir', type=Path, default=None,
                         help='where export writes the checkpoints (default: the package)')
     parser.add_argument('--threads', type=int, default=0, help='torch threads (0 = default)')
@@ -98,11 +104,7 @@ def detector_from_checkpoint(name: str, command: str, preset: str | None
     checkpoint's own, then `command`, replacing what an earlier --detector run appended,
     the preset it was trained on, which a given `preset` must match, and its metadata)."""
     from neulens_ros.models.zoo import checkpoint_preset, load_detector
-    from neulens_ros.train.pipeline import HALO
     model, meta = load_detector(name)
-    if meta.get('halo', HALO) != HALO:
-        raise ConfigError(f'{name} was trained for halo {meta["halo"]!r}; the later stages '
-                          f'label and evaluate with {HALO!r}')
     trained_on = checkpoint_preset(meta)
     if preset is not None and preset != trained_on:
         raise ConfigError(f'{name} was trained on the {trained_on!r} preset, not {preset!r}: '
@@ -164,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
         plan = plan_for(args.preset, args.smoke)
         if args.gate_labels:
             plan = with_gate_labels(plan, args.gate_labels)
+        if args.halo or meta is not None:  # a given halo, else a checkpoint's own
+            plan = replace(plan, halo=args.halo or detector_halo(meta))
         if not args.detector:
             model = TileDetector(plan.detector_config(len(
                 source.class_names if source else class_names(args.preset))))

@@ -37,7 +37,6 @@ from neulens_ros.plots import pyplot, save
 
 LABEL_P = SHIP_P  # labels at the split point the model ships with (the gate serves every P)
 LABEL_K = TILE_GRIDS
-HALO = 'paper'
 
 
 def image_tensor(data: DetectionSet, i: int) -> torch.Tensor:
@@ -46,11 +45,12 @@ def image_tensor(data: DetectionSet, i: int) -> torch.Tensor:
 
 
 def compute_labels(model: TileDetector, data: DetectionSet, count: int, path: Path,
-                   progress: bool) -> dict[str, np.ndarray]:
-    """Label the tiles of the first `count` images for every k in LABEL_K (cached)."""
+                   progress: bool, halo: str = SHIP_HALO) -> dict[str, np.ndarray]:
+    """Label the tiles of the first `count` images for every k in LABEL_K, the tiles run
+    with `halo` (cached in `path` with the halo)."""
     from neulens_ros.progress import progress_bar
     if path.is_file():
-        return load_labels(path)
+        return load_labels(path, halo)
     executor = MicroFlowExecutor(model, LABEL_P)
     stride = model.config.output_stride
     rows: dict[str, list[Any]] = {'image': [], 'k': [], 'tile': [], 'label': [], 'errors': []}
@@ -58,7 +58,7 @@ def compute_labels(model: TileDetector, data: DetectionSet, count: int, path: Pa
                           disable=not progress):
         x = normalise(image_tensor(data, i))
         for k in LABEL_K:
-            result = label_frame(executor, x, k, HALO, stride)
+            result = label_frame(executor, x, k, halo, stride)
             for t in range(k * k):
                 rows['image'].append(i)
                 rows['k'].append(k)
@@ -66,14 +66,21 @@ def compute_labels(model: TileDetector, data: DetectionSet, count: int, path: Pa
                 rows['label'].append(result.labels[t])
                 rows['errors'].append(result.errors[t])
     labels = {key: np.asarray(v) for key, v in rows.items()}
-    np.savez(path, **labels)
+    np.savez(path, halo=np.asarray(halo), **labels)
     return labels
 
 
-def load_labels(path: Path) -> dict[str, np.ndarray]:
-    """The labelled tiles `compute_labels` saved: image, k, tile, label [N], errors [N, R]."""
+def load_labels(path: Path, halo: str = SHIP_HALO) -> dict[str, np.ndarray]:
+    """The labelled tiles `compute_labels` saved: image, k, tile, label [N], errors [N, R];
+    ConfigError when they were labelled with another halo than `halo` (files without one
+    were labelled with the paper halo)."""
     with np.load(path) as z:
-        return dict(z)
+        labels = dict(z)
+    labelled = str(labels.pop('halo', SHIP_HALO))
+    if labelled != halo:
+        raise ConfigError(f'{path} labels tiles run with the {labelled!r} halo, this run uses '
+                          f'{halo!r}: delete it to label again')
+    return labels
 
 
 def split_labelled(labels: dict[str, np.ndarray], seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -100,12 +107,13 @@ def gate_data(data: DetectionSet, labels: dict[str, np.ndarray], images: np.ndar
                     torch.as_tensor(labels['errors'][keep], dtype=torch.float32))
 
 
-def level_mac_ratio(model: TileDetector) -> np.ndarray:
-    """Measured front MAC fraction of each level (k = 3 tiles at LABEL_P), skip = 0."""
+def level_mac_ratio(model: TileDetector, halo: str = SHIP_HALO) -> np.ndarray:
+    """Measured front MAC fraction of each level (k = 3 tiles at LABEL_P with `halo`),
+    skip = 0."""
     table = MacTable(model)
     executor = MicroFlowExecutor(model, LABEL_P)
     cfg = model.config
-    grid = executor.grid(cfg.input_width, cfg.input_height, 3, HALO)
+    grid = executor.grid(cfg.input_width, cfg.input_height, 3, halo)
     full = table.frame_front(LABEL_P, grid, np.zeros(9, np.int64))
     return np.array([table.frame_front(LABEL_P, grid, np.full(9, lv)) / full
                      for lv in range(5)])
@@ -124,7 +132,8 @@ def run_later_stages(stages: list[str], model: TileDetector, train: DetectionSet
     paper = plan.gate_labels == 'paper'
     # the paper's labels are the supernet's: `labels` computes them whatever the plan's gate
     # learns (neulens-eval gate reads them), and a paper gate fits on them
-    labels = compute_labels(model, train, plan.label_scenes, work / 'labels.npz', progress) \
+    labels = compute_labels(model, train, plan.label_scenes, work / 'labels.npz', progress,
+                            plan.halo) \
         if 'labels' in stages or ('gate' in stages and paper) else None
     if 'gate' in stages:
         summary = fit_paper_gate(model, gate, train, labels, plan, args.seed, progress) \
@@ -141,7 +150,7 @@ def run_later_stages(stages: list[str], model: TileDetector, train: DetectionSet
     calibration_path = work / 'calibration.json'
     if 'calibrate' in stages:
         calibration = calibrate(model, gate, train, plan.label_scenes, plan.calibration_scenes,
-                                plan.gate_labels)
+                                plan.gate_labels, plan.halo)
         calibration_path.write_text(json.dumps(calibration, indent=1))
         rule = calibration['kind_rule']
         print(f'neulens-train: gate caution {calibration["caution"]}'
@@ -151,9 +160,9 @@ def run_later_stages(stages: list[str], model: TileDetector, train: DetectionSet
     if 'eval' in stages:
         caution, rule = calibrated_point(
             json.loads(calibration_path.read_text()) if calibration_path.is_file() else {},
-            plan.gate_labels)
+            plan.gate_labels, plan.halo)
         results = evaluate(model, gate, val, caution, progress=progress,
-                           gate_labels=plan.gate_labels, rule=rule)
+                           gate_labels=plan.gate_labels, rule=rule, halo=plan.halo)
         results_path.write_text(json.dumps(results, indent=1))
         plot_results(results, work / 'plots')
         print(f'neulens-train: evaluation written to {results_path} '
@@ -164,7 +173,7 @@ def run_later_stages(stages: list[str], model: TileDetector, train: DetectionSet
         variant = bool(args.detector) and \
             plan.gate_labels != plan_for(args.preset, args.smoke).gate_labels
         export(model, gate, work, args.export_dir or WEIGHTS_DIR, commands, args.preset,
-               args.seed, source, plan.gate_labels if variant else None)
+               args.seed, plan.halo, source, plan.gate_labels if variant else None)
     return 0
 
 
@@ -178,7 +187,7 @@ def fit_paper_gate(model: TileDetector, gate: CompressionGuidingGate, data: Dete
     fit_images, held_out = split_labelled(labels, seed)
     fit = gate_data(data, labels, fit_images)
     test = gate_data(data, labels, held_out)
-    ratio = level_mac_ratio(model)
+    ratio = level_mac_ratio(model, plan.halo)
     history = train_gate(gate, fit, ratio, GateTraining(epochs=plan.gate_epochs, seed=seed),
                          progress)
     return {'labels': 'paper', 'held_out_accuracy': gate_accuracy(gate, test),
@@ -193,7 +202,8 @@ def fit_kind_gate(model: TileDetector, gate: CompressionGuidingGate, data: Detec
     (the caution's), each also mirrored; returns its summary."""
     cfg = model.config
     executor = MicroFlowExecutor(model, LABEL_P)
-    grids = {k: executor.grid(cfg.input_width, cfg.input_height, k, HALO) for k in LABEL_K}
+    grids = {k: executor.grid(cfg.input_width, cfg.input_height, k, plan.halo)
+             for k in LABEL_K}
     first_fit = plan.label_scenes + plan.calibration_scenes
     fit = kind_gate_data(data.images[first_fit:], data.boxes[first_fit:], grids, mirrored=True)
     test = kind_gate_data(data.images[:plan.label_scenes], data.boxes[:plan.label_scenes],
@@ -208,35 +218,42 @@ def fit_kind_gate(model: TileDetector, gate: CompressionGuidingGate, data: Detec
             'label_histogram': histogram.tolist(), 'history': history}
 
 
-def calibrated_point(calibration: dict[str, Any], gate_labels: str
+def calibrated_point(calibration: dict[str, Any], gate_labels: str, halo: str = SHIP_HALO
                      ) -> tuple[float, OracleRule | None]:
     """(caution, kind rule or None) of a calibration (calibration.json; {}: none) for a gate
-    on `gate_labels`; ConfigError when it calibrated a gate on other labels."""
+    on `gate_labels` and tiles run with `halo`; ConfigError when it calibrated a gate on
+    other labels or tiles with another halo (calibrations that record none: the paper's)."""
     made_for = calibration.get('labels', gate_labels)
     if made_for != gate_labels:
         raise ConfigError(f'the calibration in the work folder is of a gate on {made_for!r} '
                           f'labels, this gate learnt {gate_labels!r}: run the calibrate stage '
                           'again')
+    made_with = calibration.get('halo', SHIP_HALO) if calibration else halo
+    if made_with != halo:
+        raise ConfigError(f'the calibration in the work folder ran tiles with the '
+                          f'{made_with!r} halo, this run uses {halo!r}: run the calibrate '
+                          'stage again')
     return float(calibration.get('caution', 0.0)), kind_rule(calibration.get('kind_rule'),
                                                               gate_labels)
 
 
 def calibrate(model: TileDetector, gate: CompressionGuidingGate, data: DetectionSet,
-              first: int, count: int, gate_labels: str = 'paper') -> dict[str, Any]:
+              first: int, count: int, gate_labels: str = 'paper', halo: str = SHIP_HALO
+              ) -> dict[str, Any]:
     """Gate caution (and, for a gate on tile kinds, the rule that levels its kinds) on
     training images the gate was not fitted on (after the labelled ones), at the shipped
-    operating point."""
+    split point and grid, the tiles run with `halo`."""
     subset = DetectionSet(data.images[first:first + count], data.boxes[first:first + count],
                           data.classes[first:first + count], data.dense[first:first + count])
     table = MacTable(model)
 
     def score(part: DetectionSet, levels: Any) -> dict[str, Any]:
-        return run_variant(model, part, SHIP_P, SHIP_K, SHIP_HALO, levels, table)
+        return run_variant(model, part, SHIP_P, SHIP_K, halo, levels, table)
     kinds = gate_labels == 'kinds'
     chosen = calibrate_caution(gate, subset, SHIP_K, score,
                                cautions=KIND_CAUTIONS if kinds else CAUTIONS,
                                rules=ORACLE_FAMILY if kinds else ())
-    return {**chosen, 'labels': gate_labels}
+    return {**chosen, 'labels': gate_labels, 'halo': halo}
 
 
 def architecture(config: DetectorConfig, preset: str, source: DataSource | None = None
@@ -252,7 +269,7 @@ def architecture(config: DetectorConfig, preset: str, source: DataSource | None 
 
 
 def export(model: TileDetector, gate: CompressionGuidingGate, work: Path, out: Path,
-           commands: tuple[str, str], preset: str, seed: int,
+           commands: tuple[str, str], preset: str, seed: int, halo: str,
            source: DataSource | None = None, gate_variant: str | None = None) -> None:
     """Write the checkpoints and metadata under the preset's names (models/names.py; a data
     set on disk, `source`, exports under the easy preset's, whose plan it trains); `commands`
@@ -265,9 +282,9 @@ def export(model: TileDetector, gate: CompressionGuidingGate, work: Path, out: P
     gate_summary = json.loads((work / 'gate_summary.json').read_text()) \
         if (work / 'gate_summary.json').is_file() else {}
     calibration = json.loads((work / 'calibration.json').read_text()) \
-        if (work / 'calibration.json').is_file() else {'caution': 0.0}
+        if (work / 'calibration.json').is_file() else {}
     labels = gate_summary.get('labels', 'paper')
-    caution, rule = calibrated_point(calibration, labels)  # of this gate, a rule it can run
+    caution, rule = calibrated_point(calibration, labels, halo)  # this gate's, at this halo
     common = {'data_seed': seed, 'created': time.strftime('%Y-%m-%d %H:%M:%S'),
               **({'dataset': source.description} if source else {})}
     gate_file = f'{gate_name}_{gate_variant}' if gate_variant else gate_name
@@ -286,7 +303,7 @@ def export(model: TileDetector, gate: CompressionGuidingGate, work: Path, out: P
         return
     det = save_checkpoint(out / f'{detector_name}.pt', model, 'detector',
                           architecture(model.config, preset, source),
-                          halo=HALO, metrics=results.get('headline', {}),
+                          halo=halo, metrics=results.get('headline', {}),
                           training_command=commands[1], **common)
     if results:
         AccuracyTable.from_evaluation(results).save(out / accuracy_file)
