@@ -87,3 +87,38 @@ def test_labels_are_read_for_the_halo_they_were_computed_with(tmp_path) -> None:
         load_labels(tmp_path / 'old.npz', '2')
     with pytest.raises(ConfigError, match="'2' halo, this run uses 'paper'"):
         load_labels(tmp_path / 'two.npz', 'paper')
+
+
+def test_a_kinds_gate_fits_on_the_plans_extra_scenes_after_the_training_ones() -> None:
+    from neulens_ros.train.plan import VAL_SEED, gate_set
+    kinds = replace(with_gate_labels(FULL, 'kinds'), gate_scenes=500)
+    spec = gate_set(kinds, 7, (256, 192), 'hard')
+    assert (spec.first_seed, spec.count) == (7 + FULL.train_scenes, 500)
+    assert gate_set(FULL_HARD, 0, (256, 192), 'hard').count == FULL_HARD.gate_scenes > 0
+    assert gate_set(replace(kinds, gate_scenes=0), 7, (256, 192)) is None
+    assert gate_set(replace(kinds, gate_labels='paper'), 7, (256, 192)) is None  # labels
+    with pytest.raises(ConfigError, match='would reach the held-out seeds'):
+        gate_set(kinds, VAL_SEED - FULL.train_scenes - 499, (256, 192))
+
+
+def test_gate_scenes_are_validated() -> None:
+    with pytest.raises(ConfigError, match='gate_scenes must be >= 0'):
+        replace(FULL, gate_scenes=-1)
+
+
+def test_the_extra_scenes_join_the_kinds_gates_fit() -> None:
+    import torch
+    from neulens_ros.gate.cgg import CompressionGuidingGate
+    from neulens_ros.supernet.detector import DetectorConfig, TileDetector
+    from neulens_ros.train.data import SetSpec, render_set
+    from neulens_ros.train.pipeline import fit_kind_gate
+    torch.manual_seed(0)
+    model = TileDetector(DetectorConfig(input_width=128, input_height=96)).eval()
+    plan = replace(with_gate_labels(SMOKE, 'kinds'), label_scenes=1, calibration_scenes=1,
+                   gate_epochs=1)
+    data = render_set(SetSpec(0, 4, (160, 120), (128, 96)), progress=False)
+    extra = render_set(SetSpec(4, 3, (160, 120), (128, 96)), progress=False)
+    tiles = [fit_kind_gate(model, CompressionGuidingGate(context=plan.gate_context), data,
+                           plan, 0, False, more)['tiles_fit'] for more in (None, extra)]
+    assert tiles[0] == 2 * 2 * (4 + 9 + 16)  # 2 images after the held-out and calibration
+    assert tiles[1] == tiles[0] * 5 // 2  # and 3 more, each also mirrored

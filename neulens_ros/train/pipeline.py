@@ -31,8 +31,8 @@ from neulens_ros.models.names import CHECKPOINTS, naming_preset
 from neulens_ros.supernet.detector import P_LAYERS, P_OPTIONS, DetectorConfig, TileDetector
 from neulens_ros.supernet.executor import MicroFlowExecutor, normalise
 from neulens_ros.supernet.macs import MacTable
-from neulens_ros.train.data import DataSource, DetectionSet
-from neulens_ros.train.plan import Plan, plan_for
+from neulens_ros.train.data import DataSource, DetectionSet, load_set
+from neulens_ros.train.plan import Plan, gate_set, plan_for
 from neulens_ros.plots import pyplot, save
 
 LABEL_P = SHIP_P  # labels at the split point the model ships with (the gate serves every P)
@@ -138,7 +138,8 @@ def run_later_stages(stages: list[str], model: TileDetector, train: DetectionSet
     if 'gate' in stages:
         summary = fit_paper_gate(model, gate, train, labels, plan, args.seed, progress) \
             if paper and labels is not None else \
-            fit_kind_gate(model, gate, train, plan, args.seed, progress)
+            fit_kind_gate(model, gate, train, plan, args.seed, progress,
+                          None if source else gate_scenes(plan, train, args, work, progress))
         torch.save(gate.state_dict(), gate_path)
         summary_path.write_text(json.dumps(summary, indent=1))
         print(f'neulens-train: gate ({plan.gate_labels} labels) accuracy '
@@ -196,16 +197,21 @@ def fit_paper_gate(model: TileDetector, gate: CompressionGuidingGate, data: Dete
 
 
 def fit_kind_gate(model: TileDetector, gate: CompressionGuidingGate, data: DetectionSet,
-                  plan: Plan, seed: int, progress: bool) -> dict[str, Any]:
+                  plan: Plan, seed: int, progress: bool, extra: DetectionSet | None = None
+                  ) -> dict[str, Any]:
     """Train `gate` on the tile kinds (gate/kind_labels.py) of every training image after the
     first `label_scenes` (held out for its accuracy) and the `calibration_scenes` after them
-    (the caution's), each also mirrored; returns its summary."""
+    (the caution's), and of every `extra` image (the plan's gate scenes), each also mirrored;
+    returns its summary."""
     cfg = model.config
     executor = MicroFlowExecutor(model, LABEL_P)
     grids = {k: executor.grid(cfg.input_width, cfg.input_height, k, plan.halo)
              for k in LABEL_K}
     first_fit = plan.label_scenes + plan.calibration_scenes
-    fit = kind_gate_data(data.images[first_fit:], data.boxes[first_fit:], grids, mirrored=True)
+    images, boxes = data.images[first_fit:], list(data.boxes[first_fit:])
+    if extra is not None:
+        images, boxes = np.concatenate([images, extra.images]), boxes + list(extra.boxes)
+    fit = kind_gate_data(images, boxes, grids, mirrored=True)
     test = kind_gate_data(data.images[:plan.label_scenes], data.boxes[:plan.label_scenes],
                           grids)
     history = train_frame_gate(gate, fit, GateTraining(epochs=plan.gate_epochs, seed=seed),
@@ -216,6 +222,15 @@ def fit_kind_gate(model: TileDetector, gate: CompressionGuidingGate, data: Detec
             'tiles_fit': frame_tiles(fit),
             'tiles_held_out': frame_tiles(test),
             'label_histogram': histogram.tolist(), 'history': history}
+
+
+def gate_scenes(plan: Plan, train: DetectionSet, args: argparse.Namespace, work: Path,
+                progress: bool) -> DetectionSet | None:
+    """The plan's extra scenes for a gate on tile kinds (train/plan.py gate_set; None: none),
+    of the run's preset and seed at the training images' size (cached in the work folder)."""
+    height, width = train.images.shape[1:3]
+    spec = gate_set(plan, args.seed, (width, height), args.preset)
+    return None if spec is None else load_set(spec, work / 'cache', progress)
 
 
 def calibrated_point(calibration: dict[str, Any], gate_labels: str, halo: str = SHIP_HALO
