@@ -25,6 +25,7 @@ from neulens_ros.tools.data_args import SKIPPED_FILE, read_data
 from neulens_ros.tools.eval_detector import main as eval_detector
 from neulens_ros.tools.gen_dataset import main as gen_data
 from neulens_ros.tools.train import main as train
+from neulens_ros.train import data as train_data
 from neulens_ros.train import plan
 from neulens_ros.train.data import (DataSource, SetSpec, dataset_set,
                                     render_set, to_checkpoint_classes)
@@ -61,6 +62,28 @@ def test_images_of_any_size_are_resized_as_camera_frames_with_their_boxes(tmp_pa
     sx, sy = 256 / size[0], 192 / size[1]
     np.testing.assert_allclose(data.boxes[0], [[10 * sx, 20 * sy, 30 * sx, 60 * sy]])
     assert data.classes[0].tolist() == [0] and not data.dense[0]
+
+
+@pytest.mark.parametrize('walk_frames', [0, 3])
+def test_worker_processes_render_the_set_one_process_renders(monkeypatch, walk_frames):
+    """Chunks of seeds rendered in two spawned processes, joined in seed order: the same
+    images, boxes and classes as rendering in this process."""
+    monkeypatch.setattr(train_data, 'PARALLEL_FRAMES', 1)
+    monkeypatch.setattr(train_data, 'CHUNK_SEEDS', 2)
+    spec = SetSpec(11, 5, (160, 120), (128, 96), preset='hard', walk_frames=walk_frames)
+    alone, pooled = (render_set(spec, progress=False, workers=w) for w in (1, 2))
+    assert len(pooled) == 5 * max(1, walk_frames)
+    assert np.array_equal(alone.images, pooled.images)
+    assert np.array_equal(alone.dense, pooled.dense)
+    for name in ('boxes', 'classes'):
+        for a, b in zip(getattr(alone, name), getattr(pooled, name), strict=True):
+            assert np.array_equal(a, b)
+    assert len(set(pooled.images[:, 0, 0, 0].tolist())) > 1  # frames differ, not one repeated
+
+
+def test_render_workers_must_not_be_negative():
+    with pytest.raises(DataError, match='render workers must be >= 0, got -1'):
+        render_set(SetSpec(0, 1, (160, 120), (128, 96)), progress=False, workers=-1)
 
 
 @pytest.mark.parametrize('fmt, atol', [('coco', 0.0), ('yolo', 1e-3)])

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, replace
 from pathlib import Path
+from multiprocessing import get_context
 from typing import Any, Iterator
 
 import numpy as np
@@ -27,7 +29,8 @@ from neulens_ros.data.scenes import Scene, SceneConfig, generate_scene, is_label
 from neulens_ros.data.walk import WalkConfig, walk_scenes
 from neulens_ros.errors import DataError
 
-
+PARALLEL_FRAMES = 64  # smaller sets render in this process (a worker pool takes ~1 s to start)
+CHUNK_SEEDS = 8  # seeds a worker renders per task (a walk's frames stay in one task)
 
 
 @dataclass(frozen=True)
@@ -83,20 +86,59 @@ def _scenes(spec: SetSpec) -> Iterator[Scene]:
             yield generate_scene(config, seed)
 
 
-def render_set(spec: SetSpec, progress: bool = True) -> DetectionSet:
-    from neulens_ros.progress import progress_bar
+Frame = tuple[np.ndarray, np.ndarray, np.ndarray, bool]  # image, boxes, classes, dense
+
+
+def _frames(spec: SetSpec) -> list[Frame]:
+    """Every frame of `spec` at the input size, with its labelled boxes (input pixels)."""
     sx = spec.input_size[0] / spec.render_size[0]
     sy = spec.input_size[1] / spec.render_size[1]
-    images, boxes, classes, dense = [], [], [], []
-    for scene in progress_bar(_scenes(spec), total=spec.count * max(1, spec.walk_frames),
-                              desc='rendering', unit='frame', disable=not progress, leave=False):
-        images.append(box_resize(scene.rgb, spec.input_size))
+    frames = []
+    for scene in _scenes(spec):
         keep = [o for o in scene.objects if is_labelled(o, *spec.render_size)]
-        b = np.array([o.box2d for o in keep], np.float64).reshape(-1, 4) * [sx, sy, sx, sy]
-        boxes.append(b)
-        classes.append(np.array([o.class_id for o in keep], np.int64))
-        dense.append(len(scene.objects) > 3)
-    return DetectionSet(np.stack(images), boxes, classes, np.array(dense))
+        boxes = np.array([o.box2d for o in keep], np.float64).reshape(-1, 4) * [sx, sy, sx, sy]
+        frames.append((box_resize(scene.rgb, spec.input_size), boxes,
+                       np.array([o.class_id for o in keep], np.int64),
+                       len(scene.objects) > 3))
+    return frames
+
+
+def render_workers() -> int:
+    """Processes a set renders with by default: the CPUs this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else \
+        os.cpu_count() or 1
+
+
+def _rendered(chunks: list[SetSpec], workers: int) -> Iterator[list[Frame]]:
+    """The frames of each chunk in order, rendered by `workers` processes."""
+    if workers == 1:
+        yield from map(_frames, chunks)
+        return
+    # spawn: the parent may hold torch's threads, which a fork would copy half-alive
+    with get_context('spawn').Pool(min(workers, len(chunks))) as pool:
+        yield from pool.imap(_frames, chunks)
+
+
+def render_set(spec: SetSpec, progress: bool = True, workers: int = 0) -> DetectionSet:
+    """Render `spec`: with `workers` processes (0: render_workers()) when it has at least
+    PARALLEL_FRAMES frames, each taking CHUNK_SEEDS seeds at a time; every scene comes from its
+    own seed, so the set is the same whatever the number of workers."""
+    from neulens_ros.progress import progress_bar
+    if workers < 0:
+        raise DataError(f'render workers must be >= 0, got {workers}')
+    workers = workers or render_workers()
+    total = spec.count * max(1, spec.walk_frames)
+    chunks = [replace(spec, first_seed=first,
+                      count=min(CHUNK_SEEDS, spec.first_seed + spec.count - first))
+              for first in range(spec.first_seed, spec.first_seed + spec.count, CHUNK_SEEDS)]
+    frames: list[Frame] = []
+    with progress_bar(total=total, desc='rendering', unit='frame', disable=not progress,
+                      leave=False) as bar:
+        for part in _rendered(chunks, 1 if total < PARALLEL_FRAMES else workers):
+            frames.extend(part)
+            bar.update(len(part))
+    images, boxes, classes, dense = zip(*frames, strict=True)
+    return DetectionSet(np.stack(images), list(boxes), list(classes), np.array(dense))
 
 
 def load_set(spec: SetSpec, cache_dir: Path, progress: bool = True) -> DetectionSet:
