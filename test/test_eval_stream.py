@@ -236,7 +236,7 @@ def test_a_calibrated_kind_rule_runs_in_every_stream_variant_but_the_kinds_rules
     assert results['variants']['cgg_kinds_0_3_skip']['level_histogram'] == [tiles, 0, 0, 0, 0]
     assert (loops['cgg_prior_kinds_2_3_skip'].gate == 2).all()
     previous = [loops['cgg_prior_c0'].detections[0]]
-    cost = gate_cost(gate, model, [walks.images[0]], previous, 0.0, PRIOR, rule)
+    cost = gate_cost(gate, model, [walks.images[0]], previous, 0.0, PRIOR, '2', rule)
     assert set(cost['k3']) == {'onnxruntime', 'inputs', 'onnxruntime_with_prior'}
     with pytest.raises(ConfigError, match='needs a gate on tile kinds'):
         evaluate_stream(model, gate, walks, FRAMES, PRIOR, 0.0, (), progress=False, rule=rule)

@@ -23,7 +23,8 @@ from neulens_ros.control.predictor import Predictor
 from neulens_ros.models.names import (ACCURACY_TABLE, CHECKPOINTS, DEFAULT_PRESET, DETECTOR, GATE,
                                      PREDICTORS)
 from neulens_ros.models.registry import WEIGHTS_DIR, save_checkpoint
-from neulens_ros.models.zoo import accuracy_file, detector_metadata, predictor_file
+from neulens_ros.models.zoo import (accuracy_file, detector_halo, detector_metadata,
+                                    predictor_file)
 from neulens_ros.supernet.detector import DetectorConfig, TileDetector
 from neulens_ros.topology import load_topology
 from neulens_ros.train.pipeline import architecture
@@ -70,13 +71,19 @@ def test_accuracy_table_next_to_an_exported_detector(tmp_path: Path) -> None:
         accuracy_file(tmp_path / 'mine.pt')
 
 
+def shipped_profile_halo() -> str:
+    """The halo the hard preset's shipped latency profile was measured with (that of its
+    shipped detector: test_each_shipped_profile_was_measured_on_its_detector)."""
+    return Predictor.load(WEIGHTS_DIR / PREDICTORS['hard']).halo
+
+
 @pytest.fixture
 def hard(tmp_path: Path) -> tuple[Path, Path]:
     """(detector, gate) .pt files as `neulens-train --preset hard` exports them (a small,
     untrained detector), with an accuracy table whose gate loss is 7.25 points."""
     detector, gate, table = CHECKPOINTS['hard']
     save_checkpoint(tmp_path / f'{detector}.pt', TileDetector(SMALL_HARD), 'detector',
-                    architecture(SMALL_HARD, 'hard'), halo='paper')
+                    architecture(SMALL_HARD, 'hard'), halo=shipped_profile_halo())
     save_checkpoint(tmp_path / f'{gate}.pt', CompressionGuidingGate(), 'gate',
                     {'num_levels': 5, 'channels': 64})
     values = json.loads((WEIGHTS_DIR / ACCURACY_TABLE).read_text())
@@ -205,8 +212,9 @@ def test_each_shipped_profile_was_measured_on_its_detector(preset: str) -> None:
     detector = CHECKPOINTS[preset][0]
     path = predictor_file(detector)
     assert path == WEIGHTS_DIR / PREDICTORS[preset]
-    profiled = Predictor.load(path).meta['model_sha256']
-    assert profiled == detector_metadata(detector)['sha256']
+    profile, meta = Predictor.load(path), detector_metadata(detector)
+    assert profile.meta['model_sha256'] == meta['sha256']
+    assert profile.halo == detector_halo(meta)  # else the gate node refuses the pair
 
 
 @pytest.mark.parametrize('preset, profile', [('dataset', PREDICTORS['easy']), ('mars', None)])
@@ -232,3 +240,14 @@ def test_a_detector_gets_the_profile_of_its_architecture(hard: tuple[Path, Path]
     detector, gate = hard
     step = HeadsetGate.load(SloConfig(), gate, detector, gate_backend='torch')
     assert step.demux.predictor.meta == Predictor.load(WEIGHTS_DIR / PREDICTORS['hard']).meta
+
+
+def test_a_profile_of_another_halo_is_refused(hard: tuple[Path, Path]) -> None:
+    from neulens_ros.pipeline.headset import HeadsetGate
+    detector, gate = hard
+    other = '8' if shipped_profile_halo() != '8' else 'paper'
+    save_checkpoint(detector, TileDetector(SMALL_HARD), 'detector',
+                    architecture(SMALL_HARD, 'hard'), halo=other)
+    with pytest.raises(ConfigError, match=f"measured with the '{shipped_profile_halo()}' halo"
+                                          f".*runs its tiles with '{other}': profile it again"):
+        HeadsetGate.load(SloConfig(), gate, detector, gate_backend='torch')

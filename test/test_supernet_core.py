@@ -104,12 +104,12 @@ def test_unsupported_layers_are_named() -> None:
 
 
 @pytest.mark.parametrize('halo, mode', [('paper', 'paper'), ('exact', 'exact'), (2, '2'),
-                                        ('16', '16')])
+                                        ('16', '16'), ('02', '2'), ('0', '0')])
 def test_halo_modes_are_strings(halo, mode: str) -> None:  # noqa: ANN001
     assert check_halo(halo) == mode
 
 
-@pytest.mark.parametrize('halo', ['wide', '-2', '2.5', '', -1, 'Paper'])
+@pytest.mark.parametrize('halo', ['wide', '-2', '2.5', '', -1, 'Paper', '\u00b2', '\u0662'])
 def test_bad_halos_are_config_errors(halo) -> None:  # noqa: ANN001
     with pytest.raises(ConfigError, match="halo must be 'paper', 'exact' or a non-negative"):
         check_halo(halo)

@@ -55,6 +55,7 @@ def test_a_calibration_is_read_for_the_gate_it_calibrated() -> None:
 def test_the_hard_plan_runs_its_tiles_with_its_halo() -> None:
     assert (FULL.halo, SMOKE.halo, FULL_HARD.halo) == ('paper', 'paper', '2')
     assert replace(FULL, halo='8').halo == '8'
+    assert replace(FULL, halo='08').halo == '8'  # pixels written plainly, as metadata is
 
 
 @pytest.mark.parametrize('halo', ['wide', '-1', '1.5'])

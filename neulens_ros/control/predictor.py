@@ -73,6 +73,12 @@ class Predictor:
     def candidates(self) -> list[tuple[str, int]]:
         return sorted(self.latency)
 
+    @property
+    def halo(self) -> str:
+        """The tile halo the front was profiled with ('paper' for profiles that record none:
+        they predate other halos)."""
+        return str(self.meta.get('halo', 'paper'))
+
     def predict(self, p: str, k: int, histogram: np.ndarray) -> tuple[float, float]:
         """(latency ms, memory MB) of front + back for one frame."""
         if (p, k) not in self.latency:

@@ -211,14 +211,15 @@ def stream_budgets(variants: dict[str, dict[str, Any]], families: dict[str, list
 
 
 def gate_cost(gate: CompressionGuidingGate, model: TileDetector, images: Sequence[np.ndarray],
-              previous: Sequence[Detections], caution: float, config: PriorConfig,
+              previous: Sequence[Detections], caution: float, config: PriorConfig, halo: str,
               rule: OracleRule | None = None) -> dict[str, dict[str, float]]:
     """time_gate (ms per frame, per k) of the gate on ONNX Runtime (one thread) alone and with
-    the temporal prior of detections `previous` (cycled) at `caution` (and kind `rule`)."""
+    the temporal prior of detections `previous` (cycled) at `caution` (and kind `rule`), moved
+    into the owned blocks of tiles with the detector's `halo`."""
     if not previous:
         raise DataError('timing the prior needs detections of previous frames')
     net = gate_net(gate, 'onnxruntime')
-    owned = {k: owned_blocks(shipped_grid(model, k)) for k in TILE_GRIDS}
+    owned = {k: owned_blocks(shipped_grid(model, k, halo)) for k in TILE_GRIDS}
     cycle = itertools.cycle(previous)
 
     def with_prior(image: np.ndarray, k: int) -> np.ndarray:

@@ -79,8 +79,15 @@ class HeadsetGate:
         cgg, gate_meta = load_gate(gate)
         table = AccuracyTable.load(accuracy or accuracy_file(detector))
         caution, rule = gate_operating_point(gate_meta)
-        return cls(cgg, model, Predictor.load(predictor or predictor_file(detector)), table, slo,
-                   detector_halo(meta), caution, gate_backend, rule)
+        halo = detector_halo(meta)
+        profile = predictor or predictor_file(detector)
+        latency = Predictor.load(profile)
+        if latency.halo != halo:
+            raise ConfigError(f'the latency profile {profile} was measured with the '
+                              f'{latency.halo!r} halo but {detector} runs its tiles with '
+                              f'{halo!r}: profile it again (neulens-profile --detector '
+                              f'{detector})')
+        return cls(cgg, model, latency, table, slo, halo, caution, gate_backend, rule)
 
     def set_slo(self, slo: SloConfig) -> None:
         """Swap the SLO atomically (the next frame uses it)."""

@@ -163,13 +163,15 @@ def _axis(chain: list[Window], size: int, k: int, halo: str
 
 
 def check_halo(halo: str | int) -> str:
-    """`halo` as a mode string; ConfigError unless it is 'paper', 'exact' or a non-negative
-    integer (pixels)."""
+    """`halo` as a mode string, pixels written plainly ('02' -> '2', so equal halos compare
+    equal); ConfigError unless it is 'paper', 'exact' or a non-negative integer (pixels)."""
     halo = str(halo)
-    if halo not in ('paper', 'exact') and not halo.isdigit():
+    if halo in ('paper', 'exact'):
+        return halo
+    if not (halo.isascii() and halo.isdecimal()):
         raise ConfigError(f"halo must be 'paper', 'exact' or a non-negative integer, got "
                           f'{halo!r}')
-    return halo
+    return str(int(halo))
 
 
 def tile_grid(front: nn.Module | list[Window], width: int, height: int, k: int,

@@ -44,7 +44,7 @@ def detector_properties(name: str, preset: str, frames: int, cache: Path) -> dic
     both by object size (box side at 640 x 480: where the narrow width loses)."""
     from neulens_ros.eval.coco_eval import map50_by_size
     from neulens_ros.eval.detector import WIDTH, level_jobs, run_variant
-    from neulens_ros.models.zoo import checkpoint_preset, load_detector
+    from neulens_ros.models.zoo import checkpoint_preset, detector_halo, load_detector
     from neulens_ros.supernet.macs import MacTable
     from neulens_ros.train.data import load_set
     model, meta = load_detector(name)
@@ -54,7 +54,7 @@ def detector_properties(name: str, preset: str, frames: int, cache: Path) -> dic
                            f'{preset!r}: pass --preset {trained_on} or a {preset} detector')
     size = (model.config.input_width, model.config.input_height)
     data = load_set(held_out_set(frames, size, preset), cache)
-    table, jobs = MacTable(model), level_jobs({})
+    table, jobs = MacTable(model), level_jobs({}, detector_halo(meta))
     scale = size[0] / FULL.val_render[0]  # input pixels per 640 x 480 pixel
     maps, by_size = {}, {}
     for level in (0, NARROWEST):

@@ -92,7 +92,7 @@ def fractions(text: str) -> list[float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from neulens_ros.models.zoo import load_detector
+    from neulens_ros.models.zoo import detector_halo, load_detector
     from neulens_ros.train.data import load_set
     from neulens_ros.train.pipeline import (gate_data, level_mac_ratio, load_labels,
                                             split_labelled)
@@ -126,10 +126,11 @@ def main(argv: list[str] | None = None) -> int:
     model, meta = load_detector(args.detector)
     plan, spec = detector_training_set(meta, args.seed, args.smoke)
     train = load_set(spec, args.work / 'cache')
-    labels = load_labels(labels_path)
+    halo = detector_halo(meta)  # the labels were made with it, and the MACs follow it
+    labels = load_labels(labels_path, halo)
     fit_images, held_out = split_labelled(labels, args.seed)
     test = gate_data(train, labels, held_out)
-    mac_ratio = level_mac_ratio(model)
+    mac_ratio = level_mac_ratio(model, halo)
     cfg = GateTraining(epochs=plan.gate_epochs, seed=args.seed)
     curve = []
     for share in args.fractions:

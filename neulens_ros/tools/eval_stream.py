@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
             report['gate_ms_per_frame'] = gate_cost(
                 gate, model, [np.ascontiguousarray(im) for im in data.images[:TIMING_FRAMES]],
                 list(loops[cgg_name(caution, True)].detections.values()), caution, prior,
-                rule)
+                halo, rule)
     print('gate ms per frame (ONNX Runtime, one thread; alone / with the prior): ' + ', '.join(
         f'{k} {t["onnxruntime"]:.3f} / {t["onnxruntime_with_prior"]:.3f}'
         for k, t in report['gate_ms_per_frame'].items()))

@@ -35,7 +35,7 @@ from neulens_ros.runtime.backends import BACKENDS, make_runners
 from neulens_ros.supernet.detector import P_OPTIONS, TileDetector
 from neulens_ros.supernet.tiling import check_halo, tile_grid, window_chain
 
-def decision_time(model: TileDetector, predictor: Predictor, frames: int = 200
+def decision_time(model: TileDetector, predictor: Predictor, halo: str, frames: int = 200
                   ) -> dict[str, float]:
     """DEMUX decision time over every (P, k) with CLG loops, on random gate outputs under an
     SLO halfway between the cheapest and the dearest prediction (so CLG has work to do)."""
@@ -47,7 +47,7 @@ def decision_time(model: TileDetector, predictor: Predictor, frames: int = 200
     cfg = model.config
     pixels = {}
     for p, k in predictor.candidates():
-        rects = tile_grid(chains[p], cfg.input_width, cfg.input_height, k).in_rects
+        rects = tile_grid(chains[p], cfg.input_width, cfg.input_height, k, halo).in_rects
         pixels[(p, k)] = (rects[:, 2] - rects[:, 0]) * (rects[:, 3] - rects[:, 1])
     demux = Demux(predictor, AccuracyTable(), slo, pixels, bytes_per_pixel=0.3)
     link = LinkState(20.0, 5.0)
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(exc))
     try:
         halo = args.halo or detector_halo(meta)
-        check_halo(halo)
+        halo = check_halo(halo)
     except NeulensError as exc:
         parser.error(str(exc))
     backend, runners = make_runners(model, args.backend, 'fp32', args.cache_dir, 16,
@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
             'model_sha256': meta['sha256'], 'halo': halo}
     predictor = Predictor.fit(fit, meta=info)
     error = held_out_error(predictor, test)
-    error['demux_decision_ms'] = decision_time(model, predictor)
+    error['demux_decision_ms'] = decision_time(model, predictor, halo)
     args.out.mkdir(parents=True, exist_ok=True)
     name = predictor_file(args.detector).name  # the preset's profile name
     predictor.save(args.out / name)

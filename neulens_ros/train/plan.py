@@ -46,7 +46,7 @@ class Plan:
 
     def __post_init__(self) -> None:
         self.supernet_training(seed=0)  # its steps, batch and warm-up, validated there
-        check_halo(self.halo)
+        object.__setattr__(self, 'halo', check_halo(self.halo))  # '02' is the plan of '2'
         if self.gate_scenes < 0:
             raise ConfigError(f'gate_scenes must be >= 0, got {self.gate_scenes}')
         if self.gate_labels not in GATE_LABELS:
