@@ -44,7 +44,7 @@ def test_unknown_stage_is_rejected(tmp_path, capsys) -> None:
     assert 'polish' in capsys.readouterr().err
 
 
-def test_later_stages_start_from_a_detector_checkpoint(tmp_path) -> None:
+def test_later_stages_start_from_a_detector_checkpoint(tmp_path, capsys) -> None:
     work, export = tmp_path / 'work', tmp_path / 'export'
     shipped, shipped_meta = load_detector('neulens_detector')
     assert main(['--smoke', '--quiet', '--work', str(work), '--detector', 'neulens_detector',
@@ -59,9 +59,14 @@ def test_later_stages_start_from_a_detector_checkpoint(tmp_path) -> None:
     assert gate_meta['training_command'].startswith('neulens-train --smoke')
     original = shipped_meta['training_command'].split(LATER)[0]
     assert meta['training_command'] == original + LATER + gate_meta['training_command']
-    # neulens-eval gate: the gate stage's split, so its last point fits the same tiles
+    # neulens-eval gate: the gate stage's split, so its last point fits the same tiles (with
+    # the detector that labelled them: another detector's halo is refused)
     out = tmp_path / 'eval_gate'
-    assert eval_gate(['--smoke', '--work', str(work), '--fractions', '0.5,1',
+    # the default detector (hard, 2 px halo) did not label them (easy, paper halo)
+    assert eval_gate(['--smoke', '--work', str(work), '--out', str(out)]) == 2
+    assert "labels tiles run with the 'paper' halo, this run uses '2'" in capsys.readouterr().err
+    assert eval_gate(['--smoke', '--work', str(work), '--detector', 'neulens_detector',
+                      '--fractions', '0.5,1',
                       '--probe-epochs', '1', '--out', str(out)]) == 0
     result = json.loads((out / 'gate_eval.json').read_text())
     curve = result['curve']

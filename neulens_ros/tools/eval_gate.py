@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from neulens_ros.errors import ConfigError
 from neulens_ros.gate.cgg import CompressionGuidingGate
 from neulens_ros.gate.training import GateData, GateTraining, gate_accuracy, train_gate
 from neulens_ros.levels import NUM_LEVELS
@@ -127,7 +128,12 @@ def main(argv: list[str] | None = None) -> int:
     plan, spec = detector_training_set(meta, args.seed, args.smoke)
     train = load_set(spec, args.work / 'cache')
     halo = detector_halo(meta)  # the labels were made with it, and the MACs follow it
-    labels = load_labels(labels_path, halo)
+    try:
+        labels = load_labels(labels_path, halo)
+    except ConfigError as exc:
+        print(f'neulens-eval gate: {exc} (or pass --detector with the detector that labelled '
+              f'them)', file=sys.stderr)
+        return 2
     fit_images, held_out = split_labelled(labels, args.seed)
     test = gate_data(train, labels, held_out)
     mac_ratio = level_mac_ratio(model, halo)
