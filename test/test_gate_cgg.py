@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from neulens_ros.errors import BackendError, ConfigError
-from neulens_ros.gate.cgg import (GATE_INPUT, CompressionGuidingGate, gate_inputs,
-                                  run_gate)
+from neulens_ros.gate.cgg import (GATE_INPUT, CompressionGuidingGate, choose_levels,
+                                  gate_inputs, run_gate)
 from neulens_ros.gate.runtime import gate_net
 
 
@@ -44,6 +44,19 @@ def test_gate_shapes_and_confidences(k: int) -> None:
     out = run_gate(gate, image, k)
     assert out.levels.shape == (k * k,) and set(out.levels) <= set(range(5))
     assert ((out.confidences > 0.2) & (out.confidences <= 1.0)).all()  # max of 5 probs
+
+
+@pytest.mark.parametrize('caution', [-1.0, 0.0, 0.5])
+@pytest.mark.parametrize('k', [2, 3, 4])
+def test_levels_are_the_cautious_arg_max_and_its_softmax(k: int, caution: float) -> None:
+    logits = torch.from_numpy(np.random.default_rng(k).normal(0, 3, (k * k, 5)))
+    shifted = logits - caution * torch.arange(5)
+    out = choose_levels(logits.float().numpy(), caution)
+    np.testing.assert_array_equal(out.levels, shifted.argmax(dim=1).numpy())
+    np.testing.assert_allclose(out.confidences, torch.softmax(shifted, 1).max(1).values.numpy(),
+                               rtol=1e-5)
+    if caution > 0:  # caution moves choices down, never up
+        assert (out.levels <= logits.argmax(dim=1).numpy()).all()
 
 
 def test_gate_input_is_the_tile_content() -> None:

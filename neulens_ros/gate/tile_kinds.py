@@ -31,15 +31,21 @@ def owned_blocks(grid: TileGrid) -> np.ndarray:
     return owned
 
 
-def tile_kinds(boxes: np.ndarray, owned: np.ndarray) -> np.ndarray:
-    """[T] kind of each owned block [T, 4] given boxes [M, 4] x0 y0 x1 y1 (input pixels)."""
+def box_hits(boxes: np.ndarray, owned: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """([T, M] tile owns box m's centre, [T, M] tile overlaps box m) for the owned blocks
+    [T, 4] and boxes [M, 4] x0 y0 x1 y1 (input pixels)."""
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
     if np.any(boxes[:, 2:] < boxes[:, :2]):
         raise DataError(f'boxes must have x0 <= x1 and y0 <= y1, got {boxes.tolist()}')
     x0, y0, x1, y1 = (owned[:, i, None] for i in range(4))  # [T, 1]
     cx = np.clip((boxes[:, 0] + boxes[:, 2]) / 2, 0, owned[:, 2].max() - 1e-9)  # [M]
     cy = np.clip((boxes[:, 1] + boxes[:, 3]) / 2, 0, owned[:, 3].max() - 1e-9)
-    centre = ((cx >= x0) & (cx < x1) & (cy >= y0) & (cy < y1)).any(axis=1)  # [T]
-    touched = ((boxes[:, 0] < x1) & (boxes[:, 2] > x0) & (boxes[:, 1] < y1)
-               & (boxes[:, 3] > y0)).any(axis=1)
-    return np.where(centre, CENTRE, np.where(touched, TOUCHED, EMPTY))
+    centre = (cx >= x0) & (cx < x1) & (cy >= y0) & (cy < y1)  # [T, M]
+    touched = (boxes[:, 0] < x1) & (boxes[:, 2] > x0) & (boxes[:, 1] < y1) & (boxes[:, 3] > y0)
+    return centre, touched
+
+
+def tile_kinds(boxes: np.ndarray, owned: np.ndarray) -> np.ndarray:
+    """[T] kind of each owned block [T, 4] given boxes [M, 4] x0 y0 x1 y1 (input pixels)."""
+    centre, touched = box_hits(boxes, owned)
+    return np.where(centre.any(axis=1), CENTRE, np.where(touched.any(axis=1), TOUCHED, EMPTY))
