@@ -10,8 +10,8 @@ import pytest
 from neulens_ros.data.scene_types import SceneConfig
 from neulens_ros.data.walk import WalkConfig
 from neulens_ros.errors import ConfigError
-from neulens_ros.gate.prior import (DEFAULT_MARGIN_PX, PriorConfig, apply_prior, prior_kinds,
-                                    turn_shift_px)
+from neulens_ros.gate.prior import (DEFAULT_MARGIN_PX, DEFAULT_MARGIN_PX_PER_S, PriorConfig,
+                                    Sighting, apply_prior, prior_kinds, turn_shift_px)
 from neulens_ros.gate.tile_kinds import CENTRE, EMPTY, TOUCHED, owned_blocks, tile_kinds
 from neulens_ros.levels import LEVEL_SKIP
 from neulens_ros.supernet.tiling import tile_grid
@@ -132,3 +132,35 @@ def test_bad_prior_configs_are_config_errors(fields: dict, message: str) -> None
 def test_two_problems_are_reported_together() -> None:
     with pytest.raises(ConfigError, match='margin_px .*; score_threshold'):
         PriorConfig(margin_px=-2, score_threshold=2)
+
+
+@pytest.mark.parametrize('age_ms, used', [(0.0, False), (-40.0, False), (40.0, True),
+                                          (500.0, True), (501.0, False)])
+def test_a_sighting_makes_a_prior_for_later_frames_within_its_age(age_ms: float,
+                                                                  used: bool) -> None:
+    seen = Sighting(10**9, np.array([[64.0, 48.0, 128.0, 96.0]]), np.array([0.8]))
+    previous = seen.previous(10**9 + int(age_ms * 1e6), (640, 480), (256, 192), 0.5,
+                             DEFAULT_MARGIN_PX_PER_S, 0.3)
+    assert (previous is not None) == used
+    if used:  # camera pixels -> network input pixels, margin growing with the age
+        np.testing.assert_allclose(previous.boxes, [[25.6, 19.2, 51.2, 38.4]])
+        assert previous.config.margin_px == pytest.approx(DEFAULT_MARGIN_PX * age_ms / 100)
+        assert previous.config.score_threshold == 0.3 and previous.scores.tolist() == [0.8]
+
+
+def test_prior_kinds_agree_with_the_tile_kinds_of_both_box_sets() -> None:
+    """One pass over the grown centres and boxes (box_hits) gives what two tile_kinds
+    calls give."""
+    rng = np.random.default_rng(0)
+    for k in KS:
+        corners = rng.uniform(0, 180, (6, 2))
+        boxes = np.concatenate([corners, corners + rng.uniform(1, 60, (6, 2))], axis=1)
+        scores = rng.uniform(0, 1, 6)
+        config = PriorConfig(margin_px=12.0)
+        keep = boxes[scores >= config.score_threshold]
+        grown = keep + [-12, -12, 12, 12]
+        centres = np.tile((keep[:, :2] + keep[:, 2:]) / 2, 2) + [-12, -12, 12, 12]
+        centre = tile_kinds(centres, owned(k)) != EMPTY
+        touched = tile_kinds(grown, owned(k)) != EMPTY
+        expected = np.where(centre, CENTRE, np.where(touched, TOUCHED, EMPTY))
+        np.testing.assert_array_equal(prior_kinds(boxes, scores, owned(k), config), expected)

@@ -178,3 +178,40 @@ def test_live_slo_and_policy_changes(tmp_path: Path, ros_env: dict[str, str],
         fixed = [d for s, d in decisions.items() if s > mark and d.policy == 'fixed']
         assert all(set(d.levels) == {2} for d in fixed)
         group.stop()
+
+
+def test_the_edges_detections_cap_the_next_frames_levels(tmp_path: Path,
+                                                         ros_env: dict[str, str],
+                                                         rclpy_context: Any) -> None:
+    """The gate reads Detection2DArray from the edge's topic: a box seen around the middle
+    of a frame keeps the tiles of the next frames at level 0 (its centre) and at most level
+    2 (the rest of the box) instead of the gate's choice alone."""
+    from vision_msgs.msg import Detection2DArray
+
+    from neulens_ros.bridge.detections import boxes_to_detection2d_array
+    from neulens_ros.nodes.common import make_qos, time_to_ns
+    listener = Listener(rclpy_context, 'prior')
+    publisher = listener.node.create_publisher(Detection2DArray, '/prior/neulens/detections_2d',
+                                               make_qos('reliable', 5))
+    overrides = {'source': {'rate_hz': 2.0, 'preload_frames': 4, 'seed': 3},
+                 'gate': {'latency_slo_ms': 0.0, 'k_options': [3], 'stale_after_ms': 0.0,
+                          'prior_max_age_ms': 5000.0, 'prior_margin_px_per_s': 0.0}}
+    images, decisions = listener.got['image_raw'], listener.got['tile_decision']
+    with ProcessGroup(env=ros_env, log_dir=tmp_path / 'logs') as group:
+        start_graph(group, ('source', 'gate'), overrides, 'prior')
+        assert listener.spin_until(lambda: len(decisions) >= 1 and len(images) >= 1, 90.0), \
+            (tmp_path / 'logs' / 'gate.log').read_text()[-2000:]
+        first = min(decisions)
+        seen = images[first]
+        w, h = seen.width, seen.height
+        publisher.publish(boxes_to_detection2d_array(
+            seen.header, [[0.3 * w, 0.3 * h, 0.7 * w, 0.7 * h]], [0], [0.9]))
+        assert listener.spin_until(lambda: len([s for s in decisions if s > first]) >= 3, 60.0)
+        group.stop()
+    alone = decisions[first].gate_levels
+    assert max(alone) > 2  # without the prior the gate compresses some tile further
+    later = [list(d.gate_levels) for s, d in sorted(decisions.items()) if s > first]
+    capped = [levels for levels in later if levels[4] == 0 and max(levels) <= 2]
+    # the detections reach the gate within a frame or two of being published
+    assert len(capped) >= len(later) - 2 and capped, later
+    assert time_to_ns(seen.header.stamp) == first

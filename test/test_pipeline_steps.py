@@ -238,6 +238,39 @@ def test_the_headset_levels_a_kinds_gates_choice_by_its_calibrated_rule(parts) -
     assert list(ruled.decision.levels) == list(ruled.decision.gate_levels)
 
 
+@pytest.mark.parametrize('k', [2, 3, 4])
+def test_earlier_detections_cap_the_gates_levels_where_they_were(parts, k: int) -> None:
+    from neulens_ros.gate.prior import PreviousDetections, PriorConfig, apply_prior
+    model, _, _ = parts
+    gate = CompressionGuidingGate().eval()
+    with torch.no_grad():  # a gate that skips every tile
+        gate.fc.weight.zero_()
+        gate.fc.bias.copy_(torch.tensor([0.0, 0.0, 0.0, 0.0, 9.0]))
+    frame = generate_scene(SceneConfig(width=320, height=240), 4).rgb
+    step = HeadsetGate(gate, model, synthetic_predictor(), AccuracyTable(),
+                       SloConfig(k_options=(k,), latency_ms=0.0))
+    alone = step.process(frame, 1, 'cam')
+    assert set(alone.decision.gate_levels) == {4} and not alone.tiles
+    seen = PreviousDetections(np.array([[2.0, 2.0, 20.0, 20.0]]), np.array([0.9]),
+                              PriorConfig(margin_px=0.0))
+    capped = step.process(frame, 2, 'cam', previous=seen)
+    levels = np.array(capped.decision.gate_levels)
+    assert levels[0] == 0 and (levels[1:] == 4).all()  # the top-left tile owns the centre
+    assert set(capped.tiles) == {0}
+    assert levels.tolist() == apply_prior(np.full(k * k, 4), seen.boxes, seen.scores,
+                                          step.owned[k], seen.config).tolist()
+    faint = replace(seen, scores=np.array([0.1]))  # below the score threshold: no prior
+    assert set(step.process(frame, 3, 'cam', previous=faint).decision.gate_levels) == {4}
+
+
+@pytest.mark.parametrize('boxes, scores', [(np.zeros((2, 4)), np.zeros(1)),
+                                           (np.zeros((2, 3)), np.zeros(2))])
+def test_previous_detections_are_validated(boxes, scores) -> None:
+    from neulens_ros.gate.prior import PreviousDetections, PriorConfig
+    with pytest.raises(DataError, match='previous detections need'):
+        PreviousDetections(boxes, scores, PriorConfig())
+
+
 def test_edge_boxes_stay_inside_the_frame() -> None:
     torch.manual_seed(1)
     model = TileDetector(CFG).eval()

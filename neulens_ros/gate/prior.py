@@ -33,8 +33,8 @@ import numpy as np
 
 from neulens_ros.data.scene_types import SceneConfig
 from neulens_ros.data.walk import WalkConfig
-from neulens_ros.errors import ConfigError
-from neulens_ros.gate.tile_kinds import CENTRE, EMPTY, KINDS, TOUCHED, tile_kinds
+from neulens_ros.errors import ConfigError, DataError
+from neulens_ros.gate.tile_kinds import CENTRE, EMPTY, KINDS, TOUCHED, box_hits
 from neulens_ros.levels import LEVEL_SKIP
 from neulens_ros.supernet.detector import DetectorConfig
 
@@ -47,6 +47,8 @@ def turn_shift_px(focal_px: float, turn_deg_s: float, fps: float) -> float:
 _INPUT_FOCAL_PX = SceneConfig().focal_px * DetectorConfig().input_width / SceneConfig().width
 DEFAULT_MARGIN_PX = float(round(turn_shift_px(_INPUT_FOCAL_PX, WalkConfig().max_turn_deg_s,
                                               WalkConfig().fps)))  # 33 px
+# the same margin per second of age of the detections (the gate node's default): 330 px/s
+DEFAULT_MARGIN_PX_PER_S = DEFAULT_MARGIN_PX * WalkConfig().fps
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,46 @@ class PriorConfig:
         return caps
 
 
+@dataclass(frozen=True)
+class PreviousDetections:
+    """Detections of an earlier frame of the stream and the prior they make for this one."""
+
+    boxes: np.ndarray  # [M, 4] x0 y0 x1 y1, network-input pixels
+    scores: np.ndarray  # [M]
+    config: PriorConfig  # its margin covers the motion since their frame
+
+    def __post_init__(self) -> None:
+        boxes = np.asarray(self.boxes, np.float64)
+        if boxes.ndim != 2 or boxes.shape[1] != 4 or len(boxes) != len(self.scores):
+            raise DataError(f'previous detections need [M, 4] boxes and [M] scores, got '
+                            f'{boxes.shape} and {np.shape(self.scores)}')
+
+
+@dataclass(frozen=True)
+class Sighting:
+    """Detections of one camera frame as a stream returns them (the gate node keeps the
+    latest): the prior they make for a later frame."""
+
+    stamp_ns: int  # camera stamp of the frame they were detected in
+    boxes: np.ndarray  # [M, 4] x0 y0 x1 y1, camera image pixels
+    scores: np.ndarray  # [M]
+
+    def previous(self, stamp_ns: int, image_size: tuple[int, int],
+                 input_size: tuple[int, int], max_age_s: float, margin_px_per_s: float,
+                 score_threshold: float) -> PreviousDetections | None:
+        """The prior for the frame stamped `stamp_ns` of `image_size` (width, height) whose
+        network input is `input_size`: the boxes in input pixels, grown by margin_px_per_s
+        times their age; None when they are not older than the frame or older than
+        `max_age_s`."""
+        age_s = (stamp_ns - self.stamp_ns) / 1e9
+        if not 0.0 < age_s <= max_age_s:
+            return None
+        scale = np.tile(np.asarray(input_size, np.float64) / np.asarray(image_size), 2)
+        return PreviousDetections(np.asarray(self.boxes, np.float64).reshape(-1, 4) * scale,
+                                  self.scores, PriorConfig(margin_px=margin_px_per_s * age_s,
+                                                           score_threshold=score_threshold))
+
+
 def prior_kinds(boxes: np.ndarray, scores: np.ndarray, owned: np.ndarray,
                 config: PriorConfig) -> np.ndarray:
     """[T] kind of each owned block [T, 4] (gate/tile_kinds.py owned_blocks) under the
@@ -92,8 +134,10 @@ def prior_kinds(boxes: np.ndarray, scores: np.ndarray, owned: np.ndarray,
     grow = np.array([-m, -m, m, m])
     grown = boxes + grow  # [M, 4]
     centres = np.tile((boxes[:, :2] + boxes[:, 2:]) / 2, 2) + grow  # [M, 4] squares
-    centre = tile_kinds(centres, owned) != EMPTY  # [T]
-    touched = tile_kinds(grown, owned) != EMPTY
+    # one pass over both sets of boxes: a set reaches a tile by a centre or an overlap
+    own, overlap = box_hits(np.concatenate([centres, grown]), owned)  # [T, 2M] each
+    hit = own | overlap
+    centre, touched = hit[:, :len(boxes)].any(axis=1), hit[:, len(boxes):].any(axis=1)  # [T]
     return np.where(centre, CENTRE, np.where(touched, TOUCHED, EMPTY))
 
 

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 from rclpy.node import Node
 from sensor_msgs.msg import Image
+from vision_msgs.msg import Detection2DArray
 
 from neulens_msgs.msg import StageTiming, TileBatch, TileDecision
 from neulens_ros.bridge.image import image_to_rgb_resized, numpy_to_compressed
@@ -40,6 +41,8 @@ from neulens_ros.control.clg import POLICIES
 from neulens_ros.control.demux import SloConfig
 from neulens_ros.control.link_estimator import LinkEstimator
 from neulens_ros.errors import NeulensError
+from neulens_ros.bridge.detections import detection2d_array_to_boxes
+from neulens_ros.gate.prior import DEFAULT_MARGIN_PX_PER_S, PreviousDetections, Sighting
 from neulens_ros.gate.runtime import GATE_BACKENDS
 from neulens_ros.levels import TILE_GRIDS
 from neulens_ros.models.names import DETECTOR, GATE
@@ -75,6 +78,17 @@ PARAMS = [
               maximum=1.0),
     ParamSpec('delta_w', [2, 4, 5], 'Tiles raised per CLG step for k = 2, 3, 4',
               item_type=int, minimum=1, maximum=16),
+    ParamSpec('temporal_prior', True, "Cap the gate's levels where the edge's latest "
+              'detections saw objects (gate/prior.py): a moving camera sees most of them '
+              'again'),
+    ParamSpec('prior_max_age_ms', 500.0, 'Detections older than this (camera stamp of their '
+              'frame to the current one) make no prior', minimum=1.0, maximum=10000.0,
+              units='ms'),
+    ParamSpec('prior_margin_px_per_s', DEFAULT_MARGIN_PX_PER_S, 'How far content may move '
+              'across the network input per second (head turns): the prior grows the boxes '
+              'by this times their age', minimum=0.0, maximum=100000.0, units='px/s'),
+    ParamSpec('prior_score_threshold', 0.3, 'Detections below this score make no prior',
+              minimum=0.0, maximum=1.0),
     ParamSpec('tile_encoding', 'jpeg_mosaic', 'How tiles travel: raw, one image per tile '
               '(jpeg, png) or one mosaic of the kept tiles', choices=TILE_ENCODINGS),
     ParamSpec('jpeg_quality', 90, 'JPEG quality of the tiles', minimum=1, maximum=100),
@@ -110,8 +124,11 @@ PARAMS = [
     ParamSpec('tile_batch_topic', 'neulens/tile_batch', 'TileBatch topic', read_only=True),
     ParamSpec('timing_topic', 'neulens/stage_timing', 'StageTiming topic (the edge replies '
               'are read here too)', read_only=True),
+    ParamSpec('detections_topic', 'neulens/detections_2d', "The edge's Detection2DArray "
+              'topic (the temporal prior)', read_only=True),
     *qos_specs('camera_', default='sensor_data', depth=1),
     *qos_specs('output_', default='sensor_data', depth=1),
+    *qos_specs('detections_', default='reliable', depth=5),
     LOG_TIMING,
 ]
 
@@ -162,6 +179,8 @@ class GateNode(Node):
         self.in_flight: OrderedDict[int, tuple[Any, int, int]] = OrderedDict()
         self.frames = 0
         self.tiles_sent = 0
+        self.sighting: Sighting | None = None  # the edge's latest detections
+        self.prior_frames = 0  # frames whose levels the temporal prior capped
         out_qos = make_qos(values['output_qos_profile'], values['output_qos_depth'])
         self.pub_decision = self.create_publisher(
             TileDecision, values['decision_topic'], out_qos,
@@ -179,6 +198,10 @@ class GateNode(Node):
             event_callbacks=subscription_events(self, values['color_topic']))
         self.create_subscription(StageTiming, values['timing_topic'], self.on_timing,
                                  TIMING_QOS)
+        self.create_subscription(
+            Detection2DArray, values['detections_topic'], self.on_detections,
+            make_qos(values['detections_qos_profile'], values['detections_qos_depth']),
+            event_callbacks=subscription_events(self, values['detections_topic']))
         self.create_timer(values['status_period_s'], self.publish_status)
         self.create_timer(min(0.1, values['edge_timeout_ms'] / 2e3), self.check_edge)
         self.get_logger().info(f'gate ready: SLO {slo_from(values)}')
@@ -238,11 +261,13 @@ class GateNode(Node):
         try:
             # the network input, resized before any channel reordering
             rgb = image_to_rgb_resized(msg, self.step.input_size)
+            stamp_ns, image_size = time_to_ns(msg.header.stamp), (int(msg.width), int(msg.height))
             with self.lock:
                 link = self.link.state(values['bandwidth_mbps'])
-                frame = self.step.process(rgb, time_to_ns(msg.header.stamp),
-                                          msg.header.frame_id, link,
-                                          image_size=(int(msg.width), int(msg.height)))
+                previous = self.prior(stamp_ns, image_size, values)
+                frame = self.step.process(rgb, stamp_ns, msg.header.frame_id, link,
+                                          image_size=image_size, previous=previous)
+                self.prior_frames += previous is not None
         except NeulensError as exc:
             self.problems.report(type(exc).__name__, str(exc))
             self.timing.publish_drop(msg.header, start, len(msg.data),
@@ -257,6 +282,17 @@ class GateNode(Node):
         else:
             self.problems.tally('edge_silent')
         self.timing.publish(msg.header, start, self.get_clock().now(), len(msg.data), payload)
+
+    def prior(self, stamp_ns: int, image_size: tuple[int, int], values: dict[str, Any]
+              ) -> PreviousDetections | None:
+        """The temporal prior of the edge's latest detections for this frame (None: off, no
+        detections yet, or too old)."""
+        if not values['temporal_prior'] or self.sighting is None:
+            return None
+        return self.sighting.previous(stamp_ns, image_size, self.step.input_size,
+                                      values['prior_max_age_ms'] / 1e3,
+                                      values['prior_margin_px_per_s'],
+                                      values['prior_score_threshold'])
 
     def send(self, msg: Image, frame: Any, values: dict[str, Any]) -> int:
         """Publish the frame's TileBatch (also when every tile is skipped: the edge answers);
@@ -290,6 +326,14 @@ class GateNode(Node):
         return len(numpy_to_compressed(image, fmt, quality).data)
 
     # --- the edge (executor thread) -------------------------------------------------------
+    def on_detections(self, msg: Detection2DArray) -> None:
+        """The edge's detections of a frame: the newest (by camera stamp) make the prior."""
+        boxes, _, scores = detection2d_array_to_boxes(msg)
+        stamp_ns = time_to_ns(msg.header.stamp)
+        with self.lock:
+            if self.sighting is None or stamp_ns > self.sighting.stamp_ns:
+                self.sighting = Sighting(stamp_ns, boxes, scores)
+
     def on_timing(self, msg: StageTiming) -> None:
         """A later stage's reply for a frame (a result or a drop) ends its flight there; the
         edge's also says the edge is alive, and its result is a link sample and a measured
@@ -364,6 +408,7 @@ class GateNode(Node):
         keys = {'frames_in_per_s': round(self.recent.rate('frames_in'), 2),
                 'frames_out_per_s': round(self.recent.rate('frames_out'), 2),
                 'frames': self.frames, 'tiles_sent': self.tiles_sent,
+                'prior_frames': self.prior_frames,
                 'policy': values['policy'], 'latency_slo_ms': values['latency_slo_ms'],
                 **edge_keys, **self.problems.status_values()}
         level = worst(self.problems.level(), edge_level)

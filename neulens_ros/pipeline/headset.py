@@ -24,7 +24,9 @@ from neulens_ros.errors import ConfigError
 from neulens_ros.eval.oracle import OracleRule
 from neulens_ros.gate.cgg import CompressionGuidingGate, run_gate
 from neulens_ros.gate.kind_labels import gate_operating_point, rule_levels
+from neulens_ros.gate.prior import PreviousDetections, apply_prior
 from neulens_ros.gate.runtime import gate_net
+from neulens_ros.gate.tile_kinds import owned_blocks
 from neulens_ros.levels import TILE_GRIDS
 from neulens_ros.models.zoo import (DETECTOR, GATE, accuracy_file, detector_halo,
                                    load_detector, load_gate, predictor_file)
@@ -64,6 +66,9 @@ class HeadsetGate:
         self.grids: dict[tuple[str, int], TileGrid] = {
             (p, k): tile_grid(window_chain(model.front(p)), *self.input_size, k, halo)
             for p in P_OPTIONS for k in TILE_GRIDS}
+        # where the temporal prior places earlier detections: the blocks each tile owns at
+        # the deepest split point (as `neulens-eval stream` evaluates it), [T, 4] per k
+        self.owned = {k: owned_blocks(self.grids[(P_OPTIONS[-1], k)]) for k in TILE_GRIDS}
         pixels = {key: (g.in_rects[:, 2] - g.in_rects[:, 0]) * (g.in_rects[:, 3]
                                                                   - g.in_rects[:, 1])
                   for key, g in self.grids.items()}
@@ -96,16 +101,22 @@ class HeadsetGate:
     @torch.inference_mode()
     def process(self, rgb: np.ndarray, stamp_ns: int, frame_id: str,
                 link: LinkState | None = None,
-                image_size: tuple[int, int] | None = None) -> GateFrame:
+                image_size: tuple[int, int] | None = None,
+                previous: PreviousDetections | None = None) -> GateFrame:
         """`rgb` [H, W, 3] is the camera frame, or the network input already resized from a
-        camera frame of `image_size` (width, height)."""
+        camera frame of `image_size` (width, height). `previous`: detections of an earlier
+        frame, whose temporal prior caps the gate's levels (gate/prior.py)."""
         started = time.perf_counter()
         image = box_resize(rgb, self.input_size)
         slo = self.demux.config
         levels, confidences = {}, {}
         for k in slo.k_options:
             out = run_gate(self.gate, image, k, self.caution)
-            levels[k] = rule_levels(out.levels, self.kind_rule).tolist()
+            chosen = rule_levels(out.levels, self.kind_rule)
+            if previous is not None:
+                chosen = apply_prior(chosen, previous.boxes, previous.scores, self.owned[k],
+                                     previous.config)
+            levels[k] = chosen.tolist()
             confidences[k] = out.confidences.tolist()
         gate_ms = 1e3 * (time.perf_counter() - started)
         choice = self.demux.decide(levels, confidences, link)
