@@ -4,8 +4,11 @@ Per colour image it takes it publishes the TileDecision (also when no tile is se
 effect of the SLO is visible) and a TileBatch carrying the non-skipped tiles (raw, JPEG or
 PNG), plus a StageTiming. It listens to the edge's StageTiming to measure round-trip time and
 bandwidth (for DEMUX's transmission term when `bandwidth_mbps` is 0) and the edge's compute
-time (DEMUX's online correction). The SLO knobs are live parameters: a change is validated as
-a whole and swapped in between frames; a bad value is rejected with the reason.
+time (DEMUX's online correction), and to the edge's Detection2DArray: the newest frame's boxes
+cap the gate's levels of the next frames where objects were seen (the temporal prior,
+gate/prior.py; `temporal_prior` and the `prior_*` parameters). The SLO knobs are live
+parameters: a change is validated as a whole and swapped in between frames; a bad value is
+rejected with the reason.
 
 Frames are taken latest-first (nodes/latest.py): a frame superseded while the gate works, one
 older than `stale_after_ms`, and one whose stamp goes backwards are dropped and counted. The
