@@ -1,6 +1,7 @@
 """Supernet training: the untiled warm-up trains the full width alone, then the tiled passes
 join; resuming keeps the step count; invalid settings are refused."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,7 @@ import torch
 
 from neulens_ros.errors import ConfigError
 from neulens_ros.supernet.detector import DetectorConfig, TileDetector
+from neulens_ros.supernet.executor import MicroFlowExecutor
 from neulens_ros.supernet.slim import SlimBatchNorm2d
 from neulens_ros.train.data import DetectionSet
 from neulens_ros.train.supernet import SupernetTraining, train_supernet
@@ -97,3 +99,33 @@ def test_a_checkpoint_of_another_schedule_is_refused(tmp_path: Path) -> None:
     torch.save(state, ckpt)
     assert len(train_supernet(tiny_model(), tiny_set(), config(2, 1), ckpt,
                               progress=False)) == 2
+
+
+@pytest.mark.parametrize('halo', ['paper', '2'])
+def test_the_tiled_passes_run_with_the_configured_halo(tmp_path: Path, halo: str,
+                                                       monkeypatch) -> None:  # noqa: ANN001
+    seen: list[str] = []
+    run = MicroFlowExecutor.__call__
+
+    def recording(self, images, levels, k, tile_halo, *args, **kwargs):  # noqa: ANN001
+        seen.append(tile_halo)
+        return run(self, images, levels, k, tile_halo, *args, **kwargs)
+    monkeypatch.setattr(MicroFlowExecutor, '__call__', recording)
+    train_supernet(tiny_model(), tiny_set(), replace(config(2, 0), halo=halo),
+                   tmp_path / 'c.ckpt', progress=False)
+    assert seen == [halo] * 4  # two tiled passes per step
+
+
+def test_a_checkpoint_of_another_halo_is_refused(tmp_path: Path) -> None:
+    ckpt = tmp_path / 'halo.ckpt'
+    train_supernet(tiny_model(), tiny_set(), replace(config(1, 0), halo='02'), ckpt,
+                   progress=False)
+    assert torch.load(ckpt, weights_only=False)['schedule']['halo'] == '2'
+    with pytest.raises(ConfigError, match="'halo': '2'"):
+        train_supernet(tiny_model(), tiny_set(), replace(config(2, 0), halo='8'), ckpt,
+                       progress=False)
+
+
+def test_a_bad_halo_is_refused() -> None:
+    with pytest.raises(ConfigError, match='halo must be'):
+        SupernetTraining(halo='wide')

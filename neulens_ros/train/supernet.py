@@ -2,8 +2,8 @@
 
 Every step trains, on one batch:
 1. the full-width untiled detector on the ground truth (the teacher);
-2. the tiled level-0 network (random P and k, the shipped halo) on the ground truth, so that
-   tiled and untiled agree;
+2. the tiled level-0 network (random P and k, the configured halo) on the ground truth, so
+   that tiled and untiled agree;
 3. a tiled network with a random level per tile (0..3, and some skipped tiles) on the
    teacher's detached outputs (soft targets) plus half the ground-truth loss, so the back
    layers learn on stitched features of mixed levels.
@@ -31,6 +31,7 @@ from neulens_ros.supernet.centernet import (Targets, build_targets, detection_lo
 from neulens_ros.supernet.detector import P_OPTIONS, TileDetector
 from neulens_ros.supernet.executor import MicroFlowExecutor, normalise
 from neulens_ros.supernet.slim import LEVEL_SKIP
+from neulens_ros.supernet.tiling import check_halo
 from neulens_ros.train.data import DetectionSet
 
 
@@ -55,6 +56,7 @@ class SupernetTraining:
         if not 0 <= self.untiled_steps <= self.steps:
             raise ConfigError(f'untiled warm-up steps must be within 0..{self.steps} (the '
                               f'run\'s steps), got {self.untiled_steps}')
+        object.__setattr__(self, 'halo', check_halo(self.halo))
 
 
 def sample_batch(data: DetectionSet, rng: np.random.Generator, size: int
@@ -161,13 +163,16 @@ def train_supernet(model: TileDetector, data: DetectionSet, cfg: SupernetTrainin
     return history
 
 
-def schedule(cfg: SupernetTraining) -> dict[str, int]:
+def schedule(cfg: SupernetTraining) -> dict[str, int | str]:
     """What a checkpoint must share with the run that resumes it: the steps the learning rate
-    decays over and the untiled warm-up."""
-    return {'steps': cfg.steps, 'untiled_steps': cfg.untiled_steps}
+    decays over, the untiled warm-up and the halo of the tiled passes (recorded when it is not
+    the paper's, so checkpoints from before halos resume as they are)."""
+    steps: dict[str, int | str] = {'steps': cfg.steps, 'untiled_steps': cfg.untiled_steps}
+    return steps if cfg.halo == 'paper' else {**steps, 'halo': cfg.halo}
 
 
-def check_schedule(saved: dict[str, int] | None, cfg: SupernetTraining, path: Path) -> None:
+def check_schedule(saved: dict[str, int | str] | None, cfg: SupernetTraining, path: Path
+                   ) -> None:
     """ConfigError when checkpoint `path` was trained on another schedule than `cfg`'s (None:
     a checkpoint from before schedules were recorded, taken as it is)."""
     if saved is not None and saved != schedule(cfg):
@@ -177,7 +182,7 @@ def check_schedule(saved: dict[str, int] | None, cfg: SupernetTraining, path: Pa
 
 def save_training_state(path: Path, model: TileDetector, opt: torch.optim.Optimizer,
                         sched: object, rng: np.random.Generator, history: list[dict],
-                        step: int, steps: dict[str, int]) -> None:
+                        step: int, steps: dict[str, int | str]) -> None:
     """Write the resumable state atomically; `steps`: the run's schedule (schedule())."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix('.tmp')
