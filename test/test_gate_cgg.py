@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from neulens_ros.errors import BackendError, ConfigError
-from neulens_ros.gate.cgg import (GATE_INPUT, CompressionGuidingGate, choose_levels,
-                                  gate_inputs, run_gate)
+from neulens_ros.gate.cgg import (GATE_INPUT, CompressionGuidingGate, gate_inputs,
+                                  run_gate)
 from neulens_ros.gate.runtime import gate_net
 
 
@@ -49,9 +49,9 @@ def test_gate_shapes_and_confidences(k: int) -> None:
 @pytest.mark.parametrize('caution', [-1.0, 0.0, 0.5])
 @pytest.mark.parametrize('k', [2, 3, 4])
 def test_levels_are_the_cautious_arg_max_and_its_softmax(k: int, caution: float) -> None:
-    logits = torch.from_numpy(np.random.default_rng(k).normal(0, 3, (k * k, 5)))
+    logits = torch.from_numpy(np.random.default_rng(k).normal(0, 3, (k * k, 5))).float()
     shifted = logits - caution * torch.arange(5)
-    out = choose_levels(logits.float().numpy(), caution)
+    out = run_gate(lambda tiles: logits, random_image(96, 128, k), k, caution)
     np.testing.assert_array_equal(out.levels, shifted.argmax(dim=1).numpy())
     np.testing.assert_allclose(out.confidences, torch.softmax(shifted, 1).max(1).values.numpy(),
                                rtol=1e-5)

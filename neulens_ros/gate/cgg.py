@@ -141,17 +141,9 @@ def run_gate(gate: GateNet, image: np.ndarray, k: int, caution: float = 0.0) -> 
     trained; positive values trade compute for accuracy, negative ones accuracy for compute
     (calibrated after training, see gate/calibration.py, and stored with the shipped gate).
     """
-    return choose_levels(gate(gate_inputs(image, k)).numpy(), caution)
-
-
-def choose_levels(logits: np.ndarray, caution: float = 0.0) -> GateOutput:
-    """The arg-max level of each tile's logits [T, R] lowered by caution * level, and its
-    softmax probability. In NumPy: on k*k x 5 values PyTorch's per-op dispatch cost more
-    than the gate's ONNX Runtime network (docs/training.md, "Gate cost")."""
-    logits = logits.astype(np.float64)  # [T, R]
+    logits = gate(gate_inputs(image, k))  # [k*k, R]
     if caution:
-        logits = logits - caution * np.arange(logits.shape[1])
-    levels = logits.argmax(axis=1)  # [T]
-    top = np.take_along_axis(logits, levels[:, None], axis=1)  # [T, 1]
-    confidences = 1.0 / np.exp(logits - top).sum(axis=1)  # the top softmax probability
-    return GateOutput(levels=levels.astype(np.int64), confidences=confidences.astype(np.float32))
+        logits = logits - caution * torch.arange(logits.shape[1], dtype=logits.dtype)
+    probs = torch.softmax(logits, dim=1)
+    conf, levels = probs.max(dim=1)
+    return GateOutput(levels=levels.numpy().astype(np.int64), confidences=conf.numpy())
