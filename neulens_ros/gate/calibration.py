@@ -20,6 +20,7 @@ import numpy as np
 from neulens_ros.eval.oracle import OracleRule
 from neulens_ros.gate.cgg import CompressionGuidingGate, run_gate
 from neulens_ros.gate.kind_labels import rule_field, rule_levels
+from neulens_ros.gate.runtime import gate_net
 
 # fine steps where the MACs move (a logit shift of 0.5 per level already keeps most tiles, or
 # compresses most of them at -0.5)
@@ -45,7 +46,8 @@ def gate_levels(gate: CompressionGuidingGate, data: Images, k: int, caution: flo
                 rule: OracleRule | None = None) -> np.ndarray:
     """[N, k*k] the gate's level per tile of every image at `caution` (and, for a gate on
     tile kinds with a calibrated `rule`, its chosen kinds levelled by the rule)."""
-    return rule_levels(np.stack([run_gate(gate, np.ascontiguousarray(img), k, caution).levels
+    net = gate_net(gate, 'torch')
+    return rule_levels(np.stack([run_gate(net, np.ascontiguousarray(img), k, caution).levels
                                  for img in data.images]), rule)
 
 

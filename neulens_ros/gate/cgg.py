@@ -39,7 +39,9 @@ STD = (0.229, 0.224, 0.225)
 # 0..255 -> ImageNet-normalised, one multiply-add: x / 255 / std - mean / std
 _SCALE = (1.0 / (255.0 * torch.tensor(STD))).view(1, 3, 1, 1)
 _SHIFT = (-torch.tensor(MEAN) / torch.tensor(STD)).view(1, 3, 1, 1)
-GateNet = Callable[[torch.Tensor], torch.Tensor]  # [T, 3, 28, 28] -> [T, R] logits
+# [T, 3, 28, 28] uint8 gate tiles (`gate_tiles`) -> [T, R] logits: the module behind
+# normalise_tiles, or its ONNX Runtime twin with the normalisation in its graph (gate/runtime.py)
+GateNet = Callable[[np.ndarray], torch.Tensor]
 
 
 class CompressionGuidingGate(nn.Module):
@@ -115,7 +117,8 @@ def gate_tiles(image: np.ndarray, k: int) -> np.ndarray:
 
 def normalise_tiles(tiles: np.ndarray | torch.Tensor) -> torch.Tensor:
     """[..., 3, 28, 28] uint8 gate tiles -> float, ImageNet-normalised."""
-    return torch.as_tensor(tiles).float() * _SCALE + _SHIFT
+    x = tiles if isinstance(tiles, torch.Tensor) else torch.from_numpy(np.asarray(tiles))
+    return x.float() * _SCALE + _SHIFT
 
 
 def gate_inputs(image: np.ndarray, k: int) -> torch.Tensor:
@@ -135,13 +138,13 @@ class GateOutput:
 @torch.inference_mode()
 def run_gate(gate: GateNet, image: np.ndarray, k: int, caution: float = 0.0) -> GateOutput:
     """Levels and confidences for every tile of `image` ([H, W, 3] uint8) at `k`; `gate` is
-    the module or its ONNX Runtime twin (gate/runtime.py).
+    the module's GateNet (gate/runtime.py `gate_net`).
 
     `caution` lowers the logit of level l by caution * l before the choice: 0 is the gate as
     trained; positive values trade compute for accuracy, negative ones accuracy for compute
     (calibrated after training, see gate/calibration.py, and stored with the shipped gate).
     """
-    logits = gate(gate_inputs(image, k))  # [k*k, R]
+    logits = gate(gate_tiles(image, k))  # [k*k, R]
     if caution:
         logits = logits - caution * torch.arange(logits.shape[1], dtype=logits.dtype)
     probs = torch.softmax(logits, dim=1)

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from neulens_ros.gate.cgg import gate_inputs
+from neulens_ros.gate.cgg import gate_tiles
 from neulens_ros.gate.runtime import GATE_BACKENDS, gate_net, time_gate
 from neulens_ros.levels import TILE_GRIDS as KS
 from neulens_ros.models.zoo import DETECTOR, GATE, detector_metadata, load_gate
@@ -38,7 +38,7 @@ def agreement(nets: dict[str, Any], images: list[np.ndarray]) -> dict[str, float
     with torch.inference_mode():
         for image in images:
             for k in KS:
-                tiles = gate_inputs(image, k)
+                tiles = gate_tiles(image, k)
                 a, b = nets['torch'](tiles), nets['onnxruntime'](tiles)
                 diff = max(diff, float((a - b).abs().max()))
                 same += int((a.argmax(1) == b.argmax(1)).sum())
