@@ -146,6 +146,8 @@ def test_gate_validation(call) -> None:  # noqa: ANN001
     lambda: gate_net(CompressionGuidingGate(), 'onnxruntime', ks=(2,))(torch.zeros(9, 3, 28,
                                                                                  28)),
     lambda: gate_net(CompressionGuidingGate(), 'onnxruntime')(torch.zeros(5, 3, 28, 28)),
+    lambda: gate_net(CompressionGuidingGate(), 'onnxruntime', ks=(2,))(  # normalised floats
+        torch.zeros(4, 3, 28, 28)),
 ])
 def test_gate_backend_validation(call) -> None:  # noqa: ANN001
     with pytest.raises(BackendError):

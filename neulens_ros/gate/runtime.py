@@ -32,24 +32,15 @@ from neulens_ros.runtime.timing import round_robin_ms
 GATE_BACKENDS = ('torch', 'onnxruntime')
 
 
-class TorchGate:
-    """[T, 3, 28, 28] uint8 gate tiles -> [T, R] logits: the module on normalised tiles."""
-
-    def __init__(self, gate: CompressionGuidingGate) -> None:
-        self.gate = gate.eval()
-
-    def __call__(self, tiles: np.ndarray) -> torch.Tensor:
-        return self.gate(normalise_tiles(tiles))
-
-
-class _Normalising(torch.nn.Module):
-    """The module behind the normalisation, for export: 8-bit tiles in."""
+class NormalisingGate(torch.nn.Module):
+    """[T, 3, 28, 28] uint8 gate tiles -> [T, R] logits: the module behind the normalisation
+    (the torch backend, and what the ONNX export traces)."""
 
     def __init__(self, gate: CompressionGuidingGate) -> None:
         super().__init__()
         self.gate = gate
 
-    def forward(self, tiles: torch.Tensor) -> torch.Tensor:
+    def forward(self, tiles: np.ndarray | torch.Tensor) -> torch.Tensor:
         return self.gate(normalise_tiles(tiles))
 
 
@@ -76,8 +67,11 @@ class OrtGate:
         if session is None or k * k != tiles.shape[0]:
             raise BackendError(f'gate backend onnxruntime has sessions for k in '
                                f'{sorted(self.sessions)}, not for {tiles.shape[0]} tiles')
-        x = np.ascontiguousarray(tiles, np.uint8)
-        return torch.from_numpy(session.run(None, {'tiles': x})[0])
+        x = np.asarray(tiles)
+        if x.dtype != np.uint8:  # normalised floats cast to 8 bits would be noise
+            raise BackendError(f'gate backend onnxruntime takes uint8 gate tiles (gate_tiles), '
+                               f'got {x.dtype}')
+        return torch.from_numpy(session.run(None, {'tiles': np.ascontiguousarray(x)})[0])
 
 
 def _export(gate: CompressionGuidingGate, batch: int) -> bytes:
@@ -87,7 +81,7 @@ def _export(gate: CompressionGuidingGate, batch: int) -> bytes:
     with torch.no_grad(), warnings.catch_warnings():
         if gate.context:  # it reads k from the batch: a constant of this static session
             warnings.simplefilter('ignore', torch.jit.TracerWarning)
-        torch.onnx.export(_Normalising(gate), (example,), buffer, input_names=['tiles'],
+        torch.onnx.export(NormalisingGate(gate), (example,), buffer, input_names=['tiles'],
                           output_names=['logits'], opset_version=OPSET, dynamo=False)
     return buffer.getvalue()
 
@@ -116,7 +110,8 @@ def time_gate(nets: Mapping[str, GateNet], images: Sequence[np.ndarray],
 
 def gate_net(gate: CompressionGuidingGate, backend: str, ks: tuple[int, ...] = TILE_GRIDS
              ) -> GateNet:
-    """The network `run_gate` calls: the module itself, or its ONNX Runtime twin."""
+    """The network `run_gate` calls on 8-bit tiles: the module behind the normalisation, or
+    its ONNX Runtime twin."""
     if backend not in GATE_BACKENDS:
         raise BackendError(f'gate backend {backend!r} is not one of {GATE_BACKENDS}')
-    return TorchGate(gate) if backend == 'torch' else OrtGate(gate, ks)
+    return NormalisingGate(gate).eval() if backend == 'torch' else OrtGate(gate, ks)
