@@ -330,12 +330,12 @@ class GateNode(Node):
 
     # --- the edge (executor thread) -------------------------------------------------------
     def on_detections(self, msg: Detection2DArray) -> None:
-        """The edge's detections of a frame: the newest (by camera stamp) make the prior."""
+        """The edge's detections of a frame: the latest to arrive make the prior (one edge
+        publishes them in frame order; after a camera restart its stamps start again)."""
         boxes, _, scores = detection2d_array_to_boxes(msg)
-        stamp_ns = time_to_ns(msg.header.stamp)
+        sighting = Sighting(time_to_ns(msg.header.stamp), boxes, scores)
         with self.lock:
-            if self.sighting is None or stamp_ns > self.sighting.stamp_ns:
-                self.sighting = Sighting(stamp_ns, boxes, scores)
+            self.sighting = sighting
 
     def on_timing(self, msg: StageTiming) -> None:
         """A later stage's reply for a frame (a result or a drop) ends its flight there; the
