@@ -48,6 +48,14 @@ def test_demo_walks_are_rendered_whole_in_a_preset_with_walks() -> None:
 
 
 @pytest.mark.ros
+@pytest.mark.parametrize('source, prior', [('generated', False), ('walk', True),
+                                          ('sample', True)])
+def test_the_demo_gate_follows_only_streams(source: str, prior: bool) -> None:
+    from neulens_ros.tools.demo import build_parser, gate_overrides
+    values = gate_overrides(build_parser().parse_args(['--source', source]))
+    assert values == {'log_timing': True, 'temporal_prior': prior}
+
+
 def test_demo_report_agrees_with_node_logs(tmp_path: Path, ros_env: dict[str, str]) -> None:
     run = subprocess.run([sys.executable, '-m', 'neulens_ros.tools.demo', '--frames', '8',
                           '--rate', '4', '--out', str(tmp_path)], env=ros_env,

@@ -52,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {
         'source': source_overrides(args),
         'recorder': {'output_dir': str(run_dir), 'bag_name': 'bag'},
-        **{name: {'log_timing': True} for name in ('gate', 'supernet', 'lifting')},
+        'gate': gate_overrides(args),
+        **{name: {'log_timing': True} for name in ('supernet', 'lifting')},
     }
     nodes = [n for n in load_topology()]
     env = dds_environment(args.domain_id)
@@ -113,6 +114,13 @@ def source_overrides(args: argparse.Namespace) -> dict[str, Any]:
     if args.source == 'walk':
         values.update(preset=WALK_PRESETS[0], preload_frames=args.frames)
     return values
+
+
+def gate_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The gate node's parameters for the demo: independent generated scenes are no stream (an
+    earlier frame's boxes say nothing of the next one), so the temporal prior is off for them
+    and on for a walk or the sample."""
+    return {'log_timing': True, 'temporal_prior': args.source != 'generated'}
 
 
 def run_in_graph(env: dict[str, str], module: str, args: list[str], timeout_s: float
