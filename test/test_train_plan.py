@@ -123,3 +123,27 @@ def test_the_extra_scenes_join_the_kinds_gates_fit() -> None:
                            plan, 0, False, more)['tiles_fit'] for more in (None, extra)]
     assert tiles[0] == 2 * 2 * (4 + 9 + 16)  # 2 images after the held-out and calibration
     assert tiles[1] == tiles[0] * 5 // 2  # and 3 more, each also mirrored
+
+
+@pytest.mark.parametrize('plan', [FULL, FULL_HARD, SMOKE])
+def test_the_gate_calibrates_on_scenes_no_other_set_draws_from(plan) -> None:  # noqa: ANN001
+    from neulens_ros.train.plan import (CALIBRATION_SEED, VAL_SEED, WALK_SEEDS, calibration_set,
+                                        gate_set, training_set)
+    spec = calibration_set(plan, 3, (256, 192), 'hard')
+    assert (spec.first_seed, spec.count) == (CALIBRATION_SEED + 3, plan.calibration_scenes)
+    assert (spec.render_size, spec.input_size, spec.preset) == (plan.val_render, (256, 192),
+                                                                'hard')
+    seeds = set(range(spec.first_seed, spec.first_seed + spec.count))
+    train = training_set(plan, 3, (256, 192))
+    extra = gate_set(with_gate_labels(plan, 'kinds'), 3, (256, 192))
+    end = train.first_seed + train.count + (extra.count if extra else 0)
+    assert not seeds & set(range(train.first_seed, end))  # the detector's and the gate's
+    assert max(seeds) < VAL_SEED < min(WALK_SEEDS)  # the held-out scenes and walks
+
+
+def test_calibration_scenes_that_would_reach_the_held_out_ones_are_refused() -> None:
+    from neulens_ros.train.plan import CALIBRATION_SEED, VAL_SEED, calibration_set
+    last = VAL_SEED - CALIBRATION_SEED - FULL.calibration_scenes
+    assert calibration_set(FULL, last, (256, 192)).count == FULL.calibration_scenes
+    with pytest.raises(ConfigError, match='calibration scenes .* would reach the held-out'):
+        calibration_set(FULL, last + 1, (256, 192))

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from neulens_ros.models.zoo import DETECTOR, GATE, detector_metadata, load_gate
 from neulens_ros.plots import pyplot, save
 from neulens_ros.train.data import load_set
 from neulens_ros.train.plan import detector_held_out_set
+from neulens_ros.tools.command import recorded_command
 
 
 def agreement(nets: dict[str, Any], images: list[np.ndarray]) -> dict[str, float]:
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     nets = {name: gate_net(gate, name, KS) for name in GATE_BACKENDS}
     per_k = time_gate(nets, images, KS, args.rounds)
     frame = {name: sum(per_k[f'k{k}'][name] for k in KS) for name in GATE_BACKENDS}
-    result = {'info': {'command': 'neulens-bench gate ' + ' '.join(argv or sys.argv[2:]),
+    result = {'info': {'command': recorded_command('neulens-bench gate', argv),
                        'threads': torch.get_num_threads(), 'images': len(images),
                        'rounds': args.rounds, 'input_size': list(spec.input_size),
                        'preset': spec.preset},

@@ -82,6 +82,7 @@ from neulens_ros.supernet.detector import P_OPTIONS
 from neulens_ros.tools.corunner import DutyCycle
 from neulens_ros.train.data import DetectionSet, load_set
 from neulens_ros.train.plan import VAL_SEED, detector_held_out_set
+from neulens_ros.tools.command import recorded_command
 
 POLICIES = ('cs', 'uniform', 'min', 'image')
 PLAIN = '_plain'  # a CLG policy run in the plain order: skip as soon as a tile's turn comes
@@ -603,7 +604,7 @@ def main(argv: list[str] | None = None) -> int:
     cont = (contention(bench, args.contention_fraction * contention_level0,
                        args.contention_frames, load, corrections(tuned))
             if args.contention_frames else None)
-    result = {'info': {'command': 'neulens-bench slo ' + ' '.join(argv or sys.argv[2:]),
+    result = {'info': {'command': recorded_command('neulens-bench slo', argv),
                        'level0_ms': level0, 'contention_level0_ms': contention_level0,
                        'contention_ref': args.contention_ref,
                        'shipped': list(SHIPPED), 'margin': args.margin,

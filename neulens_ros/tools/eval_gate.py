@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -33,6 +32,7 @@ from neulens_ros.gate.training import GateData, GateTraining, gate_accuracy, tra
 from neulens_ros.levels import NUM_LEVELS
 from neulens_ros.models.names import DETECTOR
 from neulens_ros.plots import pyplot, save
+from neulens_ros.tools.command import recorded_command
 
 PAPER_ACCURACY = (0.758, 0.857)  # the paper's gate accuracy range
 PROBE_BLOCKS = ((64, 1), (64, 1), (128, 2), (128, 1), (256, 2))  # (channels, stride)
@@ -157,8 +157,7 @@ def main(argv: list[str] | None = None) -> int:
           f'{probe_row["held_out_accuracy"]:.3f} held out, '
           f'{probe_row["train_accuracy"]:.3f} fitted', flush=True)
     counts = np.bincount(test.labels.numpy(), minlength=NUM_LEVELS)
-    result = {'info': {'command': 'neulens-eval gate ' + ' '.join(
-                  shlex.quote(a) for a in (argv if argv is not None else sys.argv[2:])),
+    result = {'info': {'command': recorded_command('neulens-eval gate', argv),
                        'threads': torch.get_num_threads()},
               'held_out_tiles': len(test.labels), 'held_out_histogram': counts.tolist(),
               'majority_fraction': float(counts.max() / counts.sum()),

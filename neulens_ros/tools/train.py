@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import replace
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -45,6 +44,7 @@ from neulens_ros.train.plan import (GATE_LABELS, fit_to_images, plan_for, traini
                                     validation_set, with_gate_labels)
 from neulens_ros.train.pretrain import Pretraining, pretrain_backbone
 from neulens_ros.train.supernet import train_supernet
+from neulens_ros.tools.command import recorded_command
 
 STAGES = ('data', 'supernet', 'labels', 'gate', 'calibrate', 'eval', 'export')
 LATER = '; later stages: '  # joins a detector's training command and a --detector run's
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         print('neulens-train: --preset picks generated scenes; a --data run trains on the '
               "data set's images and classes: drop --preset", file=sys.stderr)
         return 2
-    command = 'neulens-train ' + ' '.join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+    command = recorded_command('neulens-train', argv)
     detector_command = command
     work = args.work
     progress = not args.quiet

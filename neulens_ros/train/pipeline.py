@@ -32,7 +32,7 @@ from neulens_ros.supernet.detector import P_LAYERS, P_OPTIONS, DetectorConfig, T
 from neulens_ros.supernet.executor import MicroFlowExecutor, normalise
 from neulens_ros.supernet.macs import MacTable
 from neulens_ros.train.data import DataSource, DetectionSet, load_set
-from neulens_ros.train.plan import Plan, gate_set, plan_for
+from neulens_ros.train.plan import Plan, calibration_set, gate_set, plan_for
 from neulens_ros.plots import pyplot, save
 
 LABEL_P = SHIP_P  # labels at the split point the model ships with (the gate serves every P)
@@ -150,7 +150,8 @@ def run_later_stages(stages: list[str], model: TileDetector, train: DetectionSet
     gate.eval()
     calibration_path = work / 'calibration.json'
     if 'calibrate' in stages:
-        calibration = calibrate(model, gate, train, plan.label_scenes, plan.calibration_scenes,
+        calibration = calibrate(model, gate, calibration_images(plan, train, args, work,
+                                                                progress, source),
                                 plan.gate_labels, plan.halo)
         calibration_path.write_text(json.dumps(calibration, indent=1))
         rule = calibration['kind_rule']
@@ -252,14 +253,33 @@ def calibrated_point(calibration: dict[str, Any], gate_labels: str, halo: str = 
                                                               gate_labels)
 
 
-def calibrate(model: TileDetector, gate: CompressionGuidingGate, data: DetectionSet,
-              first: int, count: int, gate_labels: str = 'paper', halo: str = SHIP_HALO
-              ) -> dict[str, Any]:
+def calibration_images(plan: Plan, train: DetectionSet, args: argparse.Namespace, work: Path,
+                       progress: bool, source: DataSource | None = None
+                       ) -> tuple[DetectionSet, dict[str, Any]]:
+    """(the images a run calibrates its gate on, where they come from): generated runs render
+    the plan's calibration scenes (train/plan.py calibration_set: seen by neither the detector
+    nor the gate, rendered as camera frames are; cached in the work folder); a data set on disk
+    has no images to spare and calibrates on the training images after the labelled ones,
+    which the gate does not fit on."""
+    if source is None:
+        height, width = train.images.shape[1:3]
+        spec = calibration_set(plan, args.seed, (width, height), args.preset)
+        return load_set(spec, work / 'cache', progress), {
+            'scenes': 'generated', 'first_seed': spec.first_seed, 'count': spec.count,
+            'render': list(spec.render_size)}
+    first, end = plan.label_scenes, plan.label_scenes + plan.calibration_scenes
+    subset = DetectionSet(train.images[first:end], train.boxes[first:end],
+                          train.classes[first:end], train.dense[first:end])
+    return subset, {'scenes': 'training images', 'first': first, 'count': len(subset)}
+
+
+def calibrate(model: TileDetector, gate: CompressionGuidingGate,
+              images: tuple[DetectionSet, dict[str, Any]], gate_labels: str = 'paper',
+              halo: str = SHIP_HALO) -> dict[str, Any]:
     """Gate caution (and, for a gate on tile kinds, the rule that levels its kinds) on
-    training images the gate was not fitted on (after the labelled ones), at the shipped
-    split point and grid, the tiles run with `halo`."""
-    subset = DetectionSet(data.images[first:first + count], data.boxes[first:first + count],
-                          data.classes[first:first + count], data.dense[first:first + count])
+    `images` (calibration_images: a set the gate was not fitted on, and where it comes from),
+    at the shipped split point and grid, the tiles run with `halo`."""
+    subset, origin = images
     table = MacTable(model)
 
     def score(part: DetectionSet, levels: Any) -> dict[str, Any]:
@@ -268,7 +288,7 @@ def calibrate(model: TileDetector, gate: CompressionGuidingGate, data: Detection
     chosen = calibrate_caution(gate, subset, SHIP_K, score,
                                cautions=KIND_CAUTIONS if kinds else CAUTIONS,
                                rules=ORACLE_FAMILY if kinds else ())
-    return {**chosen, 'labels': gate_labels, 'halo': halo}
+    return {**chosen, 'labels': gate_labels, 'halo': halo, 'images': origin}
 
 
 def architecture(config: DetectorConfig, preset: str, source: DataSource | None = None

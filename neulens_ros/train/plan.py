@@ -30,6 +30,8 @@ class Plan:
     batch_size: int
     gate_epochs: int
     val_render: tuple[int, int]
+    # the gate's calibration scenes (calibration_set; a data set on disk: the training images
+    # after the labelled ones, which a gate on tile kinds never fits on in either case)
     calibration_scenes: int
     pretrain_steps: int = 0  # backbone pre-training on object crops (train/pretrain.py)
     untiled_steps: int = 0  # of supernet_steps: untiled full width alone first (warm-up)
@@ -80,8 +82,9 @@ SMOKE = Plan(train_scenes=24, val_scenes=8, label_scenes=6, supernet_steps=4, ba
 # part NeuLens compresses per tile dominates the frame's cost; at equal steps this detector
 # learns faster than the 2.1 M-parameter one with a stride-4 neck that the first hard run
 # trained. Its gate learns the tile kinds of every training image outside the first 150
-# (held out for its accuracy) and the 120 after them (its calibration), with a context input
-# of 64 channels: on held-out frames it keeps more mAP at equal MACs than the paper's gate on
+# (held out for its accuracy) and the 120 after them (kept out of its fit as when they were its
+# calibration; it now calibrates on 120 scenes of its own, calibration_set), with a context
+# input of 64 channels: on held-out frames it keeps more mAP at equal MACs than the paper's gate on
 # the paper's labels of 150 scenes (docs/training.md, "A gate on tile kinds"). The first 3500
 # of its 5500 supernet steps train the full width alone (the untiled warm-up, at about a
 # quarter of a full step's cost): on held-out tuning scenes that lifts the untiled detector
@@ -97,6 +100,9 @@ FULL_HARD = replace(FULL, supernet_steps=5500, untiled_steps=3500, label_scenes=
                     calibration_scenes=120, widths=(48, 48, 96, 128, 160), neck_width=64,
                     output_stride=8, gate_labels='kinds', halo='2', gate_scenes=6000)
 VAL_SEED = 1_000_000  # validation scenes never overlap the training seeds
+# The gate's calibration scenes: a range below the held-out ones that no training, gate,
+# validation or evaluation set draws from, rendered as the held-out scenes are
+CALIBRATION_SEED = 700_000
 # Held-out walks: two seed ranges no training, validation or calibration set draws from
 WALK_SEEDS = (2_000_000, 3_000_000)
 TRAIN_RENDER = (320, 240)  # (width, height) the training scenes are rendered at
@@ -136,6 +142,19 @@ def gate_set(plan: Plan, seed: int, size: tuple[int, int], preset: str = 'easy'
                           f'held-out seeds from {VAL_SEED}: use a smaller --seed')
     return SetSpec(seed + plan.train_scenes, plan.gate_scenes, TRAIN_RENDER, size,
                    preset=preset)
+
+
+def calibration_set(plan: Plan, seed: int, size: tuple[int, int], preset: str = 'easy'
+                    ) -> SetSpec:
+    """The scenes a run calibrates its gate's operating point on: `calibration_scenes` seeds
+    from CALIBRATION_SEED + seed, rendered at the validation size (as camera frames and the
+    held-out scenes are) and never trained on, neither by the detector nor by the gate."""
+    first = CALIBRATION_SEED + seed
+    if first + plan.calibration_scenes > VAL_SEED:
+        raise ConfigError(f'the calibration scenes (seeds up to '
+                          f'{first + plan.calibration_scenes - 1}) would reach the held-out '
+                          f'seeds from {VAL_SEED}: use a smaller --seed')
+    return SetSpec(first, plan.calibration_scenes, plan.val_render, size, preset=preset)
 
 
 def validation_set(plan: Plan, seed: int, size: tuple[int, int], preset: str = 'easy'
