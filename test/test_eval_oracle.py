@@ -304,3 +304,21 @@ def test_a_paper_gate_has_no_kinds_family_and_unknown_labels_are_refused() -> No
     assert kinds_family(np.zeros((2, 9), np.int64), 'paper') == {}
     with pytest.raises(ConfigError, match="gate labels 'boxes' are not one of"):
         kinds_family(np.zeros((2, 9), np.int64), 'boxes')
+
+
+@pytest.mark.parametrize('labels, point', [('paper', (-0.5, None)),
+                                           ('kinds', (0.5, OracleRule(0, 3, LEVEL_SKIP)))])
+def test_the_gate_runs_at_its_calibrated_point_for_each_budget(labels: str, point) -> None:  # noqa: ANN001
+    from neulens_ros.eval.detector import _cgg_family, budget_name
+    from neulens_ros.gate.calibration import gate_levels
+    from neulens_ros.gate.cgg import CompressionGuidingGate
+    from neulens_ros.train.data import SetSpec, render_set
+    torch.manual_seed(0)
+    gate = CompressionGuidingGate(context=8 if labels == 'kinds' else 0).eval()
+    data = render_set(SetSpec(0, 2, (160, 120), (128, 96)), progress=False)
+    family = _cgg_family(gate, data, 0.0, labels, None, {0.4: point})
+    assert budget_name(0.4) == 'cgg_budget_40' and 'cgg_budget_55' not in family
+    assert np.array_equal(family['cgg_budget_40'], gate_levels(gate, data, 3, *point))
+    if labels == 'paper':  # a kind rule needs a gate on tile kinds
+        with pytest.raises(ConfigError, match='needs a gate on tile kinds'):
+            _cgg_family(gate, data, 0.0, labels, None, {0.4: (0.0, OracleRule(0, 3, 3))})

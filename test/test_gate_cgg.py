@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from neulens_ros.errors import BackendError, ConfigError
+from neulens_ros.eval.oracle import OracleRule
 from neulens_ros.gate.cgg import (GATE_INPUT, CompressionGuidingGate, gate_inputs,
                                   gate_tiles, normalise_tiles, run_gate)
 from neulens_ros.gate.runtime import gate_net
@@ -252,3 +253,36 @@ def test_a_kinds_gate_is_calibrated_on_caution_and_rule_pairs() -> None:
     chosen = next(s for s in result['sweep'] if s['kind_rule'] == result['kind_rule']
                   and s['caution'] == result['caution'])
     assert chosen['macs'] == pytest.approx(0.6) and chosen['loss_points'] == 0.0
+
+
+def _sweep(*points: tuple[float, list[int] | None, float, float]) -> dict:
+    """A calibration of (caution, kind rule, mAP@0.5, MACs) points, level 0 at 100 MACs."""
+    return {'reference_macs': 100.0, 'sweep': [
+        {'caution': c, 'kind_rule': r, 'map50': m, 'macs': macs} for c, r, m, macs in points]}
+
+
+def test_each_budget_gets_the_most_accurate_calibrated_point_it_affords() -> None:
+    from neulens_ros.gate.calibration import budget_points
+    calibration = _sweep((-0.5, [1, 3, 4], 0.60, 38.0), (0.0, [0, 3, 4], 0.66, 40.0),
+                         (0.0, [0, 3, 3], 0.66, 39.0),  # as accurate and cheaper
+                         (0.5, [0, 1, 3], 0.70, 56.0), (1.0, [0, 0, 3], 0.71, 69.0))
+    chosen = budget_points(calibration, 'kinds')
+    assert chosen == {0.4: (0.0, OracleRule(0, 3, 3)), 0.55: (0.0, OracleRule(0, 3, 3)),
+                      0.7: (1.0, OracleRule(0, 0, 3))}
+    # no point fits a 30% budget; a paper gate's points have no rule
+    paper = _sweep((-0.2, None, 0.5, 45.0), (0.3, None, 0.6, 70.0))
+    assert budget_points(paper, 'paper', (0.3, 0.55, 0.7)) == {0.55: (-0.2, None),
+                                                               0.7: (0.3, None)}
+    assert budget_points({'caution': 0.1}, 'paper') == {}  # made before sweeps were kept
+
+
+@pytest.mark.parametrize('calibration, message', [
+    ({'sweep': [{'caution': 0.0, 'kind_rule': None, 'map50': 0.5, 'macs': 1.0}]},
+     'positive reference_macs'),
+    ({**_sweep((0.0, None, 0.5, 40.0)), 'reference_macs': 0.0}, 'positive reference_macs'),
+    (_sweep((0.0, [0, 3], 0.5, 40.0)), 'three integer levels'),
+])
+def test_a_broken_calibration_is_refused(calibration: dict, message: str) -> None:
+    from neulens_ros.gate.calibration import budget_points
+    with pytest.raises(ConfigError, match=message):
+        budget_points(calibration, 'kinds')

@@ -15,7 +15,9 @@ otherwise):
   cost: below 0 it compresses more than its arg-max, above 0 less; with the same rule); a
   gate on tile kinds (gate/kind_labels.py) also has its chosen kinds levelled by every rule of
   the oracle family (`cgg_kinds_<rule>`: the gate's counterpart of each oracle point, the same
-  rules on predicted instead of true kinds);
+  rules on predicted instead of true kinds); and the gate at the point its calibration chose
+  for each budget (`cgg_budget_<percent>`: the most accurate (caution, rule) of the
+  calibration's sweep within the budget on the calibration images, gate/calibration.py);
 - the CGG's level histogram placed on random tiles (same MACs, no content awareness);
 - image-level dynamic width at the CGG's MACs, interpolated on the uniform-level curve;
 - the ground-truth oracle family (eval/oracle.py: levels from where the boxes are);
@@ -30,7 +32,7 @@ width floor (the oracle's and the CGG's gain over it) at each budget.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -39,7 +41,7 @@ from neulens_ros.errors import ConfigError, DataError
 from neulens_ros.eval.coco_eval import coco_map
 from neulens_ros.eval.oracle import (BUDGETS, ORACLE_FAMILY, OracleRule, Point, at_budget,
                                      budget_rows, oracle_levels, pareto_front, random_levels)
-from neulens_ros.gate.calibration import gate_levels
+from neulens_ros.gate.calibration import OperatingPoint, gate_levels
 from neulens_ros.gate.cgg import CompressionGuidingGate
 from neulens_ros.gate.kind_labels import (GATE_LABELS, check_rule, chosen_kinds, rule_label,
                                           rule_levels)
@@ -161,11 +163,19 @@ def kinds_name(rule_name: str) -> str:
     return rule_name.replace('oracle_', 'cgg_kinds_', 1)
 
 
+def budget_name(fraction: float) -> str:
+    """The CGG family's name of the gate's point for the budget `fraction` of level 0."""
+    return f'cgg_budget_{round(100 * fraction)}'
+
+
 def _cgg_family(gate: CompressionGuidingGate, data: DetectionSet, caution: float,
-                gate_labels: str, rule: OracleRule | None) -> dict[str, np.ndarray]:
+                gate_labels: str, rule: OracleRule | None,
+                budget: Mapping[float, OperatingPoint] | None = None) -> dict[str, np.ndarray]:
     """{name: levels [N, k*k]} of the CGG at its operating point (`caution`, and the kind
     `rule` of a gate on tile kinds calibrated with one), its +1 / +2 shifts, the gate at the
-    other cautions and, for a gate on tile kinds, every oracle rule on its chosen kinds."""
+    other cautions, at the point its calibration chose for each budget (`budget`,
+    gate/calibration.py budget_points) and, for a gate on tile kinds, every oracle rule on its
+    chosen kinds."""
     raw = gate_levels(gate, data, SHIP_K, caution)
     cgg = rule_levels(raw, rule)
     family = {'cgg': cgg}
@@ -173,6 +183,9 @@ def _cgg_family(gate: CompressionGuidingGate, data: DetectionSet, caution: float
         family[f'cgg_plus{shift}'] = np.minimum(cgg + shift, LEVEL_SKIP)
     for other in [c for c in CGG_CAUTIONS if c != caution]:
         family[f'cgg_caution_{other}'] = gate_levels(gate, data, SHIP_K, other, rule)
+    for fraction, (at, with_rule) in (budget or {}).items():
+        check_rule(with_rule, gate_labels)
+        family[budget_name(fraction)] = gate_levels(gate, data, SHIP_K, at, with_rule)
     return {**family, **kinds_family(raw, gate_labels)}
 
 
@@ -238,11 +251,13 @@ def _gain(value: float | None, floor: float | None) -> float | None:
 
 def evaluate(model: TileDetector, gate: CompressionGuidingGate, data: DetectionSet,
              caution: float = 0.0, progress: bool = True, gate_labels: str = 'paper',
-             rule: OracleRule | None = None, halo: str = SHIP_HALO) -> dict[str, Any]:
+             rule: OracleRule | None = None, halo: str = SHIP_HALO,
+             budget: Mapping[float, OperatingPoint] | None = None) -> dict[str, Any]:
     """All variants on `data`, for a gate that learnt `gate_labels` (GATE_LABELS) at its
-    operating point (`caution`, and a calibrated kind `rule` or None), the tiles run with
-    the detector's `halo` (its metadata's, models/zoo.py detector_halo); returns
-    {'variants', 'families', 'budgets', 'headline'}."""
+    operating point (`caution`, and a calibrated kind `rule` or None) and at the points its
+    calibration chose for the budgets (`budget`: {fraction: (caution, rule)}, none if None),
+    the tiles run with the detector's `halo` (its metadata's, models/zoo.py detector_halo);
+    returns {'variants', 'families', 'budgets', 'headline'}."""
     from neulens_ros.progress import progress_bar
     check_gate_labels(gate_labels)
     check_rule(rule, gate_labels)
@@ -251,7 +266,7 @@ def evaluate(model: TileDetector, gate: CompressionGuidingGate, data: DetectionS
     cfg = model.config
     grid = MicroFlowExecutor(model, SHIP_P).grid(cfg.input_width, cfg.input_height, SHIP_K,
                                                  halo)
-    cgg_family = _cgg_family(gate, data, caution, gate_labels, rule)
+    cgg_family = _cgg_family(gate, data, caution, gate_labels, rule, budget)
     cgg = cgg_family['cgg']
     rng = np.random.default_rng(0)
     oracle = oracle_levels(data.boxes, grid)
@@ -279,6 +294,8 @@ def evaluate(model: TileDetector, gate: CompressionGuidingGate, data: DetectionS
         'split_point': SHIP_P, 'k': SHIP_K, 'halo': grid.halo, 'frames': len(data),
         'gate_caution': caution, 'gate_labels': gate_labels,
         'gate_kind_rule': rule_label(rule),
+        'gate_budget_points': {budget_name(f): {'caution': c, 'kind_rule': rule_label(r)}
+                               for f, (c, r) in (budget or {}).items()},
         'map50_untiled': variants['untiled']['map50'],
         'map50_tiled_level0': level0['map50'],
         'map50_cgg': variants['cgg']['map50'],

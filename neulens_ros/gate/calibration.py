@@ -8,18 +8,22 @@ compress more. It is chosen as the largest MAC reduction whose mAP@0.5 stays wit
 `max_loss_points` of the supernet at level 0 on training images, and ships in the gate's
 metadata. A gate on tile kinds (gate/kind_labels.py) is calibrated on (caution, rule) pairs:
 each oracle rule levels the kinds the gate chose at each caution (KIND_CAUTIONS), and the
-cheapest pair within the bound ships (`kind_rule` beside `caution`).
+cheapest pair within the bound ships (`kind_rule` beside `caution`). The same sweep also
+names the gate's point for a MAC budget (`budget_points`): the most accurate of its points
+that fits the budget on the calibration images, so that a budget's operating point is chosen
+where the calibration is, not on the data it is evaluated on.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol, Sequence, TypeVar
+from typing import Any, Callable, Mapping, Protocol, Sequence, TypeVar
 
 import numpy as np
 
-from neulens_ros.eval.oracle import OracleRule
+from neulens_ros.errors import ConfigError
+from neulens_ros.eval.oracle import BUDGETS, OracleRule
 from neulens_ros.gate.cgg import CompressionGuidingGate, run_gate
-from neulens_ros.gate.kind_labels import rule_field, rule_levels
+from neulens_ros.gate.kind_labels import kind_rule, rule_field, rule_levels
 from neulens_ros.gate.runtime import gate_net
 
 # fine steps where the MACs move (a logit shift of 0.5 per level already keeps most tiles, or
@@ -72,3 +76,30 @@ def calibrate_caution(gate: CompressionGuidingGate, data: Data, k: int,
     return {'caution': chosen['caution'], 'kind_rule': chosen['kind_rule'],
             'reference_map50': reference['map50'], 'reference_macs': reference['macs'],
             'sweep': sweep, 'within_budget': bool(ok)}
+
+
+OperatingPoint = tuple[float, OracleRule | None]  # (caution, kind rule or None)
+
+
+def budget_points(calibration: Mapping[str, Any], gate_labels: str,
+                  fractions: Sequence[float] = BUDGETS) -> dict[float, OperatingPoint]:
+    """{fraction: (caution, rule)}: for each budget (a fraction of level 0's MACs on the
+    calibration images, `reference_macs`), the point of the calibration's sweep with the
+    highest mAP@0.5 among those that cost at most that much; budgets no point fits are left
+    out, and so is every budget of a calibration without a sweep (one made before sweeps were
+    recorded)."""
+    sweep = calibration.get('sweep') or []
+    if not sweep:
+        return {}
+    reference = calibration.get('reference_macs')
+    if not isinstance(reference, (int, float)) or reference <= 0:
+        raise ConfigError(f'a calibration sweep needs the positive reference_macs of level 0, '
+                          f'got {reference!r}')
+    chosen = {}
+    for fraction in fractions:
+        fits = [s for s in sweep if s['macs'] <= fraction * reference]
+        if fits:
+            best = max(fits, key=lambda s: (s['map50'], -s['macs']))
+            chosen[fraction] = (float(best['caution']), kind_rule(best['kind_rule'],
+                                                                  gate_labels))
+    return chosen

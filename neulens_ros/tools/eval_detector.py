@@ -1,6 +1,7 @@
 """neulens-eval detector: mAP of the shipped (or a given) detector and gate, side by side
 (untiled, tiled per halo / P / k, uniform levels, CGG choice at the gate's shipped operating
-point: its caution and, for a gate on tile kinds calibrated with one, its kind rule;
+point: its caution and, for a gate on tile kinds calibrated with one, its kind rule, and at
+the point its calibration chose for each budget;
 image-level width, the ground-truth oracle, random tiles), with MACs, and the oracle's and
 the CGG's gain over image-level width at 40, 55 and 70% of tiled level 0's MACs.
 
@@ -29,6 +30,7 @@ import torch
 
 from neulens_ros.errors import NeulensError
 from neulens_ros.eval.detector import evaluate, plot_results
+from neulens_ros.gate.calibration import budget_points
 from neulens_ros.gate.kind_labels import gate_operating_point
 from neulens_ros.models.zoo import (DETECTOR, GATE, checkpoint_labels, detector_halo,
                                     load_detector, load_gate)
@@ -115,13 +117,15 @@ def main(argv: list[str] | None = None) -> int:
     except NeulensError as exc:
         print(f'neulens-eval detector: {exc}', file=sys.stderr)
         return 2
+    labels = gate_meta.get('labels', 'paper')
     try:
         caution, rule = gate_operating_point(gate_meta)
+        budget = budget_points(gate_meta.get('calibration') or {}, labels)
     except NeulensError as exc:
         print(f'neulens-eval detector: gate {args.gate}: {exc}', file=sys.stderr)
         return 2
-    results = evaluate(model, gate, data, caution, gate_labels=gate_meta.get('labels', 'paper'),
-                       rule=rule, halo=detector_halo(meta))
+    results = evaluate(model, gate, data, caution, gate_labels=labels, rule=rule,
+                       halo=detector_halo(meta), budget=budget)
     results['held_out'] = {**held_out, 'detector': str(args.detector), 'gate': str(args.gate)}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / 'eval.json').write_text(json.dumps(results, indent=1))

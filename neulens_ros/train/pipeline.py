@@ -18,7 +18,8 @@ from neulens_ros.errors import ConfigError
 from neulens_ros.eval.detector import (SHIP_HALO, SHIP_K, SHIP_P, evaluate, plot_results,
                                        run_variant)
 from neulens_ros.eval.oracle import ORACLE_FAMILY, OracleRule
-from neulens_ros.gate.calibration import CAUTIONS, KIND_CAUTIONS, calibrate_caution
+from neulens_ros.gate.calibration import (CAUTIONS, KIND_CAUTIONS, budget_points,
+                                          calibrate_caution)
 from neulens_ros.gate.cgg import CompressionGuidingGate, gate_inputs
 from neulens_ros.gate.kind_labels import kind_gate_data, kind_rule, rule_field
 from neulens_ros.gate.labels import label_frame
@@ -160,11 +161,12 @@ def run_later_stages(stages: list[str], model: TileDetector, train: DetectionSet
               + f' ({time.monotonic() - started:.0f} s)')
     results_path = work / 'eval.json'
     if 'eval' in stages:
-        caution, rule = calibrated_point(
-            json.loads(calibration_path.read_text()) if calibration_path.is_file() else {},
-            plan.gate_labels, plan.halo)
+        calibration = json.loads(calibration_path.read_text()) \
+            if calibration_path.is_file() else {}
+        caution, rule = calibrated_point(calibration, plan.gate_labels, plan.halo)
         results = evaluate(model, gate, val, caution, progress=progress,
-                           gate_labels=plan.gate_labels, rule=rule, halo=plan.halo)
+                           gate_labels=plan.gate_labels, rule=rule, halo=plan.halo,
+                           budget=budget_points(calibration, plan.gate_labels))
         results_path.write_text(json.dumps(results, indent=1))
         plot_results(results, work / 'plots')
         print(f'neulens-train: evaluation written to {results_path} '
