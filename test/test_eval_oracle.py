@@ -1,6 +1,8 @@
 """The ground-truth oracle's tile levels on hand-made boxes, and the MAC budget comparison
 (Pareto-front reading, gains, captured share) on made-up curves."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -322,3 +324,22 @@ def test_the_gate_runs_at_its_calibrated_point_for_each_budget(labels: str, poin
     if labels == 'paper':  # a kind rule needs a gate on tile kinds
         with pytest.raises(ConfigError, match='needs a gate on tile kinds'):
             _cgg_family(gate, data, 0.0, labels, None, {0.4: (0.0, OracleRule(0, 3, 3))})
+
+
+def test_the_plot_marks_the_calibrated_point_and_the_budget_points(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    import neulens_ros.eval.detector as detector
+    drawn: dict[str, tuple[list, list]] = {}
+
+    def keep_lines(fig, ax, path: Path) -> Path:  # noqa: ANN001
+        drawn.update({line.get_label(): (list(line.get_xdata()), list(line.get_ydata()))
+                      for line in ax.get_lines()})
+        return path
+    monkeypatch.setattr(detector, 'save_plot', keep_lines)
+    results = made_up_results()
+    detector.plot_results(results, tmp_path)
+    assert drawn['CGG at its calibrated point'] == ([142.0], [0.895])
+    assert "CGG at its calibration's budget points" not in drawn  # none in these results
+    results['variants'].update({detector.budget_name(0.4): {'macs': 95e6, 'map50': 0.8},
+                                detector.budget_name(0.7): {'macs': 160e6, 'map50': 0.9}})
+    detector.plot_results(results, tmp_path)
+    assert drawn["CGG at its calibration's budget points"] == ([95.0, 160.0], [0.8, 0.9])

@@ -163,9 +163,12 @@ def kinds_name(rule_name: str) -> str:
     return rule_name.replace('oracle_', 'cgg_kinds_', 1)
 
 
+BUDGET_POINT = 'cgg_budget_'  # + the budget in percent of level 0's MACs
+
+
 def budget_name(fraction: float) -> str:
     """The CGG family's name of the gate's point for the budget `fraction` of level 0."""
-    return f'cgg_budget_{round(100 * fraction)}'
+    return f'{BUDGET_POINT}{round(100 * fraction)}'
 
 
 def _cgg_family(gate: CompressionGuidingGate, data: DetectionSet, caution: float,
@@ -360,12 +363,19 @@ def cgg_label(results: dict[str, Any], label: str) -> str:
 
 
 def plot_results(results: dict[str, Any], out: Path) -> Path:
-    """draw_families, plus the CGG's level histogram on random tiles and the untiled
-    model."""
+    """draw_families, the CGG's calibrated point and budget points marked, plus its level
+    histogram on random tiles and the untiled model."""
     plt = pyplot()
     v = results['variants']
     fig, ax = plt.subplots(figsize=(10, 4.5))
     draw_families(ax, results, cgg_label(results, 'CGG (+0, +1, +2 levels; cautions'))
+    marked = {"CGG at its calibrated point": (['cgg'], 'o'),
+              "CGG at its calibration's budget points":
+                  ([n for n in v if n.startswith(BUDGET_POINT)], '*')}
+    for label, (names, marker) in marked.items():
+        if names:  # rings drawn over the family's squares
+            ax.plot([v[n]['macs'] / 1e6 for n in names], [v[n]['map50'] for n in names], marker,
+                    ms=14, mfc='none', mec='black', mew=1.3, label=label)
     r = v['cgg_histogram_random_tiles']
     ax.plot([r['macs'] / 1e6], [r['map50']], 'x', ms=9, label='CGG histogram, random tiles')
     ax.axhline(v['untiled']['map50'], color='grey', ls='--', lw=1, label='untiled model')
