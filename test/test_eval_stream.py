@@ -146,8 +146,11 @@ def test_the_command_reports_each_seed_range(tmp_path, model, gate, capsys) -> N
     detector = save_checkpoint(tmp_path / 'd.pt', model, 'detector',
                                architecture(model.config, 'hard'))
     assert detector['architecture']['preset'] == 'hard'
+    sweep = [{'caution': c, 'kind_rule': None, 'map50': m, 'macs': macs}
+             for c, m, macs in [(-1.0, 0.4, 50.0), (0.0, 0.5, 69.0), (0.5, 0.6, 90.0)]]
     save_checkpoint(tmp_path / 'g.pt', gate, 'gate', {'num_levels': 5, 'channels': 64},
-                    caution=0.5)
+                    caution=0.5, calibration={'caution': 0.5, 'reference_macs': 100.0,
+                                              'sweep': sweep})
     out = tmp_path / 'out'
     assert main(['stream', '--detector', str(tmp_path / 'd.pt'), '--gate',
                  str(tmp_path / 'g.pt'), '--walks', '2', '--frames', '3', '--second-walks', '1',
@@ -158,7 +161,12 @@ def test_the_command_reports_each_seed_range(tmp_path, model, gate, capsys) -> N
     assert list(report['ranges']) == [str(s) for s in WALK_SEEDS]
     first, second = (report['ranges'][str(s)] for s in WALK_SEEDS)
     assert first['headline']['walks'] == 2 and second['headline']['walks'] == 1
-    assert first['families']['cgg_prior'] == ['cgg_prior_c0.5', 'cgg_prior_c2']
+    # the calibration's budget points: -1 fits 55% of level 0's MACs, 0 fits 70%
+    assert first['headline']['gate_budget_points'] == {
+        'cgg_budget_55': {'caution': -1.0, 'kind_rule': None},
+        'cgg_budget_70': {'caution': 0.0, 'kind_rule': None}}
+    assert first['families']['cgg_prior'] == ['cgg_prior_c0.5', 'cgg_prior_c2',
+                                              'cgg_prior_budget_55', 'cgg_prior_budget_70']
     assert all((out / f'map_vs_macs_{s}.png').is_file() for s in WALK_SEEDS)
     cost = report['gate_ms_per_frame']
     assert set(cost) == {'k2', 'k3', 'k4'}
@@ -246,3 +254,17 @@ def test_evaluate_stream_refuses_unknown_gate_labels(model, walks, gate) -> None
     from neulens_ros.errors import ConfigError
     with pytest.raises(ConfigError, match="gate labels 'boxes' are not one of"):
         evaluate_stream(model, gate, walks, FRAMES, PRIOR, 0.0, (), gate_labels='boxes')
+
+
+def test_the_budget_points_run_alone_and_in_the_priors_loop(model, walks, gate) -> None:
+    results, loops = evaluate_stream(model, gate, walks, FRAMES, PRIOR, 0.0, (),
+                                     progress=False, budget={0.4: (2.0, None)})
+    assert results['families']['cgg'] == ['cgg_c0', 'cgg_budget_40']
+    assert results['families']['cgg_prior'] == ['cgg_prior_c0', 'cgg_prior_budget_40']
+    budget = gate_levels(gate, walks, SHIP_K, 2.0)
+    assert not np.array_equal(budget, gate_levels(gate, walks, SHIP_K, 0.0))
+    assert np.array_equal(loops['cgg_prior_budget_40'].gate, budget)
+    assert results['variants']['cgg_budget_40']['level_histogram'] == np.bincount(
+        budget.ravel(), minlength=5).tolist()
+    assert results['headline']['gate_budget_points'] == {
+        'cgg_budget_40': {'caution': 2.0, 'kind_rule': None}}

@@ -186,10 +186,25 @@ def _cgg_family(gate: CompressionGuidingGate, data: DetectionSet, caution: float
         family[f'cgg_plus{shift}'] = np.minimum(cgg + shift, LEVEL_SKIP)
     for other in [c for c in CGG_CAUTIONS if c != caution]:
         family[f'cgg_caution_{other}'] = gate_levels(gate, data, SHIP_K, other, rule)
-    for fraction, (at, with_rule) in (budget or {}).items():
-        check_rule(with_rule, gate_labels)
-        family[budget_name(fraction)] = gate_levels(gate, data, SHIP_K, at, with_rule)
-    return {**family, **kinds_family(raw, gate_labels)}
+    return {**family, **budget_family(gate, data, gate_labels, budget),
+            **kinds_family(raw, gate_labels)}
+
+
+def budget_family(gate: CompressionGuidingGate, data: DetectionSet, gate_labels: str,
+                  budget: Mapping[float, OperatingPoint] | None) -> dict[str, np.ndarray]:
+    """{budget_name(fraction): levels [N, k*k]} of the gate at the (caution, rule) its
+    calibration chose for each budget (gate/calibration.py budget_points); {} for None."""
+    family = {}
+    for fraction, (caution, rule) in (budget or {}).items():
+        check_rule(rule, gate_labels)
+        family[budget_name(fraction)] = gate_levels(gate, data, SHIP_K, caution, rule)
+    return family
+
+
+def budget_record(budget: Mapping[float, OperatingPoint] | None) -> dict[str, dict]:
+    """The headline's record of the budget points: {name: {'caution', 'kind_rule'}}."""
+    return {budget_name(f): {'caution': c, 'kind_rule': rule_label(r)}
+            for f, (c, r) in (budget or {}).items()}
 
 
 def check_gate_labels(gate_labels: str) -> None:
@@ -297,8 +312,7 @@ def evaluate(model: TileDetector, gate: CompressionGuidingGate, data: DetectionS
         'split_point': SHIP_P, 'k': SHIP_K, 'halo': grid.halo, 'frames': len(data),
         'gate_caution': caution, 'gate_labels': gate_labels,
         'gate_kind_rule': rule_label(rule),
-        'gate_budget_points': {budget_name(f): {'caution': c, 'kind_rule': rule_label(r)}
-                               for f, (c, r) in (budget or {}).items()},
+        'gate_budget_points': budget_record(budget),
         'map50_untiled': variants['untiled']['map50'],
         'map50_tiled_level0': level0['map50'],
         'map50_cgg': variants['cgg']['map50'],

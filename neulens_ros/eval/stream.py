@@ -9,12 +9,15 @@ side on the same frames (all at the shipped split point, grid and halo, eval/det
   range of MACs; a gate on tile kinds calibrated with a kind rule runs it at every caution);
 - for a gate on tile kinds, every oracle rule on the kinds it chose at the shipped caution
   (`cgg_kinds_<rule>`, eval/detector.py), in the CGG's family;
+- the gate at the point its calibration chose for each MAC budget (`cgg_budget_<percent>`,
+  eval/detector.py budget_family), in the CGG's family;
 - the CGG + temporal prior at the same cautions (`cgg_prior_c<caution>`, gate/prior.py), run
   in a closed loop: frame i's levels are the gate's capped by the prior of the detections
   this same variant made on frame i - 1 (the first frame of a walk has the gate's alone);
   all walks advance together, frame t of every walk in one batch; for a gate on tile kinds
   also every oracle rule on its kinds with the prior in the same loop
-  (`cgg_prior_kinds_<rule>`), in the CGG + prior's family;
+  (`cgg_prior_kinds_<rule>`), and each budget point (`cgg_prior_budget_<percent>`), in the
+  CGG + prior's family;
 - the ground-truth oracle family and random tiles at each budget (eval/oracle.py).
 Each gets mAP@0.5 (over all frames of the walks), MACs per frame (front + back) and, for the
 gates, the level histogram; `budgets` reads width, oracle, CGG and CGG + prior at 40, 55 and
@@ -29,18 +32,19 @@ from __future__ import annotations
 import itertools
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
 from neulens_ros.errors import DataError
 from neulens_ros.eval.detector import (SHIP_HALO, SHIP_K, SHIP_P, UNTILED_WIDTH, WIDTH,
-                                       budgets, cgg_label, check_gate_labels, curve,
+                                       budget_family, budget_record, budgets, cgg_label,
+                                       check_gate_labels, curve,
                                        draw_families, kinds_family, level_jobs,
                                        normalised_images, points, random_tiles, run_variant,
                                        save_plot, untiled_width_jobs)
 from neulens_ros.eval.oracle import OracleRule, oracle_levels
-from neulens_ros.gate.calibration import gate_levels
+from neulens_ros.gate.calibration import OperatingPoint, gate_levels
 from neulens_ros.gate.cgg import CompressionGuidingGate, run_gate
 from neulens_ros.gate.kind_labels import check_rule, rule_label, rule_levels
 from neulens_ros.gate.labels import label_frame
@@ -148,12 +152,14 @@ def evaluate_stream(model: TileDetector, gate: CompressionGuidingGate, data: Det
                     frames: int, prior: PriorConfig, caution: float,
                     cautions: Sequence[float] = STREAM_CAUTIONS, label_frames: int = 0,
                     progress: bool = True, gate_labels: str = 'paper',
-                    rule: OracleRule | None = None, halo: str = SHIP_HALO
+                    rule: OracleRule | None = None, halo: str = SHIP_HALO,
+                    budget: Mapping[float, OperatingPoint] | None = None
                     ) -> tuple[dict[str, Any], dict[str, PriorLoop]]:
     """Every variant on the walks of `data` ({'variants', 'families', 'budgets',
     'agreement', 'headline'}; the gates at the shipped `caution` and `cautions`, for a gate
-    that learnt `gate_labels`, with its calibrated kind `rule` if any; tiles with the
-    detector's `halo`), and the closed loops of the prior by variant name."""
+    that learnt `gate_labels`, with its calibrated kind `rule` if any, and at its calibrated
+    `budget` points ({fraction: (caution, rule)}, none if None); tiles with the detector's
+    `halo`), and the closed loops of the prior by variant name."""
     from neulens_ros.progress import progress_bar
     check_gate_labels(gate_labels)
     check_rule(rule, gate_labels)
@@ -163,6 +169,7 @@ def evaluate_stream(model: TileDetector, gate: CompressionGuidingGate, data: Det
     grid = shipped_grid(model, halo=halo)
     raw = {c: gate_levels(gate, data, SHIP_K, c) for c in cautions}  # the gate's own levels
     paper = {cgg_name(c): rule_levels(levels, rule) for c, levels in raw.items()}
+    paper.update(budget_family(gate, data, gate_labels, budget))
     paper.update(kinds_family(raw[caution], gate_labels))
     loops = {prior_name(name): PriorLoop(levels, frames, owned_blocks(grid), prior)
              for name, levels in paper.items()}
@@ -185,7 +192,7 @@ def evaluate_stream(model: TileDetector, gate: CompressionGuidingGate, data: Det
     shipped, with_prior = variants[cgg_name(caution)], variants[cgg_name(caution, True)]
     headline = {'walks': len(data) // frames, 'frames_per_walk': frames, 'halo': halo,
                 'gate_caution': caution, 'gate_labels': gate_labels,
-                'gate_kind_rule': rule_label(rule),
+                'gate_kind_rule': rule_label(rule), 'gate_budget_points': budget_record(budget),
                 'map50_level0': variants['uniform_0']['map50'],
                 'macs_level0': variants['uniform_0']['macs'],
                 'map50_cgg': shipped['map50'], 'macs_cgg': shipped['macs'],

@@ -1,7 +1,8 @@
 """neulens-eval stream: the detector and the gate on held-out walks, frame by frame: image-level
 width, the CGG at its shipped operating point (caution, and the kind rule of a gate on tile
 kinds calibrated with one) and at a few more cautions, for a gate on tile kinds every oracle
-rule on the kinds it chose, the CGG + temporal prior in a closed loop (each variant's own
+rule on the kinds it chose, the gate at the point its calibration chose for each MAC budget,
+the CGG + temporal prior in a closed loop (each variant's own
 detections of the previous frame) at the same cautions and rules, the ground-truth oracle
 and random tiles; mAP@0.5, MACs per frame, the budgets at 40, 55 and 70%
 of level 0's MACs, the gates' agreement with their labels, and the gate's cost per frame with
@@ -25,6 +26,7 @@ import torch
 from neulens_ros.errors import ConfigError
 from neulens_ros.eval.stream import (STREAM_CAUTIONS, cgg_name, evaluate_stream, gate_cost,
                                      plot_stream)
+from neulens_ros.gate.calibration import budget_points
 from neulens_ros.gate.kind_labels import gate_operating_point
 from neulens_ros.gate.prior import PriorConfig
 from neulens_ros.models.zoo import (CHECKPOINTS, checkpoint_preset, detector_halo,
@@ -120,11 +122,13 @@ def _load(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tuple[An
         parser.error(f'walks are hard-preset rooms; {args.detector} was trained on the '
                      f'{checkpoint_preset(meta)!r} preset')
     gate, gate_meta = load_gate(args.gate)
+    labels = gate_meta.get('labels', 'paper')
     try:
         caution, rule = gate_operating_point(gate_meta)
+        budget = budget_points(gate_meta.get('calibration') or {}, labels)
     except ConfigError as exc:
         parser.error(f'gate {args.gate}: {exc}')
-    return model, gate, caution, gate_meta.get('labels', 'paper'), rule, detector_halo(meta)
+    return model, gate, caution, labels, rule, detector_halo(meta), budget
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, ValueError) as exc:
         parser.error(str(exc))
     torch.set_num_threads(args.threads)
-    model, gate, caution, gate_labels, rule, halo = _load(args, parser)
+    model, gate, caution, gate_labels, rule, halo, budget = _load(args, parser)
     size = (model.config.input_width, model.config.input_height)
     report: dict[str, Any] = {'prior': asdict(prior), 'gate_caution': caution, 'ranges': {}}
     args.out.mkdir(parents=True, exist_ok=True)
@@ -150,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
                         args.out / 'cache', not args.quiet)
         results, loops = evaluate_stream(model, gate, data, args.frames, prior, caution,
                                          cautions, args.label_frames, not args.quiet,
-                                         gate_labels, rule, halo)
+                                         gate_labels, rule, halo, budget)
         results['plot'] = str(plot_stream(results, args.out / f'map_vs_macs_{seed}.png'))
         report['ranges'][str(seed)] = results
         print(f'walks from seed {seed}: {walks} x {args.frames} frames')
