@@ -321,6 +321,7 @@ def test_the_gate_runs_at_its_calibrated_point_for_each_budget(labels: str, poin
     family = _cgg_family(gate, data, 0.0, labels, None, {0.4: point})
     assert budget_name(0.4) == 'cgg_budget_40' and 'cgg_budget_55' not in family
     assert np.array_equal(family['cgg_budget_40'], gate_levels(gate, data, 3, *point))
+    assert not np.array_equal(family['cgg_budget_40'], family['cgg'])  # not the shipped point
     if labels == 'paper':  # a kind rule needs a gate on tile kinds
         with pytest.raises(ConfigError, match='needs a gate on tile kinds'):
             _cgg_family(gate, data, 0.0, labels, None, {0.4: (0.0, OracleRule(0, 3, 3))})

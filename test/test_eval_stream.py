@@ -268,3 +268,18 @@ def test_the_budget_points_run_alone_and_in_the_priors_loop(model, walks, gate) 
         budget.ravel(), minlength=5).tolist()
     assert results['headline']['gate_budget_points'] == {
         'cgg_budget_40': {'caution': 2.0, 'kind_rule': None}}
+
+
+def test_a_gate_with_a_broken_calibration_is_a_usage_error(tmp_path, model, gate,
+                                                           capsys) -> None:
+    from neulens_ros.models.registry import save_checkpoint
+    from neulens_ros.tools.eval_stream import main
+    from neulens_ros.train.pipeline import architecture
+    save_checkpoint(tmp_path / 'd.pt', model, 'detector', architecture(model.config, 'hard'))
+    save_checkpoint(tmp_path / 'g.pt', gate, 'gate', {'num_levels': 5, 'channels': 64},
+                    caution=0.0, calibration={'reference_macs': 0.0, 'sweep': [
+                        {'caution': 0.0, 'kind_rule': None, 'map50': 0.5, 'macs': 1.0}]})
+    with pytest.raises(SystemExit) as exc:
+        main(['--detector', str(tmp_path / 'd.pt'), '--gate', str(tmp_path / 'g.pt'),
+              '--out', str(tmp_path / 'out'), '--quiet'])
+    assert exc.value.code == 2 and 'positive reference_macs' in capsys.readouterr().err

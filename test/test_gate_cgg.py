@@ -280,9 +280,22 @@ def test_each_budget_gets_the_most_accurate_calibrated_point_it_affords() -> Non
     ({'sweep': [{'caution': 0.0, 'kind_rule': None, 'map50': 0.5, 'macs': 1.0}]},
      'positive reference_macs'),
     ({**_sweep((0.0, None, 0.5, 40.0)), 'reference_macs': 0.0}, 'positive reference_macs'),
+    ({**_sweep((0.0, None, 0.5, 40.0)), 'reference_macs': float('nan')},
+     'positive reference_macs'),
+    ({**_sweep((0.0, None, 0.5, 40.0)), 'reference_macs': True}, 'positive reference_macs'),
     (_sweep((0.0, [0, 3], 0.5, 40.0)), 'three integer levels'),
+    (_sweep((0.0, [0, 3, 3], float('nan'), 40.0)), 'needs numbers caution, map50'),
+    (_sweep((0.0, [0, 3, 3], 0.5, -1.0)), 'positive macs'),
+    ({'reference_macs': 100.0, 'sweep': [{'caution': 0.0, 'kind_rule': None}]},
+     'positive macs'),
 ])
 def test_a_broken_calibration_is_refused(calibration: dict, message: str) -> None:
     from neulens_ros.gate.calibration import budget_points
     with pytest.raises(ConfigError, match=message):
         budget_points(calibration, 'kinds')
+
+
+def test_a_paper_gates_calibration_with_a_kind_rule_is_refused() -> None:
+    from neulens_ros.gate.calibration import budget_points
+    with pytest.raises(ConfigError, match='needs a gate on tile kinds'):
+        budget_points(_sweep((0.0, [0, 3, 3], 0.5, 40.0)), 'paper')

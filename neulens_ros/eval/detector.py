@@ -201,7 +201,7 @@ def budget_family(gate: CompressionGuidingGate, data: DetectionSet, gate_labels:
     return family
 
 
-def budget_record(budget: Mapping[float, OperatingPoint] | None) -> dict[str, dict]:
+def budget_record(budget: Mapping[float, OperatingPoint] | None) -> dict[str, dict[str, Any]]:
     """The headline's record of the budget points: {name: {'caution', 'kind_rule'}}."""
     return {budget_name(f): {'caution': c, 'kind_rule': rule_label(r)}
             for f, (c, r) in (budget or {}).items()}

@@ -69,7 +69,8 @@ def cgg_name(caution: float, prior: bool = False) -> str:
 
 def prior_name(name: str) -> str:
     """The CGG + prior family's name of the CGG family's variant `name` (`cgg_c1` ->
-    `cgg_prior_c1`, `cgg_kinds_<rule>` -> `cgg_prior_kinds_<rule>`)."""
+    `cgg_prior_c1`, `cgg_kinds_<rule>` -> `cgg_prior_kinds_<rule>`, `cgg_budget_40` ->
+    `cgg_prior_budget_40`)."""
     return name.replace('cgg_', 'cgg_prior_', 1)
 
 

@@ -1,12 +1,14 @@
-"""Calibrating the gate's caution on training images (never on the evaluation set).
+"""Calibrating the gate's caution on calibration scenes of its own (train/plan.py
+calibration_set: neither the supernet nor the gate trains on them, and no evaluation set draws
+from their seeds).
 
 The labelling rule raises one tile at a time, so a gate trained on it is optimistic when many
 tiles are raised together: skipping every 'skippable' tile at once can remove an object the
 single-tile test kept; a gate whose labels keep most tiles wide is pessimistic. The caution c
 shifts the logits by -c * level (see run_gate): positive values keep tiles wider, negative ones
 compress more. It is chosen as the largest MAC reduction whose mAP@0.5 stays within
-`max_loss_points` of the supernet at level 0 on training images, and ships in the gate's
-metadata. A gate on tile kinds (gate/kind_labels.py) is calibrated on (caution, rule) pairs:
+`max_loss_points` of the supernet at level 0 on the calibration scenes, and ships in the
+gate's metadata. A gate on tile kinds (gate/kind_labels.py) is calibrated on (caution, rule) pairs:
 each oracle rule levels the kinds the gate chose at each caution (KIND_CAUTIONS), and the
 cheapest pair within the bound ships (`kind_rule` beside `caution`). The same sweep also
 names the gate's point for a MAC budget (`budget_points`): the most accurate of its points
@@ -32,6 +34,7 @@ CAUTIONS = (-1.0, -0.75, -0.5, -0.4, -0.3, -0.2, -0.1, 0.0, 0.1, 0.2, 0.3, 0.4, 
             1.5, 2.0, 3.0, 4.0)
 # a gate on tile kinds: each with every rule of the oracle family (about 6 x 8 evaluations)
 KIND_CAUTIONS = (-0.5, 0.0, 0.5, 1.0, 1.5, 2.0)
+OperatingPoint = tuple[float, OracleRule | None]  # (caution, kind rule or None)
 
 
 class Images(Protocol):
@@ -78,9 +81,6 @@ def calibrate_caution(gate: CompressionGuidingGate, data: Data, k: int,
             'sweep': sweep, 'within_budget': bool(ok)}
 
 
-OperatingPoint = tuple[float, OracleRule | None]  # (caution, kind rule or None)
-
-
 def budget_points(calibration: Mapping[str, Any], gate_labels: str,
                   fractions: Sequence[float] = BUDGETS) -> dict[float, OperatingPoint]:
     """{fraction: (caution, rule)}: for each budget (a fraction of level 0's MACs on the
@@ -92,9 +92,14 @@ def budget_points(calibration: Mapping[str, Any], gate_labels: str,
     if not sweep:
         return {}
     reference = calibration.get('reference_macs')
-    if not isinstance(reference, (int, float)) or reference <= 0:
+    if not _positive(reference):
         raise ConfigError(f'a calibration sweep needs the positive reference_macs of level 0, '
                           f'got {reference!r}')
+    broken = [s for s in sweep if not (isinstance(s, Mapping) and _positive(s.get('macs'))
+                                       and _number(s.get('map50')) and _number(s.get('caution')))]
+    if broken:
+        raise ConfigError(f'every point of a calibration sweep needs numbers caution, map50 and '
+                          f'positive macs; {len(broken)} do not, e.g. {broken[0]!r}')
     chosen = {}
     for fraction in fractions:
         fits = [s for s in sweep if s['macs'] <= fraction * reference]
@@ -103,3 +108,13 @@ def budget_points(calibration: Mapping[str, Any], gate_labels: str,
             chosen[fraction] = (float(best['caution']), kind_rule(best['kind_rule'],
                                                                   gate_labels))
     return chosen
+
+
+def _number(value: Any) -> bool:
+    """A finite int or float (not a bool)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and \
+        bool(np.isfinite(value))
+
+
+def _positive(value: Any) -> bool:
+    return _number(value) and value > 0

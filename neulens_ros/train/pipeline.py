@@ -204,7 +204,8 @@ def fit_kind_gate(model: TileDetector, gate: CompressionGuidingGate, data: Detec
                   ) -> dict[str, Any]:
     """Train `gate` on the tile kinds (gate/kind_labels.py) of every training image after the
     first `label_scenes` (held out for its accuracy) and the `calibration_scenes` after them
-    (the caution's), and of every `extra` image (the plan's gate scenes), each also mirrored;
+    (kept out of the fit: the calibration's images before it had scenes of its own,
+    calibration_set), and of every `extra` image (the plan's gate scenes), each also mirrored;
     returns its summary."""
     cfg = model.config
     executor = MicroFlowExecutor(model, LABEL_P)
