@@ -41,10 +41,10 @@ from neulens_ros.errors import ConfigError, DataError
 from neulens_ros.eval.coco_eval import coco_map
 from neulens_ros.eval.oracle import (BUDGETS, ORACLE_FAMILY, OracleRule, Point, at_budget,
                                      budget_rows, oracle_levels, pareto_front, random_levels)
-from neulens_ros.gate.calibration import OperatingPoint, gate_levels
+from neulens_ros.gate.calibration import gate_levels
 from neulens_ros.gate.cgg import CompressionGuidingGate
-from neulens_ros.gate.kind_labels import (GATE_LABELS, check_rule, chosen_kinds, rule_label,
-                                          rule_levels)
+from neulens_ros.gate.kind_labels import (GATE_LABELS, OperatingPoint, check_rule, chosen_kinds,
+                                          rule_label, rule_levels)
 from neulens_ros.gate.runtime import GATE_BACKENDS, gate_net, time_gate
 from neulens_ros.levels import TILE_GRIDS
 from neulens_ros.supernet.centernet import Detections, decode

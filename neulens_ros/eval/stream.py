@@ -44,9 +44,9 @@ from neulens_ros.eval.detector import (SHIP_HALO, SHIP_K, SHIP_P, UNTILED_WIDTH,
                                        normalised_images, points, random_tiles, run_variant,
                                        save_plot, untiled_width_jobs)
 from neulens_ros.eval.oracle import OracleRule, oracle_levels
-from neulens_ros.gate.calibration import OperatingPoint, gate_levels
+from neulens_ros.gate.calibration import gate_levels
 from neulens_ros.gate.cgg import CompressionGuidingGate, run_gate
-from neulens_ros.gate.kind_labels import check_rule, rule_label, rule_levels
+from neulens_ros.gate.kind_labels import OperatingPoint, check_rule, rule_label, rule_levels
 from neulens_ros.gate.labels import label_frame
 from neulens_ros.gate.prior import PriorConfig, apply_prior
 from neulens_ros.gate.runtime import gate_net, time_gate

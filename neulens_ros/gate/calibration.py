@@ -25,7 +25,7 @@ import numpy as np
 from neulens_ros.errors import ConfigError
 from neulens_ros.eval.oracle import BUDGETS, OracleRule
 from neulens_ros.gate.cgg import CompressionGuidingGate, run_gate
-from neulens_ros.gate.kind_labels import kind_rule, rule_field, rule_levels
+from neulens_ros.gate.kind_labels import OperatingPoint, kind_rule, rule_field, rule_levels
 from neulens_ros.gate.runtime import gate_net
 
 # fine steps where the MACs move (a logit shift of 0.5 per level already keeps most tiles, or
@@ -34,7 +34,6 @@ CAUTIONS = (-1.0, -0.75, -0.5, -0.4, -0.3, -0.2, -0.1, 0.0, 0.1, 0.2, 0.3, 0.4, 
             1.5, 2.0, 3.0, 4.0)
 # a gate on tile kinds: each with every rule of the oracle family (about 6 x 8 evaluations)
 KIND_CAUTIONS = (-0.5, 0.0, 0.5, 1.0, 1.5, 2.0)
-OperatingPoint = tuple[float, OracleRule | None]  # (caution, kind rule or None)
 
 
 class Images(Protocol):
@@ -108,6 +107,12 @@ def budget_points(calibration: Mapping[str, Any], gate_labels: str,
             chosen[fraction] = (float(best['caution']), kind_rule(best['kind_rule'],
                                                                   gate_labels))
     return chosen
+
+
+def checkpoint_budget_points(meta: Mapping[str, Any]) -> dict[float, OperatingPoint]:
+    """budget_points of the calibration a gate checkpoint's metadata `meta` ships, for the
+    labels it learnt ({} for a gate calibrated before sweeps were kept)."""
+    return budget_points(meta.get('calibration') or {}, meta.get('labels', 'paper'))
 
 
 def _number(value: Any) -> bool:

@@ -126,7 +126,10 @@ def check_rule(rule: OracleRule | None, gate_labels: str) -> None:
                           f'{gate_labels!r} labels')
 
 
-def gate_operating_point(meta: Mapping[str, Any]) -> tuple[float, OracleRule | None]:
+OperatingPoint = tuple[float, OracleRule | None]  # (caution, kind rule or None)
+
+
+def gate_operating_point(meta: Mapping[str, Any]) -> OperatingPoint:
     """(caution, kind rule or None) a gate checkpoint's metadata `meta` ships."""
     return (float(meta.get('caution', 0.0)),
             kind_rule(meta.get('kind_rule'), meta.get('labels', 'paper')))

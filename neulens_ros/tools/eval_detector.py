@@ -30,7 +30,7 @@ import torch
 
 from neulens_ros.errors import NeulensError
 from neulens_ros.eval.detector import evaluate, plot_results
-from neulens_ros.gate.calibration import budget_points
+from neulens_ros.gate.calibration import checkpoint_budget_points
 from neulens_ros.gate.kind_labels import gate_operating_point
 from neulens_ros.models.zoo import (DETECTOR, GATE, checkpoint_labels, detector_halo,
                                     load_detector, load_gate)
@@ -117,15 +117,14 @@ def main(argv: list[str] | None = None) -> int:
     except NeulensError as exc:
         print(f'neulens-eval detector: {exc}', file=sys.stderr)
         return 2
-    labels = gate_meta.get('labels', 'paper')
     try:
         caution, rule = gate_operating_point(gate_meta)
-        budget = budget_points(gate_meta.get('calibration') or {}, labels)
+        budget = checkpoint_budget_points(gate_meta)
     except NeulensError as exc:
         print(f'neulens-eval detector: gate {args.gate}: {exc}', file=sys.stderr)
         return 2
-    results = evaluate(model, gate, data, caution, gate_labels=labels, rule=rule,
-                       halo=detector_halo(meta), budget=budget)
+    results = evaluate(model, gate, data, caution, gate_labels=gate_meta.get('labels', 'paper'),
+                       rule=rule, halo=detector_halo(meta), budget=budget)
     results['held_out'] = {**held_out, 'detector': str(args.detector), 'gate': str(args.gate)}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / 'eval.json').write_text(json.dumps(results, indent=1))

@@ -26,7 +26,7 @@ import torch
 from neulens_ros.errors import ConfigError
 from neulens_ros.eval.stream import (STREAM_CAUTIONS, cgg_name, evaluate_stream, gate_cost,
                                      plot_stream)
-from neulens_ros.gate.calibration import budget_points
+from neulens_ros.gate.calibration import checkpoint_budget_points
 from neulens_ros.gate.kind_labels import gate_operating_point
 from neulens_ros.gate.prior import PriorConfig
 from neulens_ros.models.zoo import (CHECKPOINTS, checkpoint_preset, detector_halo,
@@ -116,19 +116,19 @@ def _parser() -> argparse.ArgumentParser:
 
 def _load(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tuple[Any, ...]:
     """(detector, gate, the gate's shipped caution, its labels, its kind rule or None, the
-    detector's halo); the detector must be of the hard preset."""
+    detector's halo, the gate's budget points); the detector must be of the hard preset."""
     model, meta = load_detector(args.detector)
     if checkpoint_preset(meta) != 'hard':
         parser.error(f'walks are hard-preset rooms; {args.detector} was trained on the '
                      f'{checkpoint_preset(meta)!r} preset')
     gate, gate_meta = load_gate(args.gate)
-    labels = gate_meta.get('labels', 'paper')
     try:
         caution, rule = gate_operating_point(gate_meta)
-        budget = budget_points(gate_meta.get('calibration') or {}, labels)
+        budget = checkpoint_budget_points(gate_meta)
     except ConfigError as exc:
         parser.error(f'gate {args.gate}: {exc}')
-    return model, gate, caution, labels, rule, detector_halo(meta), budget
+    return (model, gate, caution, gate_meta.get('labels', 'paper'), rule, detector_halo(meta),
+            budget)
 
 
 def main(argv: list[str] | None = None) -> int:
