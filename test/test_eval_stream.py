@@ -187,12 +187,14 @@ def test_the_command_refuses_an_easy_detector(tmp_path, model, gate, capsys) -> 
 
 @pytest.mark.parametrize('args', [['--walks', '0'], ['--frames', '1'], ['--margin', '-1'],
                                   ['--touched-level', '7'], ['--render', '64'],
-                                  ['--cautions', 'a']])
+                                  ['--cautions', 'a'], ['--first-seed', '800000'],
+                                  ['--second-seed', '999999']])
 def test_bad_arguments_are_usage_errors(args: list, capsys) -> None:
     from neulens_ros.tools.eval_stream import main
     with pytest.raises(SystemExit) as exc:
         main(args)
     assert exc.value.code == 2
+    assert 'usage: neulens-eval stream' in capsys.readouterr().err
 
 
 def test_a_kinds_gate_has_the_oracle_rules_on_its_kinds_in_the_cgg_family(model, walks,

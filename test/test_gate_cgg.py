@@ -211,7 +211,7 @@ def _front_cost_evaluate(loss_per_skipped: float):
 def test_calibration_compresses_past_the_trained_gate_when_accuracy_allows() -> None:
     from neulens_ros.gate.calibration import calibrate_caution
     # at caution 0 every tile stays at level 0; only a negative caution compresses
-    result = calibrate_caution(_gate_preferring_level0(), _Images(3), 3,
+    result = calibrate_caution(_gate_preferring_level0(), {'scenes': _Images(3)}, 3,
                                _front_cost_evaluate(0.0))
     assert result['within_budget'] and result['caution'] < 0
     chosen = next(s for s in result['sweep'] if s['caution'] == result['caution'])
@@ -223,7 +223,7 @@ def test_calibration_compresses_past_the_trained_gate_when_accuracy_allows() -> 
 def test_calibration_keeps_the_loss_within_the_limit() -> None:
     from neulens_ros.gate.calibration import calibrate_caution
     # skipping every tile costs 50 points: only cautions that skip nothing are allowed
-    result = calibrate_caution(_gate_preferring_level0(), _Images(3), 3,
+    result = calibrate_caution(_gate_preferring_level0(), {'scenes': _Images(3)}, 3,
                                _front_cost_evaluate(0.5), max_loss_points=1.0)
     chosen = next(s for s in result['sweep'] if s['caution'] == result['caution'])
     assert chosen['loss_points'] <= 1.0
@@ -244,7 +244,7 @@ def test_a_kinds_gate_is_calibrated_on_caution_and_rule_pairs() -> None:
                 'macs': float(cost[rows].mean())}
     # at cautions 0 and 1 the gate calls every tile a centre (level 0): the rules that keep
     # centres at level 0 or 1 stay within 1 point, and centres at level 1 are the cheapest
-    result = calibrate_caution(_gate_preferring_level0(), _Images(3), 3, evaluate,
+    result = calibrate_caution(_gate_preferring_level0(), {'scenes': _Images(3)}, 3, evaluate,
                                cautions=(0.0, 1.0), rules=ORACLE_FAMILY)
     assert len(result['sweep']) == 2 * len(ORACLE_FAMILY)
     assert {tuple(s['kind_rule']) for s in result['sweep']} == {
@@ -253,6 +253,40 @@ def test_a_kinds_gate_is_calibrated_on_caution_and_rule_pairs() -> None:
     chosen = next(s for s in result['sweep'] if s['kind_rule'] == result['kind_rule']
                   and s['caution'] == result['caution'])
     assert chosen['macs'] == pytest.approx(0.6) and chosen['loss_points'] == 0.0
+
+
+def test_a_calibrated_point_holds_on_every_part_not_only_on_their_mean() -> None:
+    from neulens_ros.gate.calibration import calibrate_caution
+    cost = np.array([1.0, 0.6, 0.3, 0.1, 0.0])
+
+    def evaluate(data: _Images, levels) -> dict:
+        """Skipped tiles cost 0.3 points per skipped share on 'scenes' and 30 on 'walks'."""
+        rows = np.stack([levels(i) for i in range(len(data.images))]) if levels else \
+            np.zeros((len(data.images), 9), np.int64)
+        return {'map50': 0.8 - data.loss * float((rows == 4).mean()),
+                'macs': float(cost[rows].mean())}
+    scenes, walks = _Images(3), _Images(2)
+    scenes.loss, walks.loss = 0.003, 0.3
+    alone = calibrate_caution(_gate_preferring_level0(), {'scenes': scenes}, 3, evaluate)
+    both = calibrate_caution(_gate_preferring_level0(), {'scenes': scenes, 'walks': walks}, 3,
+                             evaluate)
+    chosen = next(s for s in both['sweep'] if s['caution'] == both['caution'])
+    # the scenes alone allow skipping everything; the walks do not, and their bound holds
+    assert both['caution'] > alone['caution'] and both['within_budget']
+    assert chosen['parts']['walks']['loss_points'] <= 1.0 < max(
+        s['parts']['walks']['loss_points'] for s in both['sweep'])
+    # the recorded mAP and MACs are the parts' means, the loss their worst
+    assert chosen['map50'] == pytest.approx(np.mean([p['map50']
+                                                     for p in chosen['parts'].values()]))
+    assert chosen['loss_points'] == max(p['loss_points'] for p in chosen['parts'].values())
+    assert both['references'] == {'scenes': {'map50': 0.8, 'macs': 1.0},
+                                  'walks': {'map50': 0.8, 'macs': 1.0}}
+
+
+def test_a_calibration_without_images_is_refused() -> None:
+    from neulens_ros.gate.calibration import calibrate_caution
+    with pytest.raises(ConfigError, match='at least one part'):
+        calibrate_caution(_gate_preferring_level0(), {}, 3, _front_cost_evaluate(0.0))
 
 
 def _sweep(*points: tuple[float, list[int] | None, float, float]) -> dict:

@@ -240,8 +240,7 @@ def test_a_generated_coco_set_with_renamed_classes_trains_and_evaluates(tmp_path
     training = json.loads((weights / f'{detector}.json').read_text())['dataset']['train_images']
     plan = fit_to_images(with_gate_labels(SMOKE, labels), training)
     assert gate_meta['calibration']['images'] == {  # no images to spare: the training ones
-        'scenes': 'training images', 'first': plan.label_scenes,
-        'count': plan.calibration_scenes}
+        'training images': {'first': plan.label_scenes, 'count': plan.calibration_scenes}}
     if labels == 'kinds':
         assert gate_meta['kind_rule'] in [s['kind_rule'] for s in sweep]
         assert len({tuple(s['kind_rule']) for s in sweep}) == len(ORACLE_FAMILY)

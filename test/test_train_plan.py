@@ -147,3 +147,39 @@ def test_calibration_scenes_that_would_reach_the_held_out_ones_are_refused() -> 
     assert calibration_set(FULL, last, (256, 192)).count == FULL.calibration_scenes
     with pytest.raises(ConfigError, match='calibration scenes .* would reach the held-out'):
         calibration_set(FULL, last + 1, (256, 192))
+
+
+@pytest.mark.parametrize('plan', [FULL_HARD, SMOKE])
+def test_the_gate_also_calibrates_on_walks_no_other_set_draws_from(plan) -> None:  # noqa: ANN001
+    from neulens_ros.train.plan import (CALIBRATION_SEED, CALIBRATION_WALK_SEED, VAL_SEED,
+                                        WALK_SEEDS, calibration_walk_set)
+    spec = calibration_walk_set(plan, 3, (256, 192), 'hard')
+    assert (spec.first_seed, spec.count, spec.walk_frames) == (
+        CALIBRATION_WALK_SEED + 3, plan.calibration_walks, plan.calibration_walk_frames)
+    assert (spec.render_size, spec.input_size, spec.preset) == (plan.val_render, (256, 192),
+                                                                'hard')
+    # after the calibration scenes, below the held-out scenes and walks
+    assert CALIBRATION_SEED + plan.calibration_scenes < spec.first_seed
+    assert spec.first_seed + spec.count <= VAL_SEED < min(WALK_SEEDS)
+    # the easy preset has no walks, and a plan may calibrate on scenes alone
+    assert calibration_walk_set(plan, 3, (256, 192), 'easy') is None
+    assert calibration_walk_set(FULL, 3, (256, 192), 'hard') is None
+
+
+def test_calibration_walks_that_would_reach_the_held_out_seeds_are_refused() -> None:
+    from neulens_ros.train.plan import CALIBRATION_WALK_SEED, VAL_SEED, calibration_walk_set
+    last = VAL_SEED - CALIBRATION_WALK_SEED - FULL_HARD.calibration_walks
+    assert calibration_walk_set(FULL_HARD, last, (256, 192), 'hard').first_seed == \
+        VAL_SEED - FULL_HARD.calibration_walks
+    with pytest.raises(ConfigError, match='calibration walks .* would reach the held-out'):
+        calibration_walk_set(FULL_HARD, last + 1, (256, 192), 'hard')
+
+
+@pytest.mark.parametrize('field, value, message', [
+    ('calibration_walks', -1, 'calibration_walks must be >= 0'),
+    ('calibration_walk_frames', 0, 'calibration_walk_frames must be >= 1'),
+])
+def test_a_plan_with_bad_calibration_walks_is_refused(field: str, value: int,
+                                                       message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        replace(SMOKE, **{field: value})

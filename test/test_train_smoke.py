@@ -10,7 +10,7 @@ from neulens_ros.models.names import CHECKPOINTS, DEFAULT_PRESET
 from neulens_ros.models.zoo import load_detector, load_gate
 from neulens_ros.tools.eval_gate import main as eval_gate
 from neulens_ros.tools.train import LATER, STAGES, main, resolve_stages
-from neulens_ros.train.plan import CALIBRATION_SEED, GATE_CONTEXT, SMOKE
+from neulens_ros.train.plan import CALIBRATION_SEED, CALIBRATION_WALK_SEED, GATE_CONTEXT, SMOKE
 
 pytestmark = pytest.mark.slow
 
@@ -28,10 +28,17 @@ def test_smoke_training_runs_every_stage(tmp_path, run_installed) -> None:
         results['variants'])
     assert results['variants']['uniform_3']['macs'] < results['variants']['uniform_0']['macs']
     assert (work / 'plots' / 'map_vs_macs.png').is_file()
-    # the gate calibrated on scenes of their own, rendered as the held-out ones
-    assert json.loads((work / 'calibration.json').read_text())['images'] == {
-        'scenes': 'generated', 'first_seed': CALIBRATION_SEED, 'count': SMOKE.calibration_scenes,
-        'render': list(SMOKE.val_render)}
+    # the gate calibrated on scenes and walks of their own, rendered as the held-out ones
+    calibration = json.loads((work / 'calibration.json').read_text())
+    assert calibration['images'] == {
+        'scenes': {'first_seed': CALIBRATION_SEED, 'count': SMOKE.calibration_scenes,
+                   'render': list(SMOKE.val_render)},
+        'walks': {'first_seed': CALIBRATION_WALK_SEED, 'count': SMOKE.calibration_walks,
+                  'render': list(SMOKE.val_render), 'frames': SMOKE.calibration_walk_frames}}
+    assert set(calibration['references']) == {'scenes', 'walks'}
+    assert all(set(s['parts']) == {'scenes', 'walks'} and
+               s['loss_points'] == max(p['loss_points'] for p in s['parts'].values())
+               for s in calibration['sweep'])
     detector_name, gate_name, _ = CHECKPOINTS[DEFAULT_PRESET]  # the default preset's names
     model, meta = load_detector(export / f'{detector_name}.pt')
     gate, gate_meta = load_gate(export / f'{gate_name}.pt')

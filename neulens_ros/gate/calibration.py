@@ -1,16 +1,18 @@
-"""Calibrating the gate's caution on calibration scenes of its own (train/plan.py
-calibration_set: neither the supernet nor the gate trains on them, and no evaluation set draws
-from their seeds).
+"""Calibrating the gate's caution on calibration images of its own (train/plan.py
+calibration_set and calibration_walks: scenes and walks that neither the supernet nor the gate
+trains on, and whose seeds no evaluation set draws from).
 
 The labelling rule raises one tile at a time, so a gate trained on it is optimistic when many
 tiles are raised together: skipping every 'skippable' tile at once can remove an object the
 single-tile test kept; a gate whose labels keep most tiles wide is pessimistic. The caution c
 shifts the logits by -c * level (see run_gate): positive values keep tiles wider, negative ones
 compress more. It is chosen as the largest MAC reduction whose mAP@0.5 stays within
-`max_loss_points` of the supernet at level 0 on the calibration scenes, and ships in the
-gate's metadata. A gate on tile kinds (gate/kind_labels.py) is calibrated on (caution, rule) pairs:
-each oracle rule levels the kinds the gate chose at each caution (KIND_CAUTIONS), and the
-cheapest pair within the bound ships (`kind_rule` beside `caution`). The same sweep also
+`max_loss_points` of the supernet at level 0 on each part of the calibration images (scenes,
+and walks where the preset has them: a point that holds on independent scenes can lose far more
+on a camera's frames), and ships in the gate's metadata. A gate on tile kinds
+(gate/kind_labels.py) is calibrated on (caution, rule) pairs: each oracle rule levels the kinds
+the gate chose at each caution (KIND_CAUTIONS), and the cheapest pair within the bound ships
+(`kind_rule` beside `caution`). The same sweep also
 names the gate's point for a MAC budget (`budget_points`): the most accurate of its points
 that fits the budget on the calibration images, so that a budget's operating point is chosen
 where the calibration is, not on the data it is evaluated on.
@@ -18,7 +20,7 @@ where the calibration is, not on the data it is evaluated on.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Protocol, Sequence, TypeVar
+from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence, TypeVar
 
 import numpy as np
 
@@ -27,6 +29,7 @@ from neulens_ros.eval.oracle import BUDGETS, OracleRule
 from neulens_ros.gate.cgg import CompressionGuidingGate, run_gate
 from neulens_ros.gate.kind_labels import OperatingPoint, kind_rule, rule_field, rule_levels
 from neulens_ros.gate.runtime import gate_net
+from neulens_ros.progress import progress_bar
 
 # fine steps where the MACs move (a logit shift of 0.5 per level already keeps most tiles, or
 # compresses most of them at -0.5)
@@ -57,27 +60,50 @@ def gate_levels(gate: CompressionGuidingGate, data: Images, k: int, caution: flo
                                  for img in data.images]), rule)
 
 
-def calibrate_caution(gate: CompressionGuidingGate, data: Data, k: int,
+def calibrate_caution(gate: CompressionGuidingGate, parts: Mapping[str, Data], k: int,
                       evaluate: Evaluate[Data], max_loss_points: float = 1.0,
                       cautions: Sequence[float] = CAUTIONS,
-                      rules: Sequence[OracleRule] = ()) -> dict[str, Any]:
+                      rules: Sequence[OracleRule] = (), progress: bool = False
+                      ) -> dict[str, Any]:
     """The chosen caution (and, with `rules`, for a gate on tile kinds, the chosen rule:
-    `kind_rule`, else None) and the (caution, rule, mAP, MACs) sweep behind it."""
-    reference = evaluate(data, None)
+    `kind_rule`, else None) and the (caution, rule, mAP, MACs) sweep behind it, on calibration
+    `parts` ({name: images}, e.g. independent scenes and frames of walks). A point is within
+    the bound when it loses at most `max_loss_points` against level 0 on every part; its
+    `map50` and `macs` are the parts' means (`parts` keeps each part's), and so are the
+    reference's."""
+    if not parts:
+        raise ConfigError('a calibration needs at least one part of images')
+    references = {name: evaluate(data, None) for name, data in parts.items()}
     sweep = []
-    for caution in cautions:
-        raw = gate_levels(gate, data, k, caution)
+    for caution in progress_bar(cautions, desc='calibration', unit='caution',
+                                disable=not progress):
+        raw = {name: gate_levels(gate, data, k, caution) for name, data in parts.items()}
         for rule in rules or (None,):
-            levels = rule_levels(raw, rule)
-            result = evaluate(data, lambda i, lv=levels: lv[i])
+            results = {}
+            for name, data in parts.items():
+                levels = rule_levels(raw[name], rule)
+                result = evaluate(data, lambda i, lv=levels: lv[i])
+                results[name] = {'map50': result['map50'], 'macs': result['macs'],
+                                 'loss_points': 100 * (references[name]['map50']
+                                                       - result['map50'])}
             sweep.append({'caution': caution, 'kind_rule': rule_field(rule),
-                          'map50': result['map50'], 'macs': result['macs'],
-                          'loss_points': 100 * (reference['map50'] - result['map50'])})
+                          **_means(results.values()),
+                          'loss_points': max(r['loss_points'] for r in results.values()),
+                          'parts': results})
     ok = [s for s in sweep if s['loss_points'] <= max_loss_points]
     chosen = min(ok, key=lambda s: s['macs']) if ok else max(sweep, key=lambda s: s['map50'])
+    reference = _means(references.values())
     return {'caution': chosen['caution'], 'kind_rule': chosen['kind_rule'],
             'reference_map50': reference['map50'], 'reference_macs': reference['macs'],
+            'references': {name: {'map50': r['map50'], 'macs': r['macs']}
+                           for name, r in references.items()},
             'sweep': sweep, 'within_budget': bool(ok)}
+
+
+def _means(results: Iterable[Mapping[str, Any]]) -> dict[str, float]:
+    """{'map50': ..., 'macs': ...}: the means over `results` (each with both)."""
+    rows = list(results)
+    return {key: float(np.mean([r[key] for r in rows])) for key in ('map50', 'macs')}
 
 
 def budget_points(calibration: Mapping[str, Any], gate_labels: str,

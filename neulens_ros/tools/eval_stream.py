@@ -33,7 +33,7 @@ from neulens_ros.models.zoo import (CHECKPOINTS, checkpoint_preset, detector_hal
                                     load_detector, load_gate)
 from neulens_ros.tools.gen_dataset import parse_size
 from neulens_ros.train.data import load_set
-from neulens_ros.train.plan import FULL, WALK_SEEDS, held_out_walks
+from neulens_ros.train.plan import FULL, VAL_SEED, WALK_SEEDS, held_out_walks
 
 TIMING_FRAMES = 16
 BUDGET_COLUMNS = ('budget', 'MMACs', 'width', 'untiled', 'oracle', 'CGG', 'CGG+prior',
@@ -138,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.walks < 1 or args.frames < 2 or second < 0 or args.label_frames < 0:
         parser.error('--walks must be >= 1, --frames >= 2, --second-walks and --label-frames '
                      '>= 0')
+    if min(args.first_seed, args.second_seed) < VAL_SEED:
+        parser.error(f'--first-seed and --second-seed must be at least {VAL_SEED} (lower seeds '
+                     'are training and calibration walks and scenes)')
     try:
         prior, render = _prior(args), args.render
         cautions = [float(c) for c in args.cautions.split(',') if c]

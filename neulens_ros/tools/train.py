@@ -8,6 +8,8 @@
                                                     # retrain the gate of a trained detector
     neulens-train --detector neulens_detector_hard --gate-labels paper \
         --stages labels,gate,calibrate,export       # the paper's gate beside the shipped one
+    neulens-train --detector neulens_detector_hard --gate neulens_cgg_hard \
+        --stages calibrate,export                   # calibrate a shipped gate again
     neulens-train --data data/coco --work runs/mine # a COCO or YOLO data set on disk: its
                                                     # classes, a fifth of it validates
 
@@ -37,8 +39,9 @@ from neulens_ros.models.names import DATASET_PRESET, DEFAULT_PRESET
 from neulens_ros.supernet.detector import TileDetector
 from neulens_ros.supernet.pretrained import load_backbone_file
 from neulens_ros.tools.data_args import add_data_arguments, data_description, data_parts
-from neulens_ros.models.zoo import checkpoint_labels, detector_halo
-from neulens_ros.train.data import (DataSource, dataset_set, load_set,
+from neulens_ros.models.zoo import (checkpoint_labels, checkpoint_preset, detector_halo,
+                                   load_detector, load_gate)
+from neulens_ros.train.data import (DataSource, DetectionSet, dataset_set, load_set,
                                     to_checkpoint_classes)
 from neulens_ros.train.plan import (GATE_LABELS, fit_to_images, plan_for, training_set,
                                     validation_set, with_gate_labels)
@@ -82,6 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help='start the later stages from this detector checkpoint (name or '
                              '.pt) instead of a supernet trained in --work; the supernet '
                              'stage is then not allowed')
+    parser.add_argument('--gate', default='',
+                        help='start the calibrate, eval and export stages from this gate '
+                             'checkpoint (name or .pt; its labels are the run\'s) instead of a '
+                             'gate fitted in --work; the gate stage is then not allowed')
     parser.add_argument('--backbone-weights', type=Path, default=None,
                         help='start the backbone from this torchvision ResNet state_dict '
                              '(.pth, saved with torch.save(model.state_dict(), path)), sliced '
@@ -90,12 +97,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def resolve_stages(given: str | None, from_detector: bool) -> list[str]:
+def resolve_stages(given: str | None, from_detector: bool, from_gate: bool = False
+                   ) -> list[str]:
     """The --stages list; by default every stage, but for the supernet when the run starts
-    from a detector checkpoint."""
+    from a detector checkpoint and for the gate when it starts from a gate checkpoint."""
     if given is not None:
         return [s.strip() for s in given.split(',') if s.strip()]
-    return [s for s in STAGES if not (from_detector and s == 'supernet')]
+    return [s for s in STAGES if not (from_detector and s == 'supernet')
+            and not (from_gate and s == 'gate')]
+
+
+def later_command(meta: dict, command: str) -> str:
+    """The training command a checkpoint exported by a run that started from it records: the
+    checkpoint's own (what an earlier such run appended dropped), then `command`."""
+    return f'{meta.get("training_command", "?").split(LATER)[0]}{LATER}{command}'
+
+
+def gate_from_checkpoint(name: str, command: str) -> tuple[str, str, dict]:
+    """(the labels the gate of checkpoint `name` learnt, the training command its export
+    records, its metadata)."""
+    _, meta = load_gate(name)
+    return meta.get('labels', 'paper'), later_command(meta, command), meta
 
 
 def detector_from_checkpoint(name: str, command: str, preset: str | None
@@ -103,14 +125,12 @@ def detector_from_checkpoint(name: str, command: str, preset: str | None
     """(the detector of checkpoint `name`, the training command its export records: the
     checkpoint's own, then `command`, replacing what an earlier --detector run appended,
     the preset it was trained on, which a given `preset` must match, and its metadata)."""
-    from neulens_ros.models.zoo import checkpoint_preset, load_detector
     model, meta = load_detector(name)
     trained_on = checkpoint_preset(meta)
     if preset is not None and preset != trained_on:
         raise ConfigError(f'{name} was trained on the {trained_on!r} preset, not {preset!r}: '
                           f'drop --preset or pass --preset {trained_on}')
-    return (model, f'{meta.get("training_command", "?").split(LATER)[0]}{LATER}{command}',
-            trained_on, meta)
+    return model, later_command(meta, command), trained_on, meta
 
 
 def data_source(args: argparse.Namespace, meta: dict | None, work: Path
@@ -128,7 +148,7 @@ def data_source(args: argparse.Namespace, meta: dict | None, work: Path
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    stages = resolve_stages(args.stages, bool(args.detector))
+    stages = resolve_stages(args.stages, bool(args.detector), bool(args.gate))
     unknown = sorted(set(stages) - set(STAGES))
     if unknown:
         print(f'neulens-train: unknown stage(s) {unknown}; stages are {", ".join(STAGES)}',
@@ -137,6 +157,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.detector and 'supernet' in stages:
         print('neulens-train: --detector starts after the supernet stage; drop "supernet" from '
               '--stages', file=sys.stderr)
+        return 2
+    if args.gate and 'gate' in stages:
+        print('neulens-train: --gate starts after the gate stage; drop "gate" from --stages',
+              file=sys.stderr)
+        return 2
+    if args.gate and args.gate_labels:
+        print("neulens-train: --gate brings its own labels: drop --gate-labels",
+              file=sys.stderr)
         return 2
     if args.detector and args.backbone_weights:
         print('neulens-train: --backbone-weights starts a new supernet, --detector a trained '
@@ -149,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
               "data set's images and classes: drop --preset", file=sys.stderr)
         return 2
     command = recorded_command('neulens-train', argv)
-    detector_command = command
+    detector_command = gate_command = command
     work = args.work
     progress = not args.quiet
     meta, source = None, None
@@ -164,6 +192,9 @@ def main(argv: list[str] | None = None) -> int:
             args.export_dir = args.export_dir or work / 'weights'
         args.preset = args.preset or DEFAULT_PRESET
         plan = plan_for(args.preset, args.smoke)
+        if args.gate:
+            args.gate_labels, gate_command, _ = gate_from_checkpoint(args.gate, command)
+            print(f'neulens-train: gate from {args.gate} ({args.gate_labels} labels)')
         if args.gate_labels:
             plan = with_gate_labels(plan, args.gate_labels)
         if args.halo or meta is not None:  # a given halo, else a checkpoint's own
@@ -188,34 +219,38 @@ def main(argv: list[str] | None = None) -> int:
         with open(log_path, 'a') as f:
             f.write(json.dumps(record) + '\n')
 
+    from neulens_ros.train.pipeline import RunSets, run_later_stages  # torch-heavy stages
     started = time.monotonic()
-    if source:
-        train, val = (dataset_set(part, size, progress) for part in (train_data, val_data))
-    else:
-        train = load_set(training_set(plan, args.seed, size, args.preset), work / 'cache',
-                         progress)
-        val = load_set(validation_set(plan, args.seed, size, args.preset), work / 'cache',
-                       progress)
-    print(f'neulens-train: {len(train)} training and {len(val)} validation '
-          f'{"images" if source else "scenes"} ({time.monotonic() - started:.0f} s)')
+
+    def load(part: str) -> DetectionSet:
+        """The run's training or validation set (`part`), rendered or read and cached."""
+        if source:
+            return dataset_set(train_data if part == 'train' else val_data, size, progress)
+        spec = (training_set if part == 'train' else validation_set)(plan, args.seed, size,
+                                                                      args.preset)
+        return load_set(spec, work / 'cache', progress)
+    sets = RunSets(lambda: load('train'), lambda: load('val'))
+    if 'data' in stages:
+        print(f'neulens-train: {len(sets.train)} training and {len(sets.val)} validation '
+              f'{"images" if source else "scenes"} ({time.monotonic() - started:.0f} s)')
     try:
         ckpt = work / 'supernet.ckpt'
         if not args.detector and ('supernet' in stages or ckpt.is_file()):
             if not ckpt.is_file() and plan.pretrain_steps:
-                pre = pretrain_backbone(model, train, Pretraining(plan.pretrain_steps,
+                pre = pretrain_backbone(model, sets.train, Pretraining(plan.pretrain_steps,
                                                                   seed=args.seed), progress)
                 (work / 'pretrain_history.json').write_text(json.dumps(pre))
                 print(f'neulens-train: backbone pre-trained on object crops, batch accuracy '
                       f'{np.mean([r["accuracy"] for r in pre[-50:]]):.2f} over the last 50 '
                       f'steps ({time.monotonic() - started:.0f} s)')
-            history = train_supernet(model, train, plan.supernet_training(args.seed), ckpt,
+            history = train_supernet(model, sets.train, plan.supernet_training(args.seed), ckpt,
                                      log=None, progress=progress)
             (work / 'supernet_history.json').write_text(json.dumps(history))
             print(f'neulens-train: supernet at step {len(history)} '
                   f'({time.monotonic() - started:.0f} s)')
-        from neulens_ros.train.pipeline import run_later_stages
-        return run_later_stages(stages, model, train, val, plan, work, args,
-                                (command, detector_command), started, log, progress, source)
+        return run_later_stages(stages, model, sets, plan, work, args,
+                                (gate_command, detector_command), started, log, progress,
+                                source)
     except NeulensError as exc:  # a checkpoint or calibration of another run
         print(f'neulens-train: {exc}', file=sys.stderr)
         return 2

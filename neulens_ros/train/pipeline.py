@@ -6,6 +6,7 @@ import argparse
 import json
 import time
 from dataclasses import asdict
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable
 
@@ -27,13 +28,14 @@ from neulens_ros.gate.training import (GateData, GateTraining, frame_gate_accura
                                        frame_tiles, gate_accuracy, train_frame_gate,
                                        train_gate)
 from neulens_ros.levels import TILE_GRIDS
-from neulens_ros.models.registry import WEIGHTS_DIR, save_checkpoint
+from neulens_ros.models.registry import WEIGHTS_DIR, load_checkpoint, save_checkpoint
 from neulens_ros.models.names import CHECKPOINTS, naming_preset
 from neulens_ros.supernet.detector import P_LAYERS, P_OPTIONS, DetectorConfig, TileDetector
 from neulens_ros.supernet.executor import MicroFlowExecutor, normalise
 from neulens_ros.supernet.macs import MacTable
 from neulens_ros.train.data import DataSource, DetectionSet, load_set
-from neulens_ros.train.plan import Plan, calibration_set, gate_set, plan_for
+from neulens_ros.train.plan import (Plan, calibration_set, calibration_walk_set, gate_set,
+                                    plan_for)
 from neulens_ros.plots import pyplot, save
 
 LABEL_P = SHIP_P  # labels at the split point the model ships with (the gate serves every P)
@@ -120,12 +122,30 @@ def level_mac_ratio(model: TileDetector, halo: str = SHIP_HALO) -> np.ndarray:
                      for lv in range(5)])
 
 
-def run_later_stages(stages: list[str], model: TileDetector, train: DetectionSet,
-                     val: DetectionSet, plan: Plan, work: Path, args: argparse.Namespace,
-                     commands: tuple[str, str], started: float, log: Callable[[dict], None],
-                     progress: bool, source: DataSource | None = None) -> int:
-    """Run labels, gate, eval and export as asked, each from its cached predecessor;
-    `source`: the data set on disk the run reads (None: generated scenes of args.preset)."""
+class RunSets:
+    """A run's training and validation sets, each loaded (rendered or read, and cached) when a
+    stage first needs it: a run that only calibrates and exports loads neither."""
+
+    def __init__(self, load_train: Callable[[], DetectionSet],
+                 load_val: Callable[[], DetectionSet]) -> None:
+        self._load_train, self._load_val = load_train, load_val
+
+    @cached_property
+    def train(self) -> DetectionSet:
+        return self._load_train()
+
+    @cached_property
+    def val(self) -> DetectionSet:
+        return self._load_val()
+
+
+def run_later_stages(stages: list[str], model: TileDetector, sets: RunSets, plan: Plan,
+                     work: Path, args: argparse.Namespace, commands: tuple[str, str],
+                     started: float, log: Callable[[dict], None], progress: bool,
+                     source: DataSource | None = None) -> int:
+    """Run labels, gate, eval and export as asked, each from its cached predecessor (the gate
+    from args.gate, a gate checkpoint, when given); `source`: the data set on disk the run
+    reads (None: generated scenes of args.preset)."""
     model.eval()
     gate = CompressionGuidingGate(context=plan.gate_context)
     gate_path = work / 'gate.pt'
@@ -133,14 +153,17 @@ def run_later_stages(stages: list[str], model: TileDetector, train: DetectionSet
     paper = plan.gate_labels == 'paper'
     # the paper's labels are the supernet's: `labels` computes them whatever the plan's gate
     # learns (neulens-eval gate reads them), and a paper gate fits on them
-    labels = compute_labels(model, train, plan.label_scenes, work / 'labels.npz', progress,
+    labels = compute_labels(model, sets.train, plan.label_scenes, work / 'labels.npz', progress,
                             plan.halo) \
         if 'labels' in stages or ('gate' in stages and paper) else None
+    if args.gate:
+        adopt_gate(args.gate, gate, work)
     if 'gate' in stages:
-        summary = fit_paper_gate(model, gate, train, labels, plan, args.seed, progress) \
+        summary = fit_paper_gate(model, gate, sets.train, labels, plan, args.seed, progress) \
             if paper and labels is not None else \
-            fit_kind_gate(model, gate, train, plan, args.seed, progress,
-                          None if source else gate_scenes(plan, train, args, work, progress))
+            fit_kind_gate(model, gate, sets.train, plan, args.seed, progress,
+                          None if source else gate_scenes(plan, sets.train, args, work,
+                                                          progress))
         torch.save(gate.state_dict(), gate_path)
         summary_path.write_text(json.dumps(summary, indent=1))
         print(f'neulens-train: gate ({plan.gate_labels} labels) accuracy '
@@ -151,9 +174,10 @@ def run_later_stages(stages: list[str], model: TileDetector, train: DetectionSet
     gate.eval()
     calibration_path = work / 'calibration.json'
     if 'calibrate' in stages:
-        calibration = calibrate(model, gate, calibration_images(plan, train, args, work,
+        size = (model.config.input_width, model.config.input_height)
+        calibration = calibrate(model, gate, calibration_images(plan, size, sets, args, work,
                                                                 progress, source),
-                                plan.gate_labels, plan.halo)
+                                plan.gate_labels, plan.halo, progress)
         calibration_path.write_text(json.dumps(calibration, indent=1))
         rule = calibration['kind_rule']
         print(f'neulens-train: gate caution {calibration["caution"]}'
@@ -164,7 +188,7 @@ def run_later_stages(stages: list[str], model: TileDetector, train: DetectionSet
         calibration = json.loads(calibration_path.read_text()) \
             if calibration_path.is_file() else {}
         caution, rule = calibrated_point(calibration, plan.gate_labels, plan.halo)
-        results = evaluate(model, gate, val, caution, progress=progress,
+        results = evaluate(model, gate, sets.val, caution, progress=progress,
                            gate_labels=plan.gate_labels, rule=rule, halo=plan.halo,
                            budget=budget_points(calibration, plan.gate_labels))
         results_path.write_text(json.dumps(results, indent=1))
@@ -179,6 +203,15 @@ def run_later_stages(stages: list[str], model: TileDetector, train: DetectionSet
         export(model, gate, work, args.export_dir or WEIGHTS_DIR, commands, args.preset,
                args.seed, plan.halo, source, plan.gate_labels if variant else None)
     return 0
+
+
+def adopt_gate(name: str, gate: CompressionGuidingGate, work: Path) -> None:
+    """Load gate checkpoint `name` into `gate` and leave it in `work` as the gate stage does
+    (gate.pt, and its metrics as gate_summary.json), for the stages after it."""
+    _, meta = load_checkpoint(name, 'gate', gate)
+    torch.save(gate.state_dict(), work / 'gate.pt')
+    (work / 'gate_summary.json').write_text(json.dumps(
+        {**meta.get('metrics', {}), 'labels': meta.get('labels', 'paper')}, indent=1))
 
 
 def fit_paper_gate(model: TileDetector, gate: CompressionGuidingGate, data: DetectionSet,
@@ -256,41 +289,50 @@ def calibrated_point(calibration: dict[str, Any], gate_labels: str, halo: str = 
                                                               gate_labels)
 
 
-def calibration_images(plan: Plan, train: DetectionSet, args: argparse.Namespace, work: Path,
-                       progress: bool, source: DataSource | None = None
-                       ) -> tuple[DetectionSet, dict[str, Any]]:
-    """(the images a run calibrates its gate on, where they come from): generated runs render
-    the plan's calibration scenes (train/plan.py calibration_set: seen by neither the detector
-    nor the gate, rendered as camera frames are; cached in the work folder); a data set on disk
+def calibration_images(plan: Plan, size: tuple[int, int], sets: RunSets,
+                       args: argparse.Namespace, work: Path, progress: bool,
+                       source: DataSource | None = None
+                       ) -> tuple[dict[str, DetectionSet], dict[str, Any]]:
+    """({part: images} a run calibrates its gate on, where they come from): generated runs
+    render the plan's calibration scenes and, for a preset with walks, its calibration walks
+    (train/plan.py calibration_set and calibration_walk_set: seen by neither the detector nor
+    the gate, rendered as camera frames are; cached in the work folder); a data set on disk
     has no images to spare and calibrates on the training images after the labelled ones,
-    which the gate does not fit on."""
+    which the gate does not fit on. `size`: the network's input (width, height)."""
     if source is None:
-        height, width = train.images.shape[1:3]
-        spec = calibration_set(plan, args.seed, (width, height), args.preset)
-        return load_set(spec, work / 'cache', progress), {
-            'scenes': 'generated', 'first_seed': spec.first_seed, 'count': spec.count,
-            'render': list(spec.render_size)}
+        parts, origin = {}, {}
+        for name, spec in (('scenes', calibration_set(plan, args.seed, size, args.preset)),
+                           ('walks', calibration_walk_set(plan, args.seed, size,
+                                                          args.preset))):
+            if spec is not None:
+                parts[name] = load_set(spec, work / 'cache', progress)
+                origin[name] = {'first_seed': spec.first_seed, 'count': spec.count,
+                                'render': list(spec.render_size),
+                                **({'frames': spec.walk_frames} if spec.walk_frames else {})}
+        return parts, origin
     first, end = plan.label_scenes, plan.label_scenes + plan.calibration_scenes
+    train = sets.train
     subset = DetectionSet(train.images[first:end], train.boxes[first:end],
                           train.classes[first:end], train.dense[first:end])
-    return subset, {'scenes': 'training images', 'first': first, 'count': len(subset)}
+    return {'training images': subset}, {'training images': {'first': first,
+                                                             'count': len(subset)}}
 
 
 def calibrate(model: TileDetector, gate: CompressionGuidingGate,
-              images: tuple[DetectionSet, dict[str, Any]], gate_labels: str = 'paper',
-              halo: str = SHIP_HALO) -> dict[str, Any]:
+              images: tuple[dict[str, DetectionSet], dict[str, Any]], gate_labels: str = 'paper',
+              halo: str = SHIP_HALO, progress: bool = False) -> dict[str, Any]:
     """Gate caution (and, for a gate on tile kinds, the rule that levels its kinds) on
-    `images` (calibration_images: a set the gate was not fitted on, and where it comes from),
+    `images` (calibration_images: parts the gate was not fitted on, and where they come from),
     at the shipped split point and grid, the tiles run with `halo`."""
-    subset, origin = images
+    parts, origin = images
     table = MacTable(model)
 
     def score(part: DetectionSet, levels: Any) -> dict[str, Any]:
         return run_variant(model, part, SHIP_P, SHIP_K, halo, levels, table)
     kinds = gate_labels == 'kinds'
-    chosen = calibrate_caution(gate, subset, SHIP_K, score,
+    chosen = calibrate_caution(gate, parts, SHIP_K, score,
                                cautions=KIND_CAUTIONS if kinds else CAUTIONS,
-                               rules=ORACLE_FAMILY if kinds else ())
+                               rules=ORACLE_FAMILY if kinds else (), progress=progress)
     return {**chosen, 'labels': gate_labels, 'halo': halo, 'images': origin}
 
 
@@ -353,10 +395,11 @@ def export(model: TileDetector, gate: CompressionGuidingGate, work: Path, out: P
 def plot_training(work: Path, out: Path) -> None:
     """Loss curves of the supernet (full / tiled / mixed) and the gate's training accuracy,
     one panel for each that this work folder recorded (a run started from a detector
-    checkpoint has no supernet curves)."""
+    checkpoint has no supernet curves, one started from a gate checkpoint no gate curve)."""
     history_path = work / 'supernet_history.json'
     gate_path = work / 'gate_summary.json'
-    panels = [path for path in (history_path, gate_path) if path.is_file()]
+    panels = [path for path in (history_path, gate_path) if path.is_file()
+              and (path == history_path or 'history' in json.loads(path.read_text()))]
     if not panels:
         return
     plt = pyplot()

@@ -45,12 +45,21 @@ class Plan:
     # extra training scenes (the seeds after train_scenes', rendered alike) a gate on tile
     # kinds also fits on; the paper's gate fits on the supernet's labels of label_scenes
     gate_scenes: int = 0
+    # walks (of calibration_walk_frames frames each) the gate's operating point must also hold
+    # on, beside the calibration scenes (calibration_walk_set; hard preset only: walks are its
+    # rooms)
+    calibration_walks: int = 0
+    calibration_walk_frames: int = 40
 
     def __post_init__(self) -> None:
         self.supernet_training(seed=0)  # its steps, batch and warm-up, validated there
         object.__setattr__(self, 'halo', check_halo(self.halo))  # '02' is the plan of '2'
-        if self.gate_scenes < 0:
-            raise ConfigError(f'gate_scenes must be >= 0, got {self.gate_scenes}')
+        for name in ('gate_scenes', 'calibration_walks'):
+            if getattr(self, name) < 0:
+                raise ConfigError(f'{name} must be >= 0, got {getattr(self, name)}')
+        if self.calibration_walk_frames < 1:
+            raise ConfigError(f'calibration_walk_frames must be >= 1, got '
+                              f'{self.calibration_walk_frames}')
         if self.gate_labels not in GATE_LABELS:
             raise ConfigError(f'a plan needs gate labels in {GATE_LABELS}, got '
                               f'{self.gate_labels!r}')
@@ -75,7 +84,8 @@ class Plan:
 FULL = Plan(train_scenes=3000, val_scenes=300, label_scenes=250, supernet_steps=1200,
             batch_size=16, gate_epochs=30, val_render=(640, 480), calibration_scenes=200)
 SMOKE = Plan(train_scenes=24, val_scenes=8, label_scenes=6, supernet_steps=4, batch_size=4,
-             gate_epochs=2, val_render=(320, 240), calibration_scenes=6, pretrain_steps=2)
+             gate_epochs=2, val_render=(320, 240), calibration_scenes=6, pretrain_steps=2,
+             calibration_walks=1, calibration_walk_frames=3)
 # The hard preset's 12 texture classes need a wider detector than the easy one (0.58 M
 # parameters do not even find the objects, docs/training.md, capacity probe). Its widths sit in
 # the front (stem..layer2, about 70% of the MACs) and its heads work at stride 8, so that the
@@ -95,14 +105,19 @@ SMOKE = Plan(train_scenes=24, val_scenes=8, label_scenes=6, supernet_steps=4, ba
 # paper halo's tiles never see the pixels between them and lose 8.3 points there;
 # docs/training.md, "Tile seams"). Its gate on tile kinds fits on 6000 more scenes than the
 # supernet (tile accuracy on the tuning scenes 0.793 -> 0.811; within 1 point of level 0 at
-# 63% of its MACs there instead of 70%; docs/training.md, "More scenes for the gate").
+# 63% of its MACs there instead of 70%; docs/training.md, "More scenes for the gate"). Its
+# operating point must hold on 4 calibration walks of 40 frames as well as on the calibration
+# scenes: the point calibrated on scenes alone lost 5.5 points on the second held-out walks
+# (docs/training.md, "Calibrated on walks too").
 FULL_HARD = replace(FULL, supernet_steps=5500, untiled_steps=3500, label_scenes=150,
                     calibration_scenes=120, widths=(48, 48, 96, 128, 160), neck_width=64,
-                    output_stride=8, gate_labels='kinds', halo='2', gate_scenes=6000)
+                    output_stride=8, gate_labels='kinds', halo='2', gate_scenes=6000,
+                    calibration_walks=4)
 VAL_SEED = 1_000_000  # validation scenes never overlap the training seeds
 # The gate's calibration scenes: a range below the held-out ones that no training, gate,
 # validation or evaluation set draws from, rendered as the held-out scenes are
 CALIBRATION_SEED = 700_000
+CALIBRATION_WALK_SEED = 800_000  # the gate's calibration walks: likewise drawn by no other set
 # Held-out walks: two seed ranges no training, validation or calibration set draws from
 WALK_SEEDS = (2_000_000, 3_000_000)
 TRAIN_RENDER = (320, 240)  # (width, height) the training scenes are rendered at
@@ -149,12 +164,31 @@ def calibration_set(plan: Plan, seed: int, size: tuple[int, int], preset: str = 
     """The scenes a run calibrates its gate's operating point on: `calibration_scenes` seeds
     from CALIBRATION_SEED + seed, rendered at the validation size (as camera frames and the
     held-out scenes are) and never trained on, neither by the detector nor by the gate."""
-    first = CALIBRATION_SEED + seed
-    if first + plan.calibration_scenes > VAL_SEED:
-        raise ConfigError(f'the calibration scenes (seeds up to '
-                          f'{first + plan.calibration_scenes - 1}) would reach the held-out '
-                          f'seeds from {VAL_SEED}: use a smaller --seed')
+    first = _below_held_out('calibration scenes', CALIBRATION_SEED + seed,
+                            plan.calibration_scenes)
     return SetSpec(first, plan.calibration_scenes, plan.val_render, size, preset=preset)
+
+
+def calibration_walk_set(plan: Plan, seed: int, size: tuple[int, int], preset: str = 'easy'
+                         ) -> SetSpec | None:
+    """The walks a run also calibrates its gate's operating point on (None: none, or a preset
+    without walks): `calibration_walks` walks of `calibration_walk_frames` frames from
+    CALIBRATION_WALK_SEED + seed, rendered as the held-out walks and never trained on."""
+    if not plan.calibration_walks or preset != 'hard':
+        return None
+    first = _below_held_out('calibration walks', CALIBRATION_WALK_SEED + seed,
+                            plan.calibration_walks)
+    return SetSpec(first, plan.calibration_walks, plan.val_render, size, preset=preset,
+                   walk_frames=plan.calibration_walk_frames)
+
+
+def _below_held_out(what: str, first: int, count: int) -> int:
+    """`first`, the first seed of `count` seeds of `what`; ConfigError when they would reach
+    the held-out seeds."""
+    if first + count > VAL_SEED:
+        raise ConfigError(f'the {what} (seeds up to {first + count - 1}) would reach the '
+                          f'held-out seeds from {VAL_SEED}: use a smaller --seed')
+    return first
 
 
 def validation_set(plan: Plan, seed: int, size: tuple[int, int], preset: str = 'easy'
