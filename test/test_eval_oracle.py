@@ -344,3 +344,22 @@ def test_the_plot_marks_the_calibrated_point_and_the_budget_points(tmp_path, mon
                                 detector.budget_name(0.7): {'macs': 160e6, 'map50': 0.9}})
     detector.plot_results(results, tmp_path)
     assert drawn["CGG at its calibration's budget points"] == ([95.0, 160.0], [0.8, 0.9])
+
+
+def test_the_calibrated_point_is_ringed_and_the_budget_points_starred() -> None:
+    from neulens_ros.eval.detector import mark_points
+    from neulens_ros.plots import pyplot
+    plt = pyplot()
+    fig, ax = plt.subplots()
+    variants = {'cgg_c0': {'macs': 5e8, 'map50': 0.6},
+                'cgg_budget_40': {'macs': 3e8, 'map50': 0.5},
+                'cgg_budget_70': {'macs': 7e8, 'map50': 0.65}}
+    mark_points(ax, variants, 'cgg_c0', ['cgg_budget_40', 'cgg_budget_70'])
+    ring, stars = ax.get_lines()
+    assert ring.get_label() == 'CGG at its calibrated point' and ring.get_marker() == 'o'
+    assert list(ring.get_xdata()) == [500.0] and list(ring.get_ydata()) == [0.6]
+    assert stars.get_marker() == '*' and list(stars.get_xdata()) == [300.0, 700.0]
+    ax.clear()
+    mark_points(ax, variants, 'cgg_c0', [])  # a gate calibrated before budget points
+    assert len(ax.get_lines()) == 1
+    plt.close(fig)

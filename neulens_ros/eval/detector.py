@@ -376,6 +376,18 @@ def cgg_label(results: dict[str, Any], label: str) -> str:
     return label + ('; oracle rules on its kinds)' if kinds else ')')
 
 
+def mark_points(ax: Any, variants: Mapping[str, Mapping[str, Any]], calibrated: str,
+                budget: Sequence[str], label: str = 'CGG') -> None:
+    """Ring the `calibrated` variant and star the `budget` points (variant names) over the
+    curves already drawn on `ax` (MMACs on x, mAP@0.5 on y); `label` names the gate."""
+    for text, names, marker in ((f'{label} at its calibrated point', [calibrated], 'o'),
+                                (f"{label} at its calibration's budget points", budget, '*')):
+        if names:
+            ax.plot([variants[n]['macs'] / 1e6 for n in names],
+                    [variants[n]['map50'] for n in names], marker, ms=14, mfc='none',
+                    mec='black', mew=1.3, label=text)
+
+
 def plot_results(results: dict[str, Any], out: Path) -> Path:
     """draw_families, the CGG's calibrated point and budget points marked, plus its level
     histogram on random tiles and the untiled model."""
@@ -383,13 +395,7 @@ def plot_results(results: dict[str, Any], out: Path) -> Path:
     v = results['variants']
     fig, ax = plt.subplots(figsize=(10, 4.5))
     draw_families(ax, results, cgg_label(results, 'CGG (+0, +1, +2 levels; cautions'))
-    marked = {"CGG at its calibrated point": (['cgg'], 'o'),
-              "CGG at its calibration's budget points":
-                  ([n for n in v if n.startswith(BUDGET_POINT)], '*')}
-    for label, (names, marker) in marked.items():
-        if names:  # rings drawn over the family's squares
-            ax.plot([v[n]['macs'] / 1e6 for n in names], [v[n]['map50'] for n in names], marker,
-                    ms=14, mfc='none', mec='black', mew=1.3, label=label)
+    mark_points(ax, v, 'cgg', [n for n in v if n.startswith(BUDGET_POINT)])
     r = v['cgg_histogram_random_tiles']
     ax.plot([r['macs'] / 1e6], [r['map50']], 'x', ms=9, label='CGG histogram, random tiles')
     ax.axhline(v['untiled']['map50'], color='grey', ls='--', lw=1, label='untiled model')

@@ -37,10 +37,10 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from neulens_ros.errors import DataError
-from neulens_ros.eval.detector import (SHIP_HALO, SHIP_K, SHIP_P, UNTILED_WIDTH, WIDTH,
-                                       budget_family, budget_record, budgets, cgg_label,
-                                       check_gate_labels, curve,
-                                       draw_families, kinds_family, level_jobs,
+from neulens_ros.eval.detector import (BUDGET_POINT, SHIP_HALO, SHIP_K, SHIP_P,
+                                       UNTILED_WIDTH, WIDTH, budget_family, budget_record,
+                                       budgets, cgg_label, check_gate_labels, curve,
+                                       draw_families, kinds_family, level_jobs, mark_points,
                                        normalised_images, points, random_tiles, run_variant,
                                        save_plot, untiled_width_jobs)
 from neulens_ros.eval.oracle import OracleRule, oracle_levels
@@ -238,10 +238,15 @@ def gate_cost(gate: CompressionGuidingGate, model: TileDetector, images: Sequenc
 
 
 def plot_stream(results: dict[str, Any], path: Path) -> Path:
-    """mAP@0.5 against MACs: eval/detector.py draw_families with the CGG + prior's curve."""
+    """mAP@0.5 against MACs: eval/detector.py draw_families with the CGG + prior's curve, the
+    gate's calibrated point ringed and its budget points starred (alone only: with the prior
+    they sit on the prior's curve)."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(10, 4.5))
     draw_families(ax, results, cgg_label(results, 'CGG (cautions'))
     curve(ax, points(results['variants'], results['families']['cgg_prior']), 'D-',
           'CGG + temporal prior (same cautions and kinds rules)')
+    variants = results['variants']
+    mark_points(ax, variants, cgg_name(results['headline']['gate_caution']),
+                [n for n in variants if n.startswith(BUDGET_POINT)])
     return save_plot(fig, ax, path)
