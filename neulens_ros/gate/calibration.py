@@ -141,6 +141,18 @@ def checkpoint_budget_points(meta: Mapping[str, Any]) -> dict[float, OperatingPo
     return budget_points(meta.get('calibration') or {}, meta.get('labels', 'paper'))
 
 
+def halo_warning(meta: Mapping[str, Any], halo: str) -> str | None:
+    """Why the operating points a gate checkpoint's metadata `meta` ships may not hold for a
+    detector whose tiles run with `halo` (its calibration ran them with another), or None:
+    they match, or the calibration records no halo (the paper's, from before halos)."""
+    made_with = (meta.get('calibration') or {}).get('halo')
+    if made_with is None or made_with == halo:
+        return None
+    return (f'its operating point was calibrated with tiles at the {made_with!r} halo, this '
+            f'detector runs them with {halo!r}: the calibrated and budget points may not hold '
+            f'(neulens-train --gate ... --stages calibrate,export calibrates it for this one)')
+
+
 def _number(value: Any) -> bool:
     """A finite int or float (not a bool)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and \

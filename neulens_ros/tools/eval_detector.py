@@ -30,7 +30,7 @@ import torch
 
 from neulens_ros.errors import NeulensError
 from neulens_ros.eval.detector import evaluate, plot_results
-from neulens_ros.gate.calibration import checkpoint_budget_points
+from neulens_ros.gate.calibration import checkpoint_budget_points, halo_warning
 from neulens_ros.gate.kind_labels import gate_operating_point
 from neulens_ros.models.zoo import (DETECTOR, GATE, checkpoint_labels, detector_halo,
                                     load_detector, load_gate)
@@ -123,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     except NeulensError as exc:
         print(f'neulens-eval detector: gate {args.gate}: {exc}', file=sys.stderr)
         return 2
+    warning = halo_warning(gate_meta, detector_halo(meta))
+    if warning:
+        print(f'neulens-eval detector: warning: gate {args.gate}: {warning}', file=sys.stderr)
     results = evaluate(model, gate, data, caution, gate_labels=gate_meta.get('labels', 'paper'),
                        rule=rule, halo=detector_halo(meta), budget=budget)
     results['held_out'] = {**held_out, 'detector': str(args.detector), 'gate': str(args.gate)}

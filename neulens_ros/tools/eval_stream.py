@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ import torch
 from neulens_ros.errors import ConfigError
 from neulens_ros.eval.stream import (STREAM_CAUTIONS, cgg_name, evaluate_stream, gate_cost,
                                      plot_stream)
-from neulens_ros.gate.calibration import checkpoint_budget_points
+from neulens_ros.gate.calibration import checkpoint_budget_points, halo_warning
 from neulens_ros.gate.kind_labels import gate_operating_point
 from neulens_ros.gate.prior import PriorConfig
 from neulens_ros.models.zoo import (CHECKPOINTS, checkpoint_preset, detector_halo,
@@ -127,6 +128,9 @@ def _load(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tuple[An
         budget = checkpoint_budget_points(gate_meta)
     except ConfigError as exc:
         parser.error(f'gate {args.gate}: {exc}')
+    warning = halo_warning(gate_meta, detector_halo(meta))
+    if warning:
+        print(f'neulens-eval stream: warning: gate {args.gate}: {warning}', file=sys.stderr)
     return (model, gate, caution, gate_meta.get('labels', 'paper'), rule, detector_halo(meta),
             budget)
 
