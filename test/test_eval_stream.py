@@ -187,14 +187,22 @@ def test_the_command_refuses_an_easy_detector(tmp_path, model, gate, capsys) -> 
 
 @pytest.mark.parametrize('args', [['--walks', '0'], ['--frames', '1'], ['--margin', '-1'],
                                   ['--touched-level', '7'], ['--render', '64'],
-                                  ['--cautions', 'a'], ['--first-seed', '800000'],
-                                  ['--second-seed', '999999']])
+                                  ['--cautions', 'a']])
 def test_bad_arguments_are_usage_errors(args: list, capsys) -> None:
     from neulens_ros.tools.eval_stream import main
     with pytest.raises(SystemExit) as exc:
         main(args)
     assert exc.value.code == 2
-    assert 'usage: neulens-eval stream' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('option, seed', [('--first-seed', '800000'),
+                                          ('--second-seed', '999999')])
+def test_walks_below_the_held_out_seeds_are_refused(option: str, seed: str, capsys) -> None:
+    from neulens_ros.tools.eval_stream import main
+    with pytest.raises(SystemExit) as exc:
+        main([option, seed])
+    assert exc.value.code == 2
+    assert '--first-seed and --second-seed must be at least 1000000' in capsys.readouterr().err
 
 
 def test_a_kinds_gate_has_the_oracle_rules_on_its_kinds_in_the_cgg_family(model, walks,

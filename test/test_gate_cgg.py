@@ -335,13 +335,15 @@ def test_a_paper_gates_calibration_with_a_kind_rule_is_refused() -> None:
         budget_points(_sweep((0.0, [0, 3, 3], 0.5, 40.0)), 'paper')
 
 
-@pytest.mark.parametrize('calibration, halo, warned', [
-    ({'halo': '2'}, '2', False), ({}, '2', False),  # matching; none recorded (the paper's)
-    ({'halo': '2'}, 'paper', True), ({'halo': 'paper'}, '2', True)])
+@pytest.mark.parametrize('calibration, halo, made_with', [
+    ({'halo': '2'}, '2', None), ({}, '2', None),  # matching; no calibration shipped
+    ({'caution': 0.1}, 'paper', None),  # a calibration that records no halo ran the paper's
+    ({'caution': 0.1}, '2', 'paper'), ({'halo': '2'}, 'paper', '2'),
+    ({'halo': 'paper'}, '2', 'paper')])
 def test_a_gate_calibrated_at_another_halo_is_named(calibration: dict, halo: str,
-                                                     warned: bool) -> None:
+                                                     made_with: str | None) -> None:
     from neulens_ros.gate.calibration import halo_warning
     warning = halo_warning({'calibration': calibration}, halo)
-    assert (warning is not None) == warned
-    if warned:
-        assert f"{calibration['halo']!r} halo" in warning and f'runs them with {halo!r}' in warning
+    assert (warning is None) == (made_with is None)
+    if made_with:
+        assert f'{made_with!r} halo' in warning and f'runs them with {halo!r}' in warning

@@ -1,22 +1,25 @@
 """neulens-train --gate: calibrating (and exporting) a shipped gate again, without rendering
-the training or validation scenes it does not need."""
+the training or validation scenes it does not need, and leaving the detector as it is."""
 
 import json
 
 import torch
 
 from neulens_ros.models.zoo import load_gate
-from neulens_ros.tools.train import LATER, main, resolve_stages
+from neulens_ros.tools.train import AFTER_GATE, LATER, main, resolve_stages
 from neulens_ros.train.plan import CALIBRATION_SEED, SMOKE
 
 
-def test_a_gate_checkpoint_is_calibrated_again_and_exported_unchanged(tmp_path, capsys) -> None:
+def test_a_gate_checkpoint_is_calibrated_again_and_exported_alone(tmp_path, capsys) -> None:
     work, export = tmp_path / 'work', tmp_path / 'export'
     shipped, shipped_meta = load_gate('neulens_cgg')
     assert main(['--smoke', '--quiet', '--work', str(work), '--detector', 'neulens_detector',
                  '--gate', 'neulens_cgg', '--stages', 'calibrate,export',
                  '--export-dir', str(export)]) == 0
     assert 'gate from neulens_cgg (paper labels)' in capsys.readouterr().out
+    # the gate alone, under its own name: the detector checkpoint is not written again
+    assert sorted(path.name for path in export.iterdir()) == ['neulens_cgg.json',
+                                                              'neulens_cgg.pt']
     gate, meta = load_gate(export / 'neulens_cgg.pt')
     assert all(torch.equal(a, b) for a, b in zip(gate.state_dict().values(),
                                                   shipped.state_dict().values(), strict=True))
@@ -34,15 +37,43 @@ def test_a_gate_checkpoint_is_calibrated_again_and_exported_unchanged(tmp_path, 
     assert len(list((work / 'cache').iterdir())) == 1
 
 
+def test_a_gate_exported_without_calibrating_keeps_its_calibration(tmp_path) -> None:
+    work, export = tmp_path / 'work', tmp_path / 'export'
+    _, shipped_meta = load_gate('neulens_cgg_hard')
+    work.mkdir()
+    (work / 'calibration.json').write_text(json.dumps({'caution': 3.0}))  # another run's
+    assert main(['--smoke', '--quiet', '--work', str(work), '--detector',
+                 'neulens_detector_hard', '--gate', 'neulens_cgg_hard', '--stages', 'export',
+                 '--export-dir', str(export)]) == 0
+    _, meta = load_gate(export / 'neulens_cgg_hard.pt')
+    assert meta['calibration'] == shipped_meta['calibration']
+    assert (meta['caution'], meta['kind_rule']) == (shipped_meta['caution'],
+                                                     shipped_meta['kind_rule'])
+    assert not (work / 'cache').exists()
+
+
 def test_a_gate_checkpoint_replaces_the_gate_stage(tmp_path, capsys) -> None:
-    assert resolve_stages(None, True, True) == ['data', 'labels', 'calibrate', 'eval', 'export']
+    assert resolve_stages(None, True, True) == list(AFTER_GATE)
     assert main(['--smoke', '--work', str(tmp_path), '--detector', 'neulens_detector',
                  '--gate', 'neulens_cgg', '--stages', 'gate,calibrate']) == 2
     assert 'drop "gate" from --stages' in capsys.readouterr().err
     assert main(['--smoke', '--work', str(tmp_path), '--gate', 'neulens_cgg',
                  '--gate-labels', 'kinds', '--stages', 'calibrate']) == 2
     assert '--gate brings its own labels' in capsys.readouterr().err
-    assert main(['--smoke', '--work', str(tmp_path), '--gate', 'no_such_gate',
-                 '--stages', 'calibrate']) == 2
+    assert main(['--smoke', '--work', str(tmp_path), '--detector', 'neulens_detector',
+                 '--gate', 'no_such_gate', '--stages', 'calibrate']) == 2
     assert 'no_such_gate' in capsys.readouterr().err
-    assert not (tmp_path / 'cache').exists()
+
+
+def test_a_gate_of_another_preset_is_refused(tmp_path, capsys) -> None:
+    assert main(['--smoke', '--work', str(tmp_path), '--detector', 'neulens_detector',
+                 '--gate', 'neulens_cgg_hard', '--stages', 'calibrate']) == 2
+    assert "a gate of the 'hard' preset, this run is on 'easy'" in capsys.readouterr().err
+
+
+def test_later_stages_without_a_detector_are_refused(tmp_path, capsys) -> None:
+    assert main(['--smoke', '--work', str(tmp_path), '--gate', 'neulens_cgg_hard',
+                 '--stages', 'calibrate,export']) == 2
+    assert 'the calibrate, export stage(s) need a trained detector: give --detector' in \
+        capsys.readouterr().err
+    assert not tmp_path.joinpath('cache').exists() and not any(tmp_path.iterdir())

@@ -1,5 +1,5 @@
 """Calibrating the gate's caution on calibration images of its own (train/plan.py
-calibration_set and calibration_walks: scenes and walks that neither the supernet nor the gate
+calibration_set and calibration_walk_set: scenes and walks that neither the supernet nor the gate
 trains on, and whose seeds no evaluation set draws from).
 
 The labelling rule raises one tile at a time, so a gate trained on it is optimistic when many
@@ -91,7 +91,8 @@ def calibrate_caution(gate: CompressionGuidingGate, parts: Mapping[str, Data], k
                           'loss_points': max(r['loss_points'] for r in results.values()),
                           'parts': results})
     ok = [s for s in sweep if s['loss_points'] <= max_loss_points]
-    chosen = min(ok, key=lambda s: s['macs']) if ok else max(sweep, key=lambda s: s['map50'])
+    chosen = min(ok, key=lambda s: s['macs']) if ok else \
+        min(sweep, key=lambda s: s['loss_points'])  # none within: the nearest to the bound
     reference = _means(references.values())
     return {'caution': chosen['caution'], 'kind_rule': chosen['kind_rule'],
             'reference_map50': reference['map50'], 'reference_macs': reference['macs'],
@@ -143,14 +144,16 @@ def checkpoint_budget_points(meta: Mapping[str, Any]) -> dict[float, OperatingPo
 
 def halo_warning(meta: Mapping[str, Any], halo: str) -> str | None:
     """Why the operating points a gate checkpoint's metadata `meta` ships may not hold for a
-    detector whose tiles run with `halo` (its calibration ran them with another), or None:
-    they match, or the calibration records no halo (the paper's, from before halos)."""
-    made_with = (meta.get('calibration') or {}).get('halo')
+    detector whose tiles run with `halo` (its calibration ran them with another: a calibration
+    that records none ran the paper's), or None: they match, or it ships no calibration."""
+    calibration = meta.get('calibration') or {}
+    made_with = calibration.get('halo', 'paper') if calibration else None
     if made_with is None or made_with == halo:
         return None
     return (f'its operating point was calibrated with tiles at the {made_with!r} halo, this '
             f'detector runs them with {halo!r}: the calibrated and budget points may not hold '
-            f'(neulens-train --gate ... --stages calibrate,export calibrates it for this one)')
+            f'(neulens-train --detector <detector> --gate <gate> --stages calibrate,export '
+            f'calibrates it for this detector)')
 
 
 def _number(value: Any) -> bool:

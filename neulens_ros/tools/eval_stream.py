@@ -93,7 +93,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument('--gate', default=gate, help='checkpoint name or .pt path')
     parser.add_argument('--walks', type=int, default=10, help='walks per seed range')
     parser.add_argument('--frames', type=int, default=60, help='frames per walk (10 fps)')
-    parser.add_argument('--first-seed', type=int, default=WALK_SEEDS[0])
+    parser.add_argument('--first-seed', type=int, default=WALK_SEEDS[0],
+                        help=f'first seed of the held-out walks (at least {VAL_SEED})')
     parser.add_argument('--second-seed', type=int, default=WALK_SEEDS[1],
                         help='first seed of the second held-out range, reported separately')
     parser.add_argument('--second-walks', type=int, default=None,

@@ -50,7 +50,9 @@ from neulens_ros.train.supernet import train_supernet
 from neulens_ros.tools.command import recorded_command
 
 STAGES = ('data', 'supernet', 'labels', 'gate', 'calibrate', 'eval', 'export')
-LATER = '; later stages: '  # joins a detector's training command and a --detector run's
+AFTER_GATE = ('calibrate', 'eval', 'export')
+NEED_DETECTOR = ('labels', 'gate', 'calibrate', 'eval', 'export')  # after the supernet
+LATER = '; later stages: '  # joins a checkpoint's training command and a run's started from it
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--stages', default=None,
                         help=f'comma-separated subset of {",".join(STAGES)} (default: all; '
-                             f'with --detector all but supernet)')
+                             f'with --detector all but supernet; with --gate '
+                             f'{",".join(AFTER_GATE)})')
     parser.add_argument('--smoke', action='store_true', help='tiny sizes, for tests')
     parser.add_argument('--preset', choices=PRESETS, default=None,
                         help=f'scene preset to train on (default {DEFAULT_PRESET!r}; with '
@@ -100,11 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
 def resolve_stages(given: str | None, from_detector: bool, from_gate: bool = False
                    ) -> list[str]:
     """The --stages list; by default every stage, but for the supernet when the run starts
-    from a detector checkpoint and for the gate when it starts from a gate checkpoint."""
+    from a detector checkpoint, and the stages after the gate when it starts from a gate
+    checkpoint."""
     if given is not None:
         return [s.strip() for s in given.split(',') if s.strip()]
-    return [s for s in STAGES if not (from_detector and s == 'supernet')
-            and not (from_gate and s == 'gate')]
+    if from_gate:
+        return list(AFTER_GATE)
+    return [s for s in STAGES if not (from_detector and s == 'supernet')]
 
 
 def later_command(meta: dict, command: str) -> str:
@@ -113,11 +118,15 @@ def later_command(meta: dict, command: str) -> str:
     return f'{meta.get("training_command", "?").split(LATER)[0]}{LATER}{command}'
 
 
-def gate_from_checkpoint(name: str, command: str) -> tuple[str, str, dict]:
+def gate_from_checkpoint(name: str, command: str, preset: str) -> tuple[str, str]:
     """(the labels the gate of checkpoint `name` learnt, the training command its export
-    records, its metadata)."""
+    records); ConfigError for a gate of another scene preset than the run's `preset`."""
     _, meta = load_gate(name)
-    return meta.get('labels', 'paper'), later_command(meta, command), meta
+    made_for = meta.get('preset', 'easy')
+    if made_for != preset:
+        raise ConfigError(f'{name} is a gate of the {made_for!r} preset, this run is on '
+                          f'{preset!r}: give a gate and a --detector of the same preset')
+    return meta.get('labels', 'paper'), later_command(meta, command)
 
 
 def detector_from_checkpoint(name: str, command: str, preset: str | None
@@ -193,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
         args.preset = args.preset or DEFAULT_PRESET
         plan = plan_for(args.preset, args.smoke)
         if args.gate:
-            args.gate_labels, gate_command, _ = gate_from_checkpoint(args.gate, command)
+            args.gate_labels, gate_command = gate_from_checkpoint(args.gate, command,
+                                                                   args.preset)
             print(f'neulens-train: gate from {args.gate} ({args.gate_labels} labels)')
         if args.gate_labels:
             plan = with_gate_labels(plan, args.gate_labels)
@@ -209,6 +219,13 @@ def main(argv: list[str] | None = None) -> int:
             plan = fit_to_images(plan, len(train_data))
     except NeulensError as exc:
         print(f'neulens-train: {exc}', file=sys.stderr)
+        return 2
+    needs = [s for s in stages if s in NEED_DETECTOR]
+    if needs and not args.detector and 'supernet' not in stages and \
+            not (work / 'supernet.ckpt').is_file():
+        print(f'neulens-train: the {", ".join(needs)} stage(s) need a trained detector: give '
+              f'--detector (a checkpoint name or .pt) or run the supernet stage in {work}',
+              file=sys.stderr)
         return 2
     work.mkdir(parents=True, exist_ok=True)
     config = model.config

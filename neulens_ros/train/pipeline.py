@@ -124,7 +124,8 @@ def level_mac_ratio(model: TileDetector, halo: str = SHIP_HALO) -> np.ndarray:
 
 class RunSets:
     """A run's training and validation sets, each loaded (rendered or read, and cached) when a
-    stage first needs it: a run that only calibrates and exports loads neither."""
+    stage first needs it: a run on generated scenes that starts from checkpoints (--detector,
+    --gate) and only calibrates and exports loads neither."""
 
     def __init__(self, load_train: Callable[[], DetectionSet],
                  load_val: Callable[[], DetectionSet]) -> None:
@@ -157,7 +158,7 @@ def run_later_stages(stages: list[str], model: TileDetector, sets: RunSets, plan
                             plan.halo) \
         if 'labels' in stages or ('gate' in stages and paper) else None
     if args.gate:
-        adopt_gate(args.gate, gate, work)
+        adopt_gate(args.gate, gate, work, keep_calibration='calibrate' not in stages)
     if 'gate' in stages:
         summary = fit_paper_gate(model, gate, sets.train, labels, plan, args.seed, progress) \
             if paper and labels is not None else \
@@ -196,22 +197,36 @@ def run_later_stages(stages: list[str], model: TileDetector, sets: RunSets, plan
         print(f'neulens-train: evaluation written to {results_path} '
               f'({time.monotonic() - started:.0f} s)')
     if 'export' in stages:
-        # a gate on other labels beside a shipped detector; a run that trains its own
-        # detector exports everything under the usual names
-        variant = bool(args.detector) and \
-            plan.gate_labels != plan_for(args.preset, args.smoke).gate_labels
         export(model, gate, work, args.export_dir or WEIGHTS_DIR, commands, args.preset,
-               args.seed, plan.halo, source, plan.gate_labels if variant else None)
+               args.seed, plan.halo, source, gate_alone(args, plan))
     return 0
 
 
-def adopt_gate(name: str, gate: CompressionGuidingGate, work: Path) -> None:
+def gate_alone(args: argparse.Namespace, plan: Plan) -> str | None:
+    """The name a run exports its gate under without the detector, or None to export both:
+    a gate started from a checkpoint (args.gate) keeps that checkpoint's name, and a gate on
+    other labels than the preset's plan beside a shipped detector is <gate name>_<labels>; a
+    run that trains its own detector exports everything under the usual names."""
+    if args.gate:
+        return Path(args.gate).stem
+    if args.detector and plan.gate_labels != plan_for(args.preset, args.smoke).gate_labels:
+        return f'{CHECKPOINTS[naming_preset(args.preset)][1]}_{plan.gate_labels}'
+    return None
+
+
+def adopt_gate(name: str, gate: CompressionGuidingGate, work: Path,
+               keep_calibration: bool) -> None:
     """Load gate checkpoint `name` into `gate` and leave it in `work` as the gate stage does
-    (gate.pt, and its metrics as gate_summary.json), for the stages after it."""
+    (gate.pt, and its metrics as gate_summary.json), for the stages after it; with
+    `keep_calibration` (a run that does not calibrate it again) also its calibration, as the
+    calibrate stage leaves one (calibration.json)."""
     _, meta = load_checkpoint(name, 'gate', gate)
     torch.save(gate.state_dict(), work / 'gate.pt')
     (work / 'gate_summary.json').write_text(json.dumps(
         {**meta.get('metrics', {}), 'labels': meta.get('labels', 'paper')}, indent=1))
+    if keep_calibration:
+        (work / 'calibration.json').write_text(json.dumps(meta.get('calibration') or {},
+                                                          indent=1))
 
 
 def fit_paper_gate(model: TileDetector, gate: CompressionGuidingGate, data: DetectionSet,
@@ -350,12 +365,12 @@ def architecture(config: DetectorConfig, preset: str, source: DataSource | None 
 
 def export(model: TileDetector, gate: CompressionGuidingGate, work: Path, out: Path,
            commands: tuple[str, str], preset: str, seed: int, halo: str,
-           source: DataSource | None = None, gate_variant: str | None = None) -> None:
+           source: DataSource | None = None, alone: str | None = None) -> None:
     """Write the checkpoints and metadata under the preset's names (models/names.py; a data
     set on disk, `source`, exports under the easy preset's, whose plan it trains); `commands`
-    are (this command, the one that trained the detector: the same unless the run started from
-    a detector checkpoint). A gate on other labels than the preset's plan (`gate_variant`, e.g.
-    'paper') is exported alone, as <gate name>_<labels>, to be compared with the shipped one."""
+    are (the gate's training command, the detector's: this command, unless the run started
+    from a checkpoint, whose own command comes first). With `alone` (gate_alone) the gate is
+    exported by itself under that name and the detector is left as it is."""
     detector_name, gate_name, accuracy_file = CHECKPOINTS[naming_preset(preset)]
     results = json.loads((work / 'eval.json').read_text()) if (work / 'eval.json').is_file() \
         else {}
@@ -367,7 +382,7 @@ def export(model: TileDetector, gate: CompressionGuidingGate, work: Path, out: P
     caution, rule = calibrated_point(calibration, labels, halo)  # this gate's, at this halo
     common = {'data_seed': seed, 'created': time.strftime('%Y-%m-%d %H:%M:%S'),
               **({'dataset': source.description} if source else {})}
-    gate_file = f'{gate_name}_{gate_variant}' if gate_variant else gate_name
+    gate_file = alone or gate_name
     gate_meta = save_checkpoint(out / f'{gate_file}.pt', gate, 'gate',
                                 {'num_levels': 5, 'channels': 64, 'input': 28,
                                  'context': gate.context},
@@ -377,9 +392,9 @@ def export(model: TileDetector, gate: CompressionGuidingGate, work: Path, out: P
                                 metrics={k: v for k, v in gate_summary.items()
                                          if k != 'history'},
                                 training_command=commands[0], **common)
-    if gate_variant:
+    if alone:
         print(f'neulens-train: exported {gate_file} ({gate_meta["bytes"] / 1e3:.0f} kB, '
-              f'{gate_variant} labels) to {out}')
+              f'{labels} labels) to {out}')
         return
     det = save_checkpoint(out / f'{detector_name}.pt', model, 'detector',
                           architecture(model.config, preset, source),
