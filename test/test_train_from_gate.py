@@ -5,6 +5,7 @@ import json
 
 import torch
 
+from neulens_ros.control.accuracy import AccuracyTable
 from neulens_ros.models.zoo import load_gate
 from neulens_ros.tools.train import AFTER_GATE, LATER, main, resolve_stages
 from neulens_ros.train.plan import CALIBRATION_SEED, SMOKE
@@ -14,12 +15,15 @@ def test_a_gate_checkpoint_is_calibrated_again_and_exported_alone(tmp_path, caps
     work, export = tmp_path / 'work', tmp_path / 'export'
     shipped, shipped_meta = load_gate('neulens_cgg')
     assert main(['--smoke', '--quiet', '--work', str(work), '--detector', 'neulens_detector',
-                 '--gate', 'neulens_cgg', '--stages', 'calibrate,export',
+                 '--gate', 'neulens_cgg', '--stages', 'calibrate,eval,export',
                  '--export-dir', str(export)]) == 0
     assert 'gate from neulens_cgg (paper labels)' in capsys.readouterr().out
-    # the gate alone, under its own name: the detector checkpoint is not written again
-    assert sorted(path.name for path in export.iterdir()) == ['neulens_cgg.json',
-                                                              'neulens_cgg.pt']
+    # the gate alone, under its own name, and the accuracy table of its new operating point:
+    # the detector checkpoint is not written again
+    assert sorted(path.name for path in export.iterdir()) == [
+        'accuracy.json', 'neulens_cgg.json', 'neulens_cgg.pt']
+    table = AccuracyTable.load(export / 'accuracy.json')
+    assert table == AccuracyTable.from_evaluation(json.loads((work / 'eval.json').read_text()))
     gate, meta = load_gate(export / 'neulens_cgg.pt')
     assert all(torch.equal(a, b) for a, b in zip(gate.state_dict().values(),
                                                   shipped.state_dict().values(), strict=True))
@@ -33,8 +37,8 @@ def test_a_gate_checkpoint_is_calibrated_again_and_exported_alone(tmp_path, caps
     assert meta['metrics'] == {**shipped_meta['metrics'], 'labels': 'paper'}
     original = shipped_meta['training_command'].split(LATER)[0]
     assert meta['training_command'].startswith(original + LATER + 'neulens-train --smoke')
-    # neither the training nor the validation scenes were rendered: the calibration's alone
-    assert len(list((work / 'cache').iterdir())) == 1
+    # the training scenes were not rendered: the calibration's and the validation's alone
+    assert len(list((work / 'cache').iterdir())) == 2
 
 
 def test_a_gate_exported_without_calibrating_keeps_its_calibration(tmp_path) -> None:
@@ -45,6 +49,9 @@ def test_a_gate_exported_without_calibrating_keeps_its_calibration(tmp_path) -> 
     assert main(['--smoke', '--quiet', '--work', str(work), '--detector',
                  'neulens_detector_hard', '--gate', 'neulens_cgg_hard', '--stages', 'export',
                  '--export-dir', str(export)]) == 0
+    # the gate alone: nothing was evaluated, so the accuracy table is left as it is
+    assert sorted(path.name for path in export.iterdir()) == ['neulens_cgg_hard.json',
+                                                              'neulens_cgg_hard.pt']
     _, meta = load_gate(export / 'neulens_cgg_hard.pt')
     assert meta['calibration'] == shipped_meta['calibration']
     assert (meta['caution'], meta['kind_rule']) == (shipped_meta['caution'],

@@ -370,7 +370,8 @@ def export(model: TileDetector, gate: CompressionGuidingGate, work: Path, out: P
     set on disk, `source`, exports under the easy preset's, whose plan it trains); `commands`
     are (the gate's training command, the detector's: this command, unless the run started
     from a checkpoint, whose own command comes first). With `alone` (gate_alone) the gate is
-    exported by itself under that name and the detector is left as it is."""
+    exported by itself under that name and the detector is left as it is; when that is the
+    preset's gate and this work folder evaluated it, its accuracy table too."""
     detector_name, gate_name, accuracy_file = CHECKPOINTS[naming_preset(preset)]
     results = json.loads((work / 'eval.json').read_text()) if (work / 'eval.json').is_file() \
         else {}
@@ -393,8 +394,14 @@ def export(model: TileDetector, gate: CompressionGuidingGate, work: Path, out: P
                                          if k != 'history'},
                                 training_command=commands[0], **common)
     if alone:
+        # the accuracy table's gate loss and slope are the shipped gate's: a run that
+        # evaluated that gate again refreshes them beside the detector it leaves as it is
+        refreshed = alone == gate_name and bool(results)
+        if refreshed:
+            AccuracyTable.from_evaluation(results).save(out / accuracy_file)
         print(f'neulens-train: exported {gate_file} ({gate_meta["bytes"] / 1e3:.0f} kB, '
-              f'{labels} labels) to {out}')
+              f'{labels} labels)' + (f' and {accuracy_file}' if refreshed else '')
+              + f' to {out}')
         return
     det = save_checkpoint(out / f'{detector_name}.pt', model, 'detector',
                           architecture(model.config, preset, source),
