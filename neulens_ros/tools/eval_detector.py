@@ -123,11 +123,12 @@ def main(argv: list[str] | None = None) -> int:
     except NeulensError as exc:
         print(f'neulens-eval detector: gate {args.gate}: {exc}', file=sys.stderr)
         return 2
-    warning = halo_warning(gate_meta, detector_halo(meta))
+    halo = detector_halo(meta)
+    warning = halo_warning(gate_meta, halo)
     if warning:
         print(f'neulens-eval detector: warning: gate {args.gate}: {warning}', file=sys.stderr)
     results = evaluate(model, gate, data, caution, gate_labels=gate_meta.get('labels', 'paper'),
-                       rule=rule, halo=detector_halo(meta), budget=budget)
+                       rule=rule, halo=halo, budget=budget)
     results['held_out'] = {**held_out, 'detector': str(args.detector), 'gate': str(args.gate)}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / 'eval.json').write_text(json.dumps(results, indent=1))

@@ -129,11 +129,11 @@ def _load(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tuple[An
         budget = checkpoint_budget_points(gate_meta)
     except ConfigError as exc:
         parser.error(f'gate {args.gate}: {exc}')
-    warning = halo_warning(gate_meta, detector_halo(meta))
+    halo = detector_halo(meta)
+    warning = halo_warning(gate_meta, halo)
     if warning:
         print(f'neulens-eval stream: warning: gate {args.gate}: {warning}', file=sys.stderr)
-    return (model, gate, caution, gate_meta.get('labels', 'paper'), rule, detector_halo(meta),
-            budget)
+    return model, gate, caution, gate_meta.get('labels', 'paper'), rule, halo, budget
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -420,8 +420,10 @@ def plot_training(work: Path, out: Path) -> None:
     checkpoint has no supernet curves, one started from a gate checkpoint no gate curve)."""
     history_path = work / 'supernet_history.json'
     gate_path = work / 'gate_summary.json'
-    panels = [path for path in (history_path, gate_path) if path.is_file()
-              and (path == history_path or 'history' in json.loads(path.read_text()))]
+    gate_history = json.loads(gate_path.read_text()).get('history') \
+        if gate_path.is_file() else None
+    panels = [path for path, recorded in ((history_path, history_path.is_file()),
+                                          (gate_path, gate_history is not None)) if recorded]
     if not panels:
         return
     plt = pyplot()
@@ -444,8 +446,7 @@ def plot_training(work: Path, out: Path) -> None:
         ax.set_title('supernet')
     if gate_path in axes:
         ax = axes[gate_path]
-        history = json.loads(gate_path.read_text())['history']
-        ax.plot([r['epoch'] for r in history], [r['accuracy'] for r in history])
+        ax.plot([r['epoch'] for r in gate_history], [r['accuracy'] for r in gate_history])
         ax.set_xlabel('epoch')
         ax.set_ylabel('training accuracy')
         ax.set_title('gate')

@@ -151,12 +151,8 @@ def gate_set(plan: Plan, seed: int, size: tuple[int, int], preset: str = 'easy'
     after the training set's, rendered as it is."""
     if not plan.gate_scenes or plan.gate_labels != 'kinds':
         return None
-    end = seed + plan.train_scenes + plan.gate_scenes
-    if end > VAL_SEED:
-        raise ConfigError(f'the gate\'s extra scenes (seeds up to {end - 1}) would reach the '
-                          f'held-out seeds from {VAL_SEED}: use a smaller --seed')
-    return SetSpec(seed + plan.train_scenes, plan.gate_scenes, TRAIN_RENDER, size,
-                   preset=preset)
+    first = _below_held_out("gate's extra scenes", seed + plan.train_scenes, plan.gate_scenes)
+    return SetSpec(first, plan.gate_scenes, TRAIN_RENDER, size, preset=preset)
 
 
 def calibration_set(plan: Plan, seed: int, size: tuple[int, int], preset: str = 'easy'
