@@ -92,7 +92,7 @@ def test_later_stages_start_from_a_detector_checkpoint(tmp_path, capsys) -> None
 
 def test_stages_default_to_the_later_ones_with_a_detector() -> None:
     assert resolve_stages(None, False) == list(STAGES)
-    assert resolve_stages(None, True) == [s for s in STAGES if s not in ('supernet', 'halo')]
+    assert resolve_stages(None, True) == [s for s in STAGES if s != 'supernet']
     assert resolve_stages('gate, eval', True) == ['gate', 'eval']
 
 

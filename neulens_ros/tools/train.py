@@ -1,7 +1,7 @@
 """neulens-train: reproduce the shipped detector supernet and gate from a seed.
 
-    neulens-train --work runs/train                 # full run (data, supernet, halo, labels,
-                                                    # gate, calibration, evaluation, export)
+    neulens-train --work runs/train                 # full run (data, supernet, labels, gate,
+                                                    # calibration, evaluation, export)
     neulens-train --work runs/train --stages gate,eval,export     # resume later stages
     neulens-train --smoke --work runs/smoke         # a minute-long end-to-end check
     neulens-train --detector neulens_detector --stages labels,gate,calibrate,eval,export
@@ -28,7 +28,6 @@ from dataclasses import replace
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -44,19 +43,15 @@ from neulens_ros.models.zoo import (checkpoint_labels, checkpoint_preset, detect
                                    load_detector, load_gate)
 from neulens_ros.train.data import (DataSource, DetectionSet, dataset_set, load_set,
                                     to_checkpoint_classes)
-from neulens_ros.train.plan import (GATE_LABELS, Plan, fit_to_images, plan_for, training_set,
+from neulens_ros.train.plan import (GATE_LABELS, fit_to_images, plan_for, training_set,
                                     validation_set, with_gate_labels)
 from neulens_ros.train.pretrain import Pretraining, pretrain_backbone
 from neulens_ros.train.supernet import train_supernet
 from neulens_ros.tools.command import recorded_command
 
-if TYPE_CHECKING:  # the pipeline imports the torch-heavy stages: main imports it late
-    from neulens_ros.train.pipeline import RunSets
-
-STAGES = ('data', 'supernet', 'halo', 'labels', 'gate', 'calibrate', 'eval', 'export')
+STAGES = ('data', 'supernet', 'labels', 'gate', 'calibrate', 'eval', 'export')
 AFTER_GATE = ('calibrate', 'eval', 'export')
-NEED_DETECTOR = ('halo', 'labels', 'gate', 'calibrate', 'eval', 'export')  # after the supernet
-TRAINING = ('supernet', 'halo')  # the stages that train the detector
+NEED_DETECTOR = ('labels', 'gate', 'calibrate', 'eval', 'export')  # after the supernet
 LATER = '; later stages: '  # joins a checkpoint's training command and a run's started from it
 
 
@@ -68,9 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--stages', default=None,
                         help=f'comma-separated subset of {",".join(STAGES)} (default: all; '
-                             f'with --detector all but {" and ".join(TRAINING)}; with --gate '
-                             f'{",".join(AFTER_GATE)}). halo: go on training the '
-                             "supernet's tiles at the detector's halo (the plan's steps)")
+                             f'with --detector all but supernet; with --gate '
+                             f'{",".join(AFTER_GATE)})')
     parser.add_argument('--smoke', action='store_true', help='tiny sizes, for tests')
     parser.add_argument('--preset', choices=PRESETS, default=None,
                         help=f'scene preset to train on (default {DEFAULT_PRESET!r}; with '
@@ -108,14 +102,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def resolve_stages(given: str | None, from_detector: bool, from_gate: bool = False
                    ) -> list[str]:
-    """The --stages list; by default every stage, but for those that train the detector when
-    the run starts from a detector checkpoint, and the stages after the gate when it starts
-    from a gate checkpoint."""
+    """The --stages list; by default every stage, but for the supernet when the run starts
+    from a detector checkpoint, and the stages after the gate when it starts from a gate
+    checkpoint."""
     if given is not None:
         return [s.strip() for s in given.split(',') if s.strip()]
     if from_gate:
         return list(AFTER_GATE)
-    return [s for s in STAGES if not (from_detector and s in TRAINING)]
+    return [s for s in STAGES if not (from_detector and s == 'supernet')]
 
 
 def later_command(meta: dict, command: str) -> str:
@@ -159,27 +153,6 @@ def data_source(args: argparse.Namespace, meta: dict | None, work: Path
                       for part in (train, val))
     return train, val, DataSource(val.class_names, val.class_ids,
                                   data_description(train, val, args))
-
-
-def train_halo(model: TileDetector, sets: RunSets, plan: Plan, seed: int, work: Path,
-               asked: bool, progress: bool, started: float) -> bool:
-    """The halo stage: `model` goes on training with its tiled passes at the plan's halo
-    (Plan.halo_training), when `asked` or when --work holds its checkpoint (halo.ckpt: the
-    stages after it then start from the detector it trained). Returns whether it did."""
-    cfg = plan.halo_training(seed)
-    ckpt = work / 'halo.ckpt'
-    if cfg is None:
-        if asked:
-            print(f'neulens-train: halo stage: nothing to train (the {plan.halo!r} halo, '
-                  f'{plan.halo_steps} halo steps)')
-        return False
-    if not (asked or ckpt.is_file()):
-        return False
-    history = train_supernet(model, sets.train, cfg, ckpt, progress=progress, desc='halo')
-    (work / 'halo_history.json').write_text(json.dumps(history))
-    print(f'neulens-train: tiles trained at the {plan.halo!r} halo for {len(history)} steps '
-          f'({time.monotonic() - started:.0f} s)')
-    return True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -292,11 +265,9 @@ def main(argv: list[str] | None = None) -> int:
             (work / 'supernet_history.json').write_text(json.dumps(history))
             print(f'neulens-train: supernet at step {len(history)} '
                   f'({time.monotonic() - started:.0f} s)')
-        trained = train_halo(model, sets, plan, args.seed, work, 'halo' in stages, progress,
-                             started)
         return run_later_stages(stages, model, sets, plan, work, args,
                                 (gate_command, detector_command), started, log, progress,
-                                source, trained)
+                                source)
     except NeulensError as exc:  # a checkpoint or calibration of another run
         print(f'neulens-train: {exc}', file=sys.stderr)
         return 2

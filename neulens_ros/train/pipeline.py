@@ -143,11 +143,10 @@ class RunSets:
 def run_later_stages(stages: list[str], model: TileDetector, sets: RunSets, plan: Plan,
                      work: Path, args: argparse.Namespace, commands: tuple[str, str],
                      started: float, log: Callable[[dict], None], progress: bool,
-                     source: DataSource | None = None, trained: bool = False) -> int:
+                     source: DataSource | None = None) -> int:
     """Run labels, gate, eval and export as asked, each from its cached predecessor (the gate
     from args.gate, a gate checkpoint, when given); `source`: the data set on disk the run
-    reads (None: generated scenes of args.preset); `trained`: the run trained `model` (a
-    run started from a gate checkpoint then exports the detector too)."""
+    reads (None: generated scenes of args.preset)."""
     model.eval()
     gate = CompressionGuidingGate(context=plan.gate_context)
     gate_path = work / 'gate.pt'
@@ -199,7 +198,7 @@ def run_later_stages(stages: list[str], model: TileDetector, sets: RunSets, plan
               f'({time.monotonic() - started:.0f} s)')
     if 'export' in stages:
         export(model, gate, work, args.export_dir or WEIGHTS_DIR, commands, args.preset,
-               args.seed, plan.halo, source, gate_alone(args, plan), trained)
+               args.seed, plan.halo, source, gate_alone(args, plan))
     return 0
 
 
@@ -366,15 +365,13 @@ def architecture(config: DetectorConfig, preset: str, source: DataSource | None 
 
 def export(model: TileDetector, gate: CompressionGuidingGate, work: Path, out: Path,
            commands: tuple[str, str], preset: str, seed: int, halo: str,
-           source: DataSource | None = None, alone: str | None = None,
-           trained: bool = False) -> None:
+           source: DataSource | None = None, alone: str | None = None) -> None:
     """Write the checkpoints and metadata under the preset's names (models/names.py; a data
     set on disk, `source`, exports under the easy preset's, whose plan it trains); `commands`
     are (the gate's training command, the detector's: this command, unless the run started
     from a checkpoint, whose own command comes first). With `alone` (gate_alone) the gate is
-    exported under that name and the detector only when this run `trained` it (the halo
-    stage). The accuracy table is written when this work folder evaluated the preset's
-    gate."""
+    exported by itself under that name and the detector is left as it is; when that is the
+    preset's gate and this work folder evaluated it, its accuracy table too."""
     detector_name, gate_name, accuracy_file = CHECKPOINTS[naming_preset(preset)]
     results = json.loads((work / 'eval.json').read_text()) if (work / 'eval.json').is_file() \
         else {}
@@ -396,55 +393,59 @@ def export(model: TileDetector, gate: CompressionGuidingGate, work: Path, out: P
                                 metrics={k: v for k, v in gate_summary.items()
                                          if k != 'history'},
                                 training_command=commands[0], **common)
-    # the accuracy table's gate loss and slope are the preset's gate's
-    table = gate_file == gate_name and bool(results)
-    if table:
+    if alone:
+        # the accuracy table's gate loss and slope are the shipped gate's: a run that
+        # evaluated that gate again refreshes them beside the detector it leaves as it is
+        refreshed = alone == gate_name and bool(results)
+        if refreshed:
+            AccuracyTable.from_evaluation(results).save(out / accuracy_file)
+        print(f'neulens-train: exported {gate_file} ({gate_meta["bytes"] / 1e3:.0f} kB, '
+              f'{labels} labels)' + (f' and {accuracy_file}' if refreshed else '')
+              + f' to {out}')
+        return
+    det = save_checkpoint(out / f'{detector_name}.pt', model, 'detector',
+                          architecture(model.config, preset, source),
+                          halo=halo, metrics=results.get('headline', {}),
+                          training_command=commands[1], **common)
+    if results:
         AccuracyTable.from_evaluation(results).save(out / accuracy_file)
-    written = [f'{gate_file} ({gate_meta["bytes"] / 1e3:.0f} kB, {labels} labels)']
-    if alone is None or trained:
-        det = save_checkpoint(out / f'{detector_name}.pt', model, 'detector',
-                              architecture(model.config, preset, source),
-                              halo=halo, metrics=results.get('headline', {}),
-                              training_command=commands[1], **common)
-        plot_training(work, work / 'plots')
-        written.insert(0, f'{detector_name} ({det["bytes"] / 1e6:.1f} MB)')
-    print(f'neulens-train: exported {", ".join(written)}'
-          + (f' and {accuracy_file}' if table else '') + f' to {out}')
+    plot_training(work, work / 'plots')
+    print(f'neulens-train: exported {detector_name} ({det["bytes"] / 1e6:.1f} MB), '
+          f'{gate_file} ({gate_meta["bytes"] / 1e3:.0f} kB) and {accuracy_file} to {out}')
 
 
 def plot_training(work: Path, out: Path) -> None:
-    """Loss curves of the supernet and of its halo stage (full / tiled / mixed) and the gate's
-    training accuracy, one panel for each that this work folder recorded (a run started from a
-    detector checkpoint has no supernet curves, one started from a gate checkpoint no gate
-    curve)."""
-    losses = {title: work / f'{title}_history.json' for title in ('supernet', 'halo')}
-    losses = {title: path for title, path in losses.items() if path.is_file()}
+    """Loss curves of the supernet (full / tiled / mixed) and the gate's training accuracy,
+    one panel for each that this work folder recorded (a run started from a detector
+    checkpoint has no supernet curves, one started from a gate checkpoint no gate curve)."""
+    history_path = work / 'supernet_history.json'
     gate_path = work / 'gate_summary.json'
     gate_history = json.loads(gate_path.read_text()).get('history') \
         if gate_path.is_file() else None
-    panels = [*losses, *(['gate'] if gate_history is not None else [])]
+    panels = [path for path, recorded in ((history_path, history_path.is_file()),
+                                          (gate_path, gate_history is not None)) if recorded]
     if not panels:
         return
     plt = pyplot()
     out.mkdir(parents=True, exist_ok=True)
     fig, grid = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.5), squeeze=False)
     axes = dict(zip(panels, grid[0], strict=True))
-    for title, path in losses.items():
-        ax = axes[title]
-        history = json.loads(path.read_text())
+    if history_path in axes:
+        ax = axes[history_path]
+        history = json.loads(history_path.read_text())
         for key in ('full', 'tiled', 'mixed'):  # tiled, mixed: None in untiled warm-up
             steps = [r['step'] for r in history if r[key] is not None]
-            values = [r[key] for r in history if r[key] is not None]
-            means = np.convolve(values, np.ones(20) / 20, mode='valid') \
-                if len(values) >= 20 else values
-            ax.plot(steps[len(steps) - len(means):], means, label=key)
+            losses = [r[key] for r in history if r[key] is not None]
+            values = np.convolve(losses, np.ones(20) / 20, mode='valid') \
+                if len(losses) >= 20 else losses
+            ax.plot(steps[len(steps) - len(values):], values, label=key)
         ax.set_yscale('log')
         ax.set_xlabel('step')
         ax.set_ylabel('loss (20-step mean)')
         ax.legend()
-        ax.set_title(title)
-    if gate_history is not None:
-        ax = axes['gate']
+        ax.set_title('supernet')
+    if gate_path in axes:
+        ax = axes[gate_path]
         ax.plot([r['epoch'] for r in gate_history], [r['accuracy'] for r in gate_history])
         ax.set_xlabel('epoch')
         ax.set_ylabel('training accuracy')

@@ -50,20 +50,13 @@ class Plan:
     # rooms)
     calibration_walks: int = 0
     calibration_walk_frames: int = 40
-    # steps that go on training the finished supernet with its tiled passes at `halo` (the
-    # halo stage; none at the paper halo, which the supernet's own steps train), at a peak
-    # learning rate of halo_lr
-    halo_steps: int = 0
-    halo_lr: float = 5e-4
 
     def __post_init__(self) -> None:
         self.supernet_training(seed=0)  # its steps, batch and warm-up, validated there
         object.__setattr__(self, 'halo', check_halo(self.halo))  # '02' is the plan of '2'
-        for name in ('gate_scenes', 'calibration_walks', 'halo_steps'):
+        for name in ('gate_scenes', 'calibration_walks'):
             if getattr(self, name) < 0:
                 raise ConfigError(f'{name} must be >= 0, got {getattr(self, name)}')
-        if not self.halo_lr > 0:
-            raise ConfigError(f'halo_lr must be > 0, got {self.halo_lr}')
         if self.calibration_walk_frames < 1:
             raise ConfigError(f'calibration_walk_frames must be >= 1, got '
                               f'{self.calibration_walk_frames}')
@@ -75,15 +68,6 @@ class Plan:
         """The supernet steps of a run of this plan with `seed` (train/supernet.py)."""
         return SupernetTraining(steps=self.supernet_steps, batch_size=self.batch_size,
                                 seed=seed, untiled_steps=self.untiled_steps)
-
-    def halo_training(self, seed: int) -> SupernetTraining | None:
-        """The halo stage's steps (train/supernet.py, tiled passes at this plan's halo, no
-        warm-up) of a run with `seed`; None when it has none: no halo steps, or the paper
-        halo."""
-        if not self.halo_steps or self.halo == 'paper':
-            return None
-        return SupernetTraining(steps=self.halo_steps, batch_size=self.batch_size,
-                                lr=self.halo_lr, halo=self.halo, seed=seed)
 
     @property
     def gate_context(self) -> int:
@@ -101,7 +85,7 @@ FULL = Plan(train_scenes=3000, val_scenes=300, label_scenes=250, supernet_steps=
             batch_size=16, gate_epochs=30, val_render=(640, 480), calibration_scenes=200)
 SMOKE = Plan(train_scenes=24, val_scenes=8, label_scenes=6, supernet_steps=4, batch_size=4,
              gate_epochs=2, val_render=(320, 240), calibration_scenes=6, pretrain_steps=2,
-             calibration_walks=1, calibration_walk_frames=3, halo_steps=2)
+             calibration_walks=1, calibration_walk_frames=3)
 # The hard preset's 12 texture classes need a wider detector than the easy one (0.58 M
 # parameters do not even find the objects, docs/training.md, capacity probe). Its widths sit in
 # the front (stem..layer2, about 70% of the MACs) and its heads work at stride 8, so that the
@@ -125,10 +109,10 @@ SMOKE = Plan(train_scenes=24, val_scenes=8, label_scenes=6, supernet_steps=4, ba
 # operating point must hold on 4 calibration walks of 40 frames as well as on the calibration
 # scenes: the point calibrated on scenes alone lost 5.5 points on the second held-out walks
 # (docs/training.md, "Calibrated on walks too").
-FULL_HARD = replace(FULL, supernet_steps=5500, untiled_steps=3500, halo_steps=200,
-                    label_scenes=150, calibration_scenes=120, widths=(48, 48, 96, 128, 160),
-                    neck_width=64, output_stride=8, gate_labels='kinds', halo='2',
-                    gate_scenes=6000, calibration_walks=4)
+FULL_HARD = replace(FULL, supernet_steps=5500, untiled_steps=3500, label_scenes=150,
+                    calibration_scenes=120, widths=(48, 48, 96, 128, 160), neck_width=64,
+                    output_stride=8, gate_labels='kinds', halo='2', gate_scenes=6000,
+                    calibration_walks=4)
 VAL_SEED = 1_000_000  # validation scenes never overlap the training seeds
 # The gate's calibration scenes: a range below the held-out ones that no training, gate,
 # validation or evaluation set draws from, rendered as the held-out scenes are

@@ -103,9 +103,8 @@ def tiled_passes(executors: dict[str, MicroFlowExecutor], images: torch.Tensor,
 
 def train_supernet(model: TileDetector, data: DetectionSet, cfg: SupernetTraining,
                    checkpoint: Path, log: Callable[[dict], None] | None = None,
-                   progress: bool = True, desc: str = 'supernet') -> list[dict]:
-    """Train `model` in place for cfg.steps, resuming from `checkpoint` when it exists
-    (`desc` names the progress bar).
+                   progress: bool = True) -> list[dict]:
+    """Train `model` in place for cfg.steps, resuming from `checkpoint` when it exists.
 
     Returns the loss history (one record per step). The checkpoint (model, optimiser, RNG
     state, history) is written every cfg.checkpoint_every steps and at the end.
@@ -132,7 +131,7 @@ def train_supernet(model: TileDetector, data: DetectionSet, cfg: SupernetTrainin
     out_h, out_w = (cfg_model.input_height // cfg_model.output_stride,
                     cfg_model.input_width // cfg_model.output_stride)
     model.train()
-    bar = progress_bar(range(start, cfg.steps), initial=start, total=cfg.steps, desc=desc,
+    bar = progress_bar(range(start, cfg.steps), initial=start, total=cfg.steps, desc='supernet',
                        unit='step', disable=not progress)
     for step in bar:
         t0 = time.monotonic()
