@@ -347,3 +347,38 @@ def test_a_gate_calibrated_at_another_halo_is_named(calibration: dict, halo: str
     assert (warning is None) == (made_with is None)
     if made_with:
         assert f'{made_with!r} halo' in warning and f'runs them with {halo!r}' in warning
+
+
+@pytest.mark.parametrize('name, halo, warned', [
+    ('neulens_cgg_hard', '2', False), ('neulens_cgg_hard', 'paper', True),
+    ('neulens_cgg', 'paper', False), ('neulens_cgg_hard_paper', '4', True)])
+def test_a_gates_shipped_points_are_read_for_a_detectors_halo(name: str, halo: str,
+                                                              warned: bool) -> None:
+    from neulens_ros.gate.calibration import checkpoint_budget_points, shipped_points
+    from neulens_ros.gate.kind_labels import gate_operating_point
+    from neulens_ros.models.zoo import load_gate
+    _, meta = load_gate(name)
+    points = shipped_points(meta, halo)
+    assert points.point == gate_operating_point(meta)
+    assert points.budget == checkpoint_budget_points(meta)
+    assert points.labels == meta.get('labels', 'paper')
+    assert (points.warning is not None) == warned
+
+
+@pytest.mark.parametrize('meta, message', [
+    ({'labels': 'kinds', 'kind_rule': [0, 9, 3]}, 'levels must be in'),
+    ({'labels': 'kinds', 'kind_rule': [0, 1]}, 'three integer levels'),
+    ({'labels': 'kinds', 'calibration': {'sweep': [{'caution': 0.0}]}}, 'reference_macs')])
+def test_unreadable_shipped_points_are_refused(meta: dict, message: str) -> None:
+    from neulens_ros.gate.calibration import shipped_points
+    with pytest.raises(ConfigError, match=message):
+        shipped_points(meta, '2')
+
+
+def test_a_paper_gates_sweep_without_kind_rules_gives_its_budget_points() -> None:
+    from neulens_ros.gate.calibration import budget_points
+    calibration = _sweep((0.0, None, 0.60, 38.0), (0.5, None, 0.70, 56.0))
+    for point in calibration['sweep']:
+        del point['kind_rule']  # a paper gate's calibration records none
+    assert budget_points(calibration, 'paper') == {0.4: (0.0, None), 0.55: (0.0, None),
+                                                   0.7: (0.5, None)}

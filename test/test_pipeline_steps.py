@@ -1,5 +1,6 @@
 """Headset and edge steps without ROS: frame -> decision + tiles -> message -> detections."""
 
+import json
 from dataclasses import replace
 
 import numpy as np
@@ -286,3 +287,19 @@ def test_edge_boxes_stay_inside_the_frame() -> None:
     assert len(result.boxes) == 20
     assert (result.boxes >= 0).all() and (result.boxes <= [320, 240, 320, 240]).all()
     assert ((result.boxes[:, 0] == 0) | (result.boxes[:, 2] == 320)).any()  # some were cut
+
+
+def test_the_headset_names_a_gate_calibrated_for_other_tiles(tmp_path) -> None:
+    import shutil
+    from neulens_ros.models.registry import resolve
+    shipped = HeadsetGate.load(SloConfig(), 'neulens_cgg', 'neulens_detector')
+    assert shipped.calibration_warning is None
+    # the easy gate with a calibration made on 2 px tiles, beside the paper-halo detector
+    source = resolve('neulens_cgg')
+    shutil.copy(source, tmp_path / 'gate.pt')
+    meta = json.loads(source.with_suffix('.json').read_text())
+    meta['calibration'] = {**(meta.get('calibration') or {}), 'halo': '2'}
+    (tmp_path / 'gate.json').write_text(json.dumps(meta))
+    other = HeadsetGate.load(SloConfig(), str(tmp_path / 'gate.pt'), 'neulens_detector')
+    assert "calibrated with tiles at the '2' halo" in other.calibration_warning
+    assert "runs them with 'paper'" in other.calibration_warning

@@ -20,6 +20,7 @@ where the calibration is, not on the data it is evaluated on.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence, TypeVar
 
 import numpy as np
@@ -27,7 +28,8 @@ import numpy as np
 from neulens_ros.errors import ConfigError
 from neulens_ros.eval.oracle import BUDGETS, OracleRule
 from neulens_ros.gate.cgg import CompressionGuidingGate, run_gate
-from neulens_ros.gate.kind_labels import OperatingPoint, kind_rule, rule_field, rule_levels
+from neulens_ros.gate.kind_labels import (OperatingPoint, gate_operating_point, kind_rule,
+                                          rule_field, rule_levels)
 from neulens_ros.gate.runtime import gate_net
 from neulens_ros.progress import progress_bar
 
@@ -131,7 +133,7 @@ def budget_points(calibration: Mapping[str, Any], gate_labels: str,
         fits = [s for s in sweep if s['macs'] <= fraction * reference]
         if fits:
             best = max(fits, key=lambda s: (s['map50'], -s['macs']))
-            chosen[fraction] = (float(best['caution']), kind_rule(best['kind_rule'],
+            chosen[fraction] = (float(best['caution']), kind_rule(best.get('kind_rule'),
                                                                   gate_labels))
     return chosen
 
@@ -154,6 +156,23 @@ def halo_warning(meta: Mapping[str, Any], halo: str) -> str | None:
             f'detector runs them with {halo!r}: the calibrated and budget points may not hold '
             f'(neulens-train --detector <detector> --gate <gate> --stages calibrate,export '
             f'calibrates it for this detector)')
+
+
+@dataclass(frozen=True)
+class ShippedPoints:
+    """The operating points a gate checkpoint ships, read for one detector (shipped_points)."""
+
+    point: OperatingPoint  # the calibrated (caution, kind rule or None)
+    budget: dict[float, OperatingPoint]  # budget_points: {fraction of level 0's MACs: point}
+    labels: str  # what the gate learnt (GATE_LABELS)
+    warning: str | None  # halo_warning: why the points may not hold for the detector
+
+
+def shipped_points(meta: Mapping[str, Any], halo: str) -> ShippedPoints:
+    """The operating points a gate checkpoint's metadata `meta` ships, for a detector whose
+    tiles run with `halo`; ConfigError for a kind rule or a sweep that cannot be read."""
+    return ShippedPoints(gate_operating_point(meta), checkpoint_budget_points(meta),
+                         meta.get('labels', 'paper'), halo_warning(meta, halo))
 
 
 def _number(value: Any) -> bool:

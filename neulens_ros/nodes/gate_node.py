@@ -171,6 +171,9 @@ class GateNode(Node):
         self.step = HeadsetGate.load(slo_from(values), values['gate_checkpoint'],
                                      values['detector_checkpoint'], **kwargs,
                                      gate_backend=values['gate_backend'])
+        if self.step.calibration_warning:
+            self.get_logger().warning(f"gate {values['gate_checkpoint']}: "
+                                      f'{self.step.calibration_warning}')
         self.link = LinkEstimator(prior_bandwidth_mbps=values['bandwidth_mbps'])
         window_s = values['status_window_s']
         self.problems = ProblemLog(self.get_logger(), window_s=window_s, log_every_s=window_s)

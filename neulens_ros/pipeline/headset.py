@@ -23,6 +23,7 @@ from neulens_ros.data.resize import box_resize
 from neulens_ros.errors import ConfigError
 from neulens_ros.eval.oracle import OracleRule
 from neulens_ros.gate.cgg import CompressionGuidingGate, run_gate
+from neulens_ros.gate.calibration import halo_warning
 from neulens_ros.gate.kind_labels import gate_operating_point, rule_levels
 from neulens_ros.gate.prior import PreviousDetections, apply_prior
 from neulens_ros.gate.runtime import gate_net
@@ -50,12 +51,15 @@ class HeadsetGate:
     def __init__(self, gate: CompressionGuidingGate, model: TileDetector, predictor: Predictor,
                  accuracy: AccuracyTable, slo: SloConfig, halo: str = 'paper',
                  caution: float = 0.0, gate_backend: str = 'onnxruntime',
-                 kind_rule: OracleRule | None = None) -> None:
+                 kind_rule: OracleRule | None = None,
+                 calibration_warning: str | None = None) -> None:
         self.gate = gate_net(gate, gate_backend)
         # calibrated with the gate (gate/calibration.py): its caution and, for a gate on
-        # tile kinds, the rule that levels the kinds it chooses (None: its levels as they are)
+        # tile kinds, the rule that levels the kinds it chooses (None: its levels as they are);
+        # calibration_warning: why they may not hold for this detector (halo_warning)
         self.caution = caution
         self.kind_rule = kind_rule
+        self.calibration_warning = calibration_warning
         cfg = model.config
         self.input_size = (cfg.input_width, cfg.input_height)
         self.halo = halo
@@ -92,7 +96,8 @@ class HeadsetGate:
                               f'{latency.halo!r} halo but {detector} runs its tiles with '
                               f'{halo!r}: profile it again (neulens-profile --detector '
                               f'{detector})')
-        return cls(cgg, model, latency, table, slo, halo, caution, gate_backend, rule)
+        return cls(cgg, model, latency, table, slo, halo, caution, gate_backend, rule,
+                   halo_warning(gate_meta, halo))
 
     def set_slo(self, slo: SloConfig) -> None:
         """Swap the SLO atomically (the next frame uses it)."""

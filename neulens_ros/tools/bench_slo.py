@@ -149,6 +149,9 @@ class Bench:
                                                  score_threshold=0.05, num_threads=threads))
         self.num_classes = self.edge.model.config.num_classes  # the checkpoint's classes
         self.gates = {name: self.gate(slo_for(name)) for name in names}
+        for warning in {g.calibration_warning for g in self.gates.values()} - {None}:
+            print(f'neulens-bench slo: warning: gate {self.gate_checkpoint}: {warning}',
+                  file=sys.stderr)
 
     def gate(self, slo: SloConfig) -> HeadsetGate:
         gate = HeadsetGate.load(slo, self.gate_checkpoint, self.detector, self.predictor)

@@ -30,8 +30,7 @@ import torch
 
 from neulens_ros.errors import NeulensError
 from neulens_ros.eval.detector import evaluate, plot_results
-from neulens_ros.gate.calibration import checkpoint_budget_points, halo_warning
-from neulens_ros.gate.kind_labels import gate_operating_point
+from neulens_ros.gate.calibration import shipped_points
 from neulens_ros.models.zoo import (DETECTOR, GATE, checkpoint_labels, detector_halo,
                                     load_detector, load_gate)
 from neulens_ros.tools.data_args import add_data_arguments, data_description, data_parts
@@ -117,18 +116,18 @@ def main(argv: list[str] | None = None) -> int:
     except NeulensError as exc:
         print(f'neulens-eval detector: {exc}', file=sys.stderr)
         return 2
+    halo = detector_halo(meta)
     try:
-        caution, rule = gate_operating_point(gate_meta)
-        budget = checkpoint_budget_points(gate_meta)
+        points = shipped_points(gate_meta, halo)
     except NeulensError as exc:
         print(f'neulens-eval detector: gate {args.gate}: {exc}', file=sys.stderr)
         return 2
-    halo = detector_halo(meta)
-    warning = halo_warning(gate_meta, halo)
-    if warning:
-        print(f'neulens-eval detector: warning: gate {args.gate}: {warning}', file=sys.stderr)
-    results = evaluate(model, gate, data, caution, gate_labels=gate_meta.get('labels', 'paper'),
-                       rule=rule, halo=halo, budget=budget)
+    if points.warning:
+        print(f'neulens-eval detector: warning: gate {args.gate}: {points.warning}',
+              file=sys.stderr)
+    (caution, rule), budget = points.point, points.budget
+    results = evaluate(model, gate, data, caution, gate_labels=points.labels, rule=rule,
+                       halo=halo, budget=budget)
     results['held_out'] = {**held_out, 'detector': str(args.detector), 'gate': str(args.gate)}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / 'eval.json').write_text(json.dumps(results, indent=1))

@@ -27,8 +27,7 @@ import torch
 from neulens_ros.errors import ConfigError
 from neulens_ros.eval.stream import (STREAM_CAUTIONS, cgg_name, evaluate_stream, gate_cost,
                                      plot_stream)
-from neulens_ros.gate.calibration import checkpoint_budget_points, halo_warning
-from neulens_ros.gate.kind_labels import gate_operating_point
+from neulens_ros.gate.calibration import shipped_points
 from neulens_ros.gate.prior import PriorConfig
 from neulens_ros.models.zoo import (CHECKPOINTS, checkpoint_preset, detector_halo,
                                     load_detector, load_gate)
@@ -124,16 +123,16 @@ def _load(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tuple[An
         parser.error(f'walks are hard-preset rooms; {args.detector} was trained on the '
                      f'{checkpoint_preset(meta)!r} preset')
     gate, gate_meta = load_gate(args.gate)
+    halo = detector_halo(meta)
     try:
-        caution, rule = gate_operating_point(gate_meta)
-        budget = checkpoint_budget_points(gate_meta)
+        points = shipped_points(gate_meta, halo)
     except ConfigError as exc:
         parser.error(f'gate {args.gate}: {exc}')
-    halo = detector_halo(meta)
-    warning = halo_warning(gate_meta, halo)
-    if warning:
-        print(f'neulens-eval stream: warning: gate {args.gate}: {warning}', file=sys.stderr)
-    return model, gate, caution, gate_meta.get('labels', 'paper'), rule, halo, budget
+    if points.warning:
+        print(f'neulens-eval stream: warning: gate {args.gate}: {points.warning}',
+              file=sys.stderr)
+    (caution, rule), budget = points.point, points.budget
+    return model, gate, caution, points.labels, rule, halo, budget
 
 
 def main(argv: list[str] | None = None) -> int:
