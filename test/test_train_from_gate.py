@@ -84,3 +84,34 @@ def test_later_stages_without_a_detector_are_refused(tmp_path, capsys) -> None:
     assert 'the calibrate, export stage(s) need a trained detector: give --detector' in \
         capsys.readouterr().err
     assert not tmp_path.joinpath('cache').exists() and not any(tmp_path.iterdir())
+
+
+def test_a_later_export_keeps_the_calibration_an_earlier_run_made_for_the_gate(tmp_path,
+                                                                            capsys) -> None:
+    from neulens_ros.models.registry import weights_digest
+    work, export = tmp_path / 'work', tmp_path / 'export'
+    shipped, shipped_meta = load_gate('neulens_cgg')
+    argv = ['--smoke', '--quiet', '--work', str(work), '--detector', 'neulens_detector',
+            '--gate', 'neulens_cgg', '--export-dir', str(export)]
+    assert main([*argv, '--stages', 'calibrate']) == 0
+    calibration = json.loads((work / 'calibration.json').read_text())
+    assert calibration['gate_digest'] == weights_digest(shipped)
+    assert calibration != shipped_meta['calibration']  # the smoke scenes' own
+    # the export of a second run in the same folder ships that calibration, not the
+    # checkpoint's, and leaves it in place
+    assert main([*argv, '--stages', 'export']) == 0
+    assert 'keeping the calibration' in capsys.readouterr().out
+    _, meta = load_gate(export / 'neulens_cgg.pt')
+    assert meta['calibration'] == calibration
+    assert meta['caution'] == calibration['caution']
+    assert json.loads((work / 'calibration.json').read_text()) == calibration
+
+
+def test_weights_digest_follows_the_weights_not_the_file() -> None:
+    from neulens_ros.models.registry import weights_digest
+    a, _ = load_gate('neulens_cgg')
+    b, _ = load_gate('neulens_cgg')
+    assert weights_digest(a) == weights_digest(b)
+    with torch.no_grad():
+        next(iter(b.parameters())).view(-1)[0] += 1e-3
+    assert weights_digest(a) != weights_digest(b)

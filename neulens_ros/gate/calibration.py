@@ -37,8 +37,8 @@ from neulens_ros.progress import progress_bar
 # compresses most of them at -0.5)
 CAUTIONS = (-1.0, -0.75, -0.5, -0.4, -0.3, -0.2, -0.1, 0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0,
             1.5, 2.0, 3.0, 4.0)
-# a gate on tile kinds: each with every rule of the oracle family (about 6 x 8 evaluations)
-KIND_CAUTIONS = (-0.5, 0.0, 0.5, 1.0, 1.5, 2.0)
+# a gate on tile kinds: each with every rule of the oracle family (7 x 9 evaluations)
+KIND_CAUTIONS = (-0.5, -0.25, 0.0, 0.5, 1.0, 1.5, 2.0)
 
 
 class Images(Protocol):

@@ -31,6 +31,17 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def weights_digest(model: nn.Module) -> str:
+    """sha256 of a module's weights (its state_dict's names, shapes, dtypes and values): the
+    same for the same weights however they were saved."""
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        value = tensor.detach().cpu().contiguous()
+        digest.update(f'{name}:{tuple(value.shape)}:{value.dtype};'.encode())
+        digest.update(value.numpy().tobytes())
+    return digest.hexdigest()
+
+
 def resolve(name_or_path: str | Path) -> Path:
     """A shipped name ('neulens_detector') or a path to a .pt file -> the .pt path."""
     path = Path(name_or_path)

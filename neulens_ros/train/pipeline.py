@@ -28,7 +28,8 @@ from neulens_ros.gate.training import (GateData, GateTraining, frame_gate_accura
                                        frame_tiles, gate_accuracy, train_frame_gate,
                                        train_gate)
 from neulens_ros.levels import TILE_GRIDS
-from neulens_ros.models.registry import WEIGHTS_DIR, load_checkpoint, save_checkpoint
+from neulens_ros.models.registry import (WEIGHTS_DIR, load_checkpoint, save_checkpoint,
+                                         weights_digest)
 from neulens_ros.models.names import CHECKPOINTS, naming_preset
 from neulens_ros.supernet.detector import P_LAYERS, P_OPTIONS, DetectorConfig, TileDetector
 from neulens_ros.supernet.executor import MicroFlowExecutor, normalise
@@ -176,9 +177,10 @@ def run_later_stages(stages: list[str], model: TileDetector, sets: RunSets, plan
     calibration_path = work / 'calibration.json'
     if 'calibrate' in stages:
         size = (model.config.input_width, model.config.input_height)
-        calibration = calibrate(model, gate, calibration_images(plan, size, sets, args, work,
-                                                                progress, source),
-                                plan.gate_labels, plan.halo, progress)
+        calibration = {**calibrate(model, gate, calibration_images(plan, size, sets, args,
+                                                                   work, progress, source),
+                                   plan.gate_labels, plan.halo, progress),
+                       'gate_digest': weights_digest(gate)}  # the gate it calibrated
         calibration_path.write_text(json.dumps(calibration, indent=1))
         rule = calibration['kind_rule']
         print(f'neulens-train: gate caution {calibration["caution"]}'
@@ -218,15 +220,21 @@ def adopt_gate(name: str, gate: CompressionGuidingGate, work: Path,
                keep_calibration: bool) -> None:
     """Load gate checkpoint `name` into `gate` and leave it in `work` as the gate stage does
     (gate.pt, and its metrics as gate_summary.json), for the stages after it; with
-    `keep_calibration` (a run that does not calibrate it again) also its calibration, as the
-    calibrate stage leaves one (calibration.json)."""
+    `keep_calibration` (a run that does not calibrate it again) also a calibration, as the
+    calibrate stage leaves one (calibration.json): the one already in `work` when an earlier
+    run's calibrate stage made it for these weights, else the checkpoint's."""
     _, meta = load_checkpoint(name, 'gate', gate)
     torch.save(gate.state_dict(), work / 'gate.pt')
     (work / 'gate_summary.json').write_text(json.dumps(
         {**meta.get('metrics', {}), 'labels': meta.get('labels', 'paper')}, indent=1))
-    if keep_calibration:
-        (work / 'calibration.json').write_text(json.dumps(meta.get('calibration') or {},
-                                                          indent=1))
+    if not keep_calibration:
+        return
+    path = work / 'calibration.json'
+    earlier = json.loads(path.read_text()) if path.is_file() else {}
+    if earlier.get('gate_digest') == weights_digest(gate):
+        print(f'neulens-train: keeping the calibration in {work} (made for these gate weights)')
+        return
+    path.write_text(json.dumps(meta.get('calibration') or {}, indent=1))
 
 
 def fit_paper_gate(model: TileDetector, gate: CompressionGuidingGate, data: DetectionSet,
