@@ -3,10 +3,11 @@ the training or validation scenes it does not need, and leaving the detector as 
 
 import json
 
+import pytest
 import torch
 
 from neulens_ros.control.accuracy import AccuracyTable
-from neulens_ros.models.zoo import load_gate
+from neulens_ros.models.zoo import load_detector, load_gate
 from neulens_ros.tools.train import AFTER_GATE, LATER, main, resolve_stages
 from neulens_ros.train.plan import CALIBRATION_SEED, SMOKE
 
@@ -96,7 +97,8 @@ def test_a_later_export_keeps_the_calibration_an_earlier_run_made_for_the_gate(t
     assert main([*argv, '--stages', 'calibrate']) == 0
     calibration = json.loads((work / 'calibration.json').read_text())
     assert calibration['gate_digest'] == weights_digest(shipped)
-    assert calibration != shipped_meta['calibration']  # the smoke scenes' own
+    assert calibration['detector_digest'] == weights_digest(load_detector('neulens_detector')[0])
+    assert calibration['sweep'] != shipped_meta['calibration']['sweep']  # the smoke scenes'
     # the export of a second run in the same folder ships that calibration, not the
     # checkpoint's, and leaves it in place
     assert main([*argv, '--stages', 'export']) == 0
@@ -115,3 +117,37 @@ def test_weights_digest_follows_the_weights_not_the_file() -> None:
     with torch.no_grad():
         next(iter(b.parameters())).view(-1)[0] += 1e-3
     assert weights_digest(a) != weights_digest(b)
+
+
+@pytest.mark.parametrize('earlier', [
+    {'caution': 3.0, 'gate_digest': 'another gate', 'detector_digest': 'another detector'},
+    'not json {',  # a truncated file
+    {'caution': 3.0}])  # another run's, that records no weights
+def test_a_calibration_made_for_other_weights_gives_way_to_the_checkpoints(tmp_path,
+                                                                          earlier) -> None:
+    work, export = tmp_path / 'work', tmp_path / 'export'
+    _, shipped_meta = load_gate('neulens_cgg')
+    work.mkdir()
+    (work / 'calibration.json').write_text(earlier if isinstance(earlier, str)
+                                           else json.dumps(earlier))
+    assert main(['--smoke', '--quiet', '--work', str(work), '--detector', 'neulens_detector',
+                 '--gate', 'neulens_cgg', '--stages', 'export',
+                 '--export-dir', str(export)]) == 0
+    _, meta = load_gate(export / 'neulens_cgg.pt')
+    assert meta['caution'] == shipped_meta['caution']
+    assert meta['calibration']['sweep'] == shipped_meta['calibration']['sweep']
+    assert not {'gate_digest', 'detector_digest'} & set(meta['calibration'])
+
+
+def test_the_stages_refuse_a_calibration_made_for_other_gate_weights(tmp_path, capsys) -> None:
+    work = tmp_path / 'work'
+    argv = ['--smoke', '--quiet', '--work', str(work), '--detector', 'neulens_detector']
+    assert main([*argv, '--gate', 'neulens_cgg', '--stages', 'calibrate']) == 0
+    # another gate in the folder (as a later gate stage leaves one), the calibration kept
+    gate, _ = load_gate('neulens_cgg')
+    with torch.no_grad():
+        next(iter(gate.parameters())).view(-1)[0] += 1e-3
+    torch.save(gate.state_dict(), work / 'gate.pt')
+    assert main([*argv, '--stages', 'export', '--export-dir', str(tmp_path / 'x')]) == 2
+    assert 'made for other gate weights: run the calibrate stage again' in \
+        capsys.readouterr().err

@@ -115,7 +115,7 @@ def budget_points(calibration: Mapping[str, Any], gate_labels: str,
     calibration images, `reference_macs`), the point of the calibration's sweep with the
     highest mAP@0.5 among those that cost at most that much; budgets no point fits are left
     out, and so is every budget of a calibration without a sweep (one made before sweeps were
-    recorded)."""
+    recorded). A sweep point without a kind_rule (a paper gate's) gives the rule None."""
     sweep = calibration.get('sweep') or []
     if not sweep:
         return {}

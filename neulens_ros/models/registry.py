@@ -35,10 +35,10 @@ def weights_digest(model: nn.Module) -> str:
     """sha256 of a module's weights (its state_dict's names, shapes, dtypes and values): the
     same for the same weights however they were saved."""
     digest = hashlib.sha256()
-    for name, tensor in model.state_dict().items():
+    for name, tensor in model.state_dict().items():  # tensors (extra state has none here)
         value = tensor.detach().cpu().contiguous()
         digest.update(f'{name}:{tuple(value.shape)}:{value.dtype};'.encode())
-        digest.update(value.numpy().tobytes())
+        digest.update(value.reshape(-1).view(torch.uint8).numpy().tobytes())  # any dtype
     return digest.hexdigest()
 
 

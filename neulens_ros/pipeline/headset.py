@@ -87,6 +87,8 @@ class HeadsetGate:
         model, meta = load_detector(detector)
         cgg, gate_meta = load_gate(gate)
         table = AccuracyTable.load(accuracy or accuracy_file(detector))
+        # the calibrated point alone (gate/calibration.py shipped_points would also read the
+        # budget sweep, which the headset never runs, and refuse a gate over it)
         caution, rule = gate_operating_point(gate_meta)
         halo = detector_halo(meta)
         profile = predictor or predictor_file(detector)

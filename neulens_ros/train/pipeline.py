@@ -159,7 +159,10 @@ def run_later_stages(stages: list[str], model: TileDetector, sets: RunSets, plan
                             plan.halo) \
         if 'labels' in stages or ('gate' in stages and paper) else None
     if args.gate:
-        adopt_gate(args.gate, gate, work, keep_calibration='calibrate' not in stages)
+        meta = adopt_gate(args.gate, gate, work)
+        if 'calibrate' not in stages:  # the stages after it read a calibration in --work
+            keep_calibration(work / 'calibration.json', meta.get('calibration') or {},
+                             calibration_identity(model, gate), plan.halo)
     if 'gate' in stages:
         summary = fit_paper_gate(model, gate, sets.train, labels, plan, args.seed, progress) \
             if paper and labels is not None else \
@@ -180,7 +183,7 @@ def run_later_stages(stages: list[str], model: TileDetector, sets: RunSets, plan
         calibration = {**calibrate(model, gate, calibration_images(plan, size, sets, args,
                                                                    work, progress, source),
                                    plan.gate_labels, plan.halo, progress),
-                       'gate_digest': weights_digest(gate)}  # the gate it calibrated
+                       **calibration_identity(model, gate)}  # the weights it calibrated
         calibration_path.write_text(json.dumps(calibration, indent=1))
         rule = calibration['kind_rule']
         print(f'neulens-train: gate caution {calibration["caution"]}'
@@ -190,7 +193,8 @@ def run_later_stages(stages: list[str], model: TileDetector, sets: RunSets, plan
     if 'eval' in stages:
         calibration = json.loads(calibration_path.read_text()) \
             if calibration_path.is_file() else {}
-        caution, rule = calibrated_point(calibration, plan.gate_labels, plan.halo)
+        caution, rule = calibrated_point(calibration, plan.gate_labels, plan.halo,
+                                         calibration_identity(model, gate))
         results = evaluate(model, gate, sets.val, caution, progress=progress,
                            gate_labels=plan.gate_labels, rule=rule, halo=plan.halo,
                            budget=budget_points(calibration, plan.gate_labels))
@@ -216,25 +220,42 @@ def gate_alone(args: argparse.Namespace, plan: Plan) -> str | None:
     return None
 
 
-def adopt_gate(name: str, gate: CompressionGuidingGate, work: Path,
-               keep_calibration: bool) -> None:
+def adopt_gate(name: str, gate: CompressionGuidingGate, work: Path) -> dict[str, Any]:
     """Load gate checkpoint `name` into `gate` and leave it in `work` as the gate stage does
-    (gate.pt, and its metrics as gate_summary.json), for the stages after it; with
-    `keep_calibration` (a run that does not calibrate it again) also a calibration, as the
-    calibrate stage leaves one (calibration.json): the one already in `work` when an earlier
-    run's calibrate stage made it for these weights, else the checkpoint's."""
+    (gate.pt, and its metrics as gate_summary.json), for the stages after it; returns the
+    checkpoint's metadata."""
     _, meta = load_checkpoint(name, 'gate', gate)
     torch.save(gate.state_dict(), work / 'gate.pt')
     (work / 'gate_summary.json').write_text(json.dumps(
         {**meta.get('metrics', {}), 'labels': meta.get('labels', 'paper')}, indent=1))
-    if not keep_calibration:
+    return meta
+
+
+IDENTITY = ('gate_digest', 'detector_digest')  # what a calibration records it was made for
+
+
+def calibration_identity(model: TileDetector, gate: CompressionGuidingGate) -> dict[str, str]:
+    """The weights a calibration is made for (models/registry.py weights_digest of each)."""
+    return dict(zip(IDENTITY, (weights_digest(gate), weights_digest(model)), strict=True))
+
+
+def keep_calibration(path: Path, shipped: dict[str, Any], identity: dict[str, str],
+                     halo: str) -> None:
+    """Leave in `path` (a work folder's calibration.json) the calibration the stages after
+    an adopted gate read: the one an earlier run's calibrate stage made there for the same
+    gate and detector weights (`identity`) and `halo`, else the checkpoint's (`shipped`),
+    without the weights it records, which are not this run's to vouch for."""
+    try:
+        earlier = json.loads(path.read_text()) if path.is_file() else {}
+    except (OSError, json.JSONDecodeError):
+        earlier = {}  # unreadable: replaced
+    if isinstance(earlier, dict) and all(earlier.get(k) == v for k, v in identity.items()) \
+            and earlier.get('halo', SHIP_HALO) == halo:
+        print(f'neulens-train: keeping the calibration in {path.parent} (made for these '
+              'weights)')
         return
-    path = work / 'calibration.json'
-    earlier = json.loads(path.read_text()) if path.is_file() else {}
-    if earlier.get('gate_digest') == weights_digest(gate):
-        print(f'neulens-train: keeping the calibration in {work} (made for these gate weights)')
-        return
-    path.write_text(json.dumps(meta.get('calibration') or {}, indent=1))
+    path.write_text(json.dumps({k: v for k, v in shipped.items() if k not in IDENTITY},
+                               indent=1))
 
 
 def fit_paper_gate(model: TileDetector, gate: CompressionGuidingGate, data: DetectionSet,
@@ -293,11 +314,19 @@ def gate_scenes(plan: Plan, train: DetectionSet, args: argparse.Namespace, work:
     return None if spec is None else load_set(spec, work / 'cache', progress)
 
 
-def calibrated_point(calibration: dict[str, Any], gate_labels: str, halo: str = SHIP_HALO
+def calibrated_point(calibration: dict[str, Any], gate_labels: str, halo: str = SHIP_HALO,
+                     identity: dict[str, str] | None = None
                      ) -> tuple[float, OracleRule | None]:
     """(caution, kind rule or None) of a calibration (calibration.json; {}: none) for a gate
     on `gate_labels` and tiles run with `halo`; ConfigError when it calibrated a gate on
-    other labels or tiles with another halo (calibrations that record none: the paper's)."""
+    other labels or tiles with another halo (calibrations that record none: the paper's), or
+    other weights than `identity`'s (calibration_identity; one that records none is taken as
+    it is)."""
+    for key, digest in (identity or {}).items():
+        if calibration.get(key, digest) != digest:
+            raise ConfigError(f'the calibration in the work folder was made for other '
+                              f'{key.removesuffix("_digest")} weights: run the calibrate stage '
+                              'again')
     made_for = calibration.get('labels', gate_labels)
     if made_for != gate_labels:
         raise ConfigError(f'the calibration in the work folder is of a gate on {made_for!r} '
@@ -388,7 +417,8 @@ def export(model: TileDetector, gate: CompressionGuidingGate, work: Path, out: P
     calibration = json.loads((work / 'calibration.json').read_text()) \
         if (work / 'calibration.json').is_file() else {}
     labels = gate_summary.get('labels', 'paper')
-    caution, rule = calibrated_point(calibration, labels, halo)  # this gate's, at this halo
+    caution, rule = calibrated_point(calibration, labels, halo,  # this gate's, at this halo
+                                     calibration_identity(model, gate))
     common = {'data_seed': seed, 'created': time.strftime('%Y-%m-%d %H:%M:%S'),
               **({'dataset': source.description} if source else {})}
     gate_file = alone or gate_name
