@@ -158,11 +158,7 @@ def run_later_stages(stages: list[str], model: TileDetector, sets: RunSets, plan
     labels = compute_labels(model, sets.train, plan.label_scenes, work / 'labels.npz', progress,
                             plan.halo) \
         if 'labels' in stages or ('gate' in stages and paper) else None
-    if args.gate:
-        meta = adopt_gate(args.gate, gate, work)
-        if 'calibrate' not in stages:  # the stages after it read a calibration in --work
-            keep_calibration(work / 'calibration.json', meta.get('calibration') or {},
-                             calibration_identity(model, gate), plan.halo)
+    adopted = adopt_gate(args.gate, gate, work) if args.gate else None
     if 'gate' in stages:
         summary = fit_paper_gate(model, gate, sets.train, labels, plan, args.seed, progress) \
             if paper and labels is not None else \
@@ -177,13 +173,17 @@ def run_later_stages(stages: list[str], model: TileDetector, sets: RunSets, plan
     elif gate_path.is_file():
         gate.load_state_dict(torch.load(gate_path, weights_only=True))
     gate.eval()
+    identity = calibration_identity(model, gate)  # the weights the stages below calibrate
     calibration_path = work / 'calibration.json'
+    if adopted is not None and 'calibrate' not in stages:  # the later stages read one
+        keep_calibration(calibration_path, adopted.get('calibration') or {}, identity,
+                         plan.halo)
     if 'calibrate' in stages:
         size = (model.config.input_width, model.config.input_height)
         calibration = {**calibrate(model, gate, calibration_images(plan, size, sets, args,
                                                                    work, progress, source),
                                    plan.gate_labels, plan.halo, progress),
-                       **calibration_identity(model, gate)}  # the weights it calibrated
+                       **identity}
         calibration_path.write_text(json.dumps(calibration, indent=1))
         rule = calibration['kind_rule']
         print(f'neulens-train: gate caution {calibration["caution"]}'
@@ -193,8 +193,7 @@ def run_later_stages(stages: list[str], model: TileDetector, sets: RunSets, plan
     if 'eval' in stages:
         calibration = json.loads(calibration_path.read_text()) \
             if calibration_path.is_file() else {}
-        caution, rule = calibrated_point(calibration, plan.gate_labels, plan.halo,
-                                         calibration_identity(model, gate))
+        caution, rule = calibrated_point(calibration, plan.gate_labels, plan.halo, identity)
         results = evaluate(model, gate, sets.val, caution, progress=progress,
                            gate_labels=plan.gate_labels, rule=rule, halo=plan.halo,
                            budget=budget_points(calibration, plan.gate_labels))
@@ -204,7 +203,7 @@ def run_later_stages(stages: list[str], model: TileDetector, sets: RunSets, plan
               f'({time.monotonic() - started:.0f} s)')
     if 'export' in stages:
         export(model, gate, work, args.export_dir or WEIGHTS_DIR, commands, args.preset,
-               args.seed, plan.halo, source, gate_alone(args, plan))
+               args.seed, plan.halo, identity, source, gate_alone(args, plan))
     return 0
 
 
@@ -402,13 +401,15 @@ def architecture(config: DetectorConfig, preset: str, source: DataSource | None 
 
 def export(model: TileDetector, gate: CompressionGuidingGate, work: Path, out: Path,
            commands: tuple[str, str], preset: str, seed: int, halo: str,
-           source: DataSource | None = None, alone: str | None = None) -> None:
+           identity: dict[str, str], source: DataSource | None = None,
+           alone: str | None = None) -> None:
     """Write the checkpoints and metadata under the preset's names (models/names.py; a data
     set on disk, `source`, exports under the easy preset's, whose plan it trains); `commands`
     are (the gate's training command, the detector's: this command, unless the run started
-    from a checkpoint, whose own command comes first). With `alone` (gate_alone) the gate is
-    exported by itself under that name and the detector is left as it is; when that is the
-    preset's gate and this work folder evaluated it, its accuracy table too."""
+    from a checkpoint, whose own command comes first); `identity`: the weights the work
+    folder's calibration must be made for (calibration_identity). With `alone` (gate_alone)
+    the gate is exported by itself under that name and the detector is left as it is; when
+    that is the preset's gate and this work folder evaluated it, its accuracy table too."""
     detector_name, gate_name, accuracy_file = CHECKPOINTS[naming_preset(preset)]
     results = json.loads((work / 'eval.json').read_text()) if (work / 'eval.json').is_file() \
         else {}
@@ -417,8 +418,7 @@ def export(model: TileDetector, gate: CompressionGuidingGate, work: Path, out: P
     calibration = json.loads((work / 'calibration.json').read_text()) \
         if (work / 'calibration.json').is_file() else {}
     labels = gate_summary.get('labels', 'paper')
-    caution, rule = calibrated_point(calibration, labels, halo,  # this gate's, at this halo
-                                     calibration_identity(model, gate))
+    caution, rule = calibrated_point(calibration, labels, halo, identity)  # this gate's
     common = {'data_seed': seed, 'created': time.strftime('%Y-%m-%d %H:%M:%S'),
               **({'dataset': source.description} if source else {})}
     gate_file = alone or gate_name
