@@ -363,3 +363,36 @@ def test_the_calibrated_point_is_ringed_and_the_budget_points_starred() -> None:
     mark_points(ax, variants, 'cgg_c0', [])  # a gate calibrated before budget points
     assert len(ax.get_lines()) == 1
     plt.close(fig)
+
+
+def _job(levels: list | None, halo: str = '2', k: int = 3):  # noqa: ANN202
+    rows = None if levels is None else np.array([levels] * 2)
+    return 'layer2', k, halo, None if rows is None else (lambda i: rows[i])
+
+
+@pytest.mark.parametrize('a, b, same', [
+    (_job(None), _job([0] * 9), True),  # tiled level 0 is uniform level 0
+    (_job([0] * 9), _job([0] * 8 + [1]), False),
+    (_job([1] * 9), _job([1] * 9, halo='paper'), False),
+    (_job([0] * 4, k=2), _job([0] * 9), False),
+    ((None, 3, '2', None), (None, 4, 'paper', None), True),  # the untiled model
+    ((None, 3, '2', None), _job(None), False),
+])
+def test_jobs_with_the_same_levels_have_one_key(a, b, same: bool) -> None:  # noqa: ANN001
+    from neulens_ros.eval.detector import job_key
+    assert (job_key(a, 2) == job_key(b, 2)) is same
+
+
+def test_run_once_runs_each_key_once_and_copies_the_result() -> None:
+    from neulens_ros.eval.detector import run_once
+    calls: list[str] = []
+
+    def task(name: str):  # noqa: ANN202
+        return lambda: calls.append(name) or {'map50': len(calls)}
+    names = ['a', 'b', 'c', 'd']
+    results = run_once({n: task(n) for n in names}, {'a': 1, 'b': 2, 'c': 1, 'd': 2},
+                       progress=False)
+    assert calls == ['a', 'b'] and list(results) == names
+    assert results['c'] == results['a'] == {'map50': 1} and results['d'] == {'map50': 2}
+    results['c']['extra'] = 1.0  # a copy: the first keeps its record
+    assert 'extra' not in results['a']

@@ -293,3 +293,25 @@ def test_a_gate_with_a_broken_calibration_is_a_usage_error(tmp_path, model, gate
         main(['--detector', str(tmp_path / 'd.pt'), '--gate', str(tmp_path / 'g.pt'),
               '--out', str(tmp_path / 'out'), '--quiet'])
     assert exc.value.code == 2 and 'positive reference_macs' in capsys.readouterr().err
+
+
+def test_a_budget_point_equal_to_the_shipped_point_runs_once(model, walks, gate,
+                                                             monkeypatch) -> None:
+    import neulens_ros.eval.stream as stream
+    runs: list[str] = []
+
+    def counted(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        runs.append('loop' if 'observe' in kwargs else 'open')
+        return run_variant(*args, **kwargs)
+    monkeypatch.setattr(stream, 'run_variant', counted)
+    results, loops = evaluate_stream(model, gate, walks, FRAMES, PRIOR, 0.0, (),
+                                     progress=False, budget={0.4: (0.0, None)})
+    variants = results['variants']
+    assert loops['cgg_prior_budget_40'] is loops['cgg_prior_c0']  # one closed loop
+    assert variants['cgg_prior_budget_40'] == variants['cgg_prior_c0']
+    assert variants['cgg_budget_40'] == variants['cgg_c0']
+    assert variants['cgg_budget_40'] is not variants['cgg_c0']  # copies, not one record
+    assert runs.count('loop') == 1
+    # this gate puts every tile at NARROW: cgg_c0 is uniform_3, and so is the budget point
+    assert variants[f'uniform_{NARROW}'].items() <= variants['cgg_c0'].items()
+    assert runs.count('open') == len(variants) - len(loops) - 2

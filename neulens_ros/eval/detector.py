@@ -32,7 +32,8 @@ width floor (the oracle's and the CGG's gain over it) at each budget.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from functools import partial
+from typing import Any, Callable, Hashable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -123,6 +124,39 @@ def run_variant(model: TileDetector, data: DetectionSet, p: str | None, k: int, 
                         f'{len(dets)} of {len(data)}')
     return {**_score(data, [dets[i] for i in range(len(data))], cfg.num_classes),
             'macs': float(np.mean(macs)), 'front_macs': float(np.mean(front_macs))}
+
+
+def job_key(job: Job, frames: int) -> Hashable:
+    """What run_variant's result for `job` on `frames` images depends on: the untiled model
+    alone (None), or (P, k, halo, the levels of every image [frames, k*k]); equal keys give
+    equal results (tiled level 0 is uniform level 0)."""
+    p, k, halo, levels = job
+    if p is None:
+        return None
+    rows = np.zeros((frames, k * k), np.int64) if levels is None else \
+        np.stack([np.asarray(levels(i), np.int64) for i in range(frames)])
+    return p, k, halo, rows.shape, rows.tobytes()
+
+
+def run_once(tasks: Mapping[str, Callable[[], dict[str, Any]]], keys: Mapping[str, Hashable],
+             progress: bool = True) -> dict[str, dict[str, Any]]:
+    """{name: result} of every task, in the order of `tasks`, running only the first task of
+    each key (`keys`: {name: key}, equal keys = equal results); the others get a copy."""
+    from neulens_ros.progress import progress_bar
+    first: dict[Hashable, str] = {}
+    same = {name: first.setdefault(keys[name], name) for name in tasks}
+    todo = [name for name in tasks if same[name] == name]
+    ran = {name: tasks[name]() for name in progress_bar(todo, desc='evaluating',
+                                                         unit='variant', disable=not progress)}
+    return {name: dict(ran[same[name]]) for name in tasks}
+
+
+def run_jobs(model: TileDetector, data: DetectionSet, jobs: Mapping[str, Job], table: MacTable,
+             progress: bool = True) -> dict[str, dict[str, Any]]:
+    """run_variant of every job on `data`, each distinct job once (job_key)."""
+    return run_once({name: partial(run_variant, model, data, *job, table)
+                     for name, job in jobs.items()},
+                    {name: job_key(job, len(data)) for name, job in jobs.items()}, progress)
 
 
 def _rows(levels: np.ndarray) -> LevelFn:
@@ -275,8 +309,8 @@ def evaluate(model: TileDetector, gate: CompressionGuidingGate, data: DetectionS
     operating point (`caution`, and a calibrated kind `rule` or None) and at the points its
     calibration chose for the budgets (`budget`: {fraction: (caution, rule)}, none if None),
     the tiles run with the detector's `halo` (its metadata's, models/zoo.py detector_halo);
-    returns {'variants', 'families', 'budgets', 'headline'}."""
-    from neulens_ros.progress import progress_bar
+    returns {'variants', 'families', 'budgets', 'headline'}; variants that run the same
+    levels (e.g. tiled level 0 and uniform level 0) run once (run_jobs)."""
     check_gate_labels(gate_labels)
     check_rule(rule, gate_labels)
     model.eval()
@@ -291,11 +325,7 @@ def evaluate(model: TileDetector, gate: CompressionGuidingGate, data: DetectionS
     levels = {**cgg_family,
               'cgg_histogram_random_tiles': np.stack([rng.permutation(row) for row in cgg]),
               **oracle, **random_tiles(table, grid, len(data))}
-    variants = {}
-    jobs = _jobs(levels, grid.halo)
-    for name, job in progress_bar(jobs.items(), desc='evaluating', unit='variant',
-                                  disable=not progress):
-        variants[name] = run_variant(model, data, *job, table)
+    variants = run_jobs(model, data, _jobs(levels, grid.halo), table, progress)
     width = points(variants, list(WIDTH))
     untiled_width = points(variants, list(UNTILED_WIDTH))
     level0 = variants['uniform_0']

@@ -40,9 +40,9 @@ from neulens_ros.errors import DataError
 from neulens_ros.eval.detector import (BUDGET_POINT, SHIP_HALO, SHIP_K, SHIP_P,
                                        UNTILED_WIDTH, WIDTH, budget_family, budget_record,
                                        budgets, cgg_label, check_gate_labels, curve,
-                                       draw_families, kinds_family, level_jobs, mark_points,
-                                       normalised_images, points, random_tiles, run_variant,
-                                       save_plot, untiled_width_jobs)
+                                       draw_families, job_key, kinds_family, level_jobs,
+                                       mark_points, normalised_images, points, random_tiles,
+                                       run_once, run_variant, save_plot, untiled_width_jobs)
 from neulens_ros.eval.oracle import OracleRule, oracle_levels
 from neulens_ros.gate.calibration import gate_levels
 from neulens_ros.gate.cgg import CompressionGuidingGate, run_gate
@@ -161,7 +161,6 @@ def evaluate_stream(model: TileDetector, gate: CompressionGuidingGate, data: Det
     that learnt `gate_labels`, with its calibrated kind `rule` if any, and at its calibrated
     `budget` points ({fraction: (caution, rule)}, none if None); tiles with the detector's
     `halo`), and the closed loops of the prior by variant name."""
-    from neulens_ros.progress import progress_bar
     check_gate_labels(gate_labels)
     check_rule(rule, gate_labels)
     model.eval()
@@ -172,17 +171,20 @@ def evaluate_stream(model: TileDetector, gate: CompressionGuidingGate, data: Det
     paper = {cgg_name(c): rule_levels(levels, rule) for c, levels in raw.items()}
     paper.update(budget_family(gate, data, gate_labels, budget))
     paper.update(kinds_family(raw[caution], gate_labels))
-    loops = {prior_name(name): PriorLoop(levels, frames, owned_blocks(grid), prior)
-             for name, levels in paper.items()}
+    shared: dict[bytes, PriorLoop] = {}  # one loop per distinct gate levels
+    loops = {prior_name(name): shared.setdefault(
+        levels.tobytes(), PriorLoop(levels, frames, owned_blocks(grid), prior))
+        for name, levels in paper.items()}
     oracle = oracle_levels(data.boxes, grid)
+    jobs = {**level_jobs({**paper, **oracle, **random_tiles(table, grid, len(data))}, halo),
+            **untiled_width_jobs()}
     tasks: dict[str, Callable[[], dict[str, Any]]] = {
-        name: partial(run_variant, model, data, *job, table) for name, job in
-        {**level_jobs({**paper, **oracle, **random_tiles(table, grid, len(data))}, halo),
-         **untiled_width_jobs()}.items()}
+        name: partial(run_variant, model, data, *job, table) for name, job in jobs.items()}
     tasks.update({name: partial(run_loop, model, data, loop, table, halo)
                   for name, loop in loops.items()})
-    variants = {name: task() for name, task in progress_bar(tasks.items(), desc='evaluating',
-                                                            unit='variant', disable=not progress)}
+    keys = {**{name: job_key(job, len(data)) for name, job in jobs.items()},
+            **{name: ('prior', id(loop)) for name, loop in loops.items()}}
+    variants = run_once(tasks, keys, progress)
     used = {**paper, **{name: loop.levels for name, loop in loops.items()}}
     for name, levels in used.items():
         variants[name]['level_histogram'] = np.bincount(levels.ravel(),
